@@ -1,0 +1,141 @@
+"""A Case: one cell of the benchmark grid (device × batch size × widths × …), validated and named."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+from simplenn.errors import UsageError
+
+DEFAULT_WIDTHS: tuple[int, ...] = (784, 100, 30, 10)
+LOSSES = ("sigmoid", "softmax")
+DTYPES = ("float32", "float16", "float64")
+IMPLS = ("scratch", "keras", "torch", "jax")
+MODES = ("per-call", "in-graph")
+STATUSES = ("ok", "invalid", "unsupported", "oom", "crashed", "timeout", "skipped")
+
+
+def check_widths(widths: tuple[int, ...] | list[int], option: str = "--layers") -> tuple[int, ...]:
+    """Return widths as a tuple after checking there are ≥2 positive integers."""
+    widths = tuple(widths)
+    if len(widths) < 2:
+        raise UsageError(f"{option}: need at least an input and an output size, got {list(widths)}")
+    if any(not isinstance(w, int) or isinstance(w, bool) or w <= 0 for w in widths):
+        raise UsageError(f"{option}: every layer size must be a positive integer, got {list(widths)}")
+    return widths
+
+
+def check_choice(value: str, allowed: tuple[str, ...], option: str) -> str:
+    if value not in allowed:
+        raise UsageError(f"{option}: {value!r} is not one of {', '.join(allowed)}")
+    return value
+
+
+def check_positive(value: float, option: str) -> float:
+    if isinstance(value, bool) or not value > 0:  # `not >` also rejects NaN
+        raise UsageError(f"{option}: must be > 0, got {value!r}")
+    return value
+
+
+def device_slug(device: str) -> str:
+    """'CPU:0' -> 'cpu', 'CPU:1' -> 'cpu1', 'GPU:0' -> 'gpu' (the id prefix used in benchmark ids)."""
+    kind, _, index = device.rpartition("/")[2].replace("device:", "").partition(":")
+    kind = kind.lower()
+    return kind if index in ("", "0") else f"{kind}{index}"
+
+
+def n_weights(widths: tuple[int, ...]) -> int:
+    """Number of weight-matrix entries (biases excluded): Σ in × out over the layers."""
+    return sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+
+
+def flops_per_step(batch_size: int, widths: tuple[int, ...]) -> float:
+    """FLOPs of one training step ≈ 6 × batch × weight entries (forward 2BP, two backward matmuls 4BP)."""
+    return 6.0 * batch_size * n_weights(widths)
+
+
+FLOPS_FORMULA = "FLOPs per step = 6 × batch size × weight entries (forward 2BP + backward 4BP; biases and activations ignored)"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One benchmark cell. `device` is any TensorFlow device name ('CPU:0', 'GPU:0', 'CPU:1')."""
+
+    device: str
+    batch_size: int
+    widths: tuple[int, ...] = DEFAULT_WIDTHS
+    loss: str = "sigmoid"
+    dtype: str = "float32"
+    jit: bool = False
+    impl: str = "scratch"
+    mode: str = "per-call"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "widths", check_widths(self.widths, "--widths"))
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size <= 0:
+            raise UsageError(f"--batch-sizes: batch size must be a positive integer, got {self.batch_size!r}")
+        check_choice(self.loss, LOSSES, "--loss")
+        check_choice(self.dtype, DTYPES, "--dtypes")
+        check_choice(self.impl, IMPLS, "--impl")
+        check_choice(self.mode, MODES, "--modes")
+        if not self.device:
+            raise UsageError("--devices: empty device name")
+
+    @property
+    def hidden(self) -> str:
+        """Hidden widths as '100x30' ('none' for a network without hidden layers)."""
+        return "x".join(map(str, self.widths[1:-1])) or "none"
+
+    @property
+    def widths_label(self) -> str:
+        return "x".join(map(str, self.widths))
+
+    @property
+    def n_weights(self) -> int:
+        return n_weights(self.widths)
+
+    @property
+    def flops_per_step(self) -> float:
+        return flops_per_step(self.batch_size, self.widths)
+
+    @property
+    def id(self) -> str:
+        """A readable unique id, e.g. 'cpu-b256-w100x30'; non-default settings add suffixes."""
+        parts = [device_slug(self.device), f"b{self.batch_size}", f"w{self.hidden}"]
+        if self.widths[0] != 784 or self.widths[-1] != 10:
+            parts[-1] = f"w{self.widths_label}"
+        if self.loss != "sigmoid":
+            parts.append(self.loss)
+        if self.dtype != "float32":
+            parts.append({"float16": "f16", "float64": "f64"}[self.dtype])
+        if self.jit:
+            parts.append("xla")
+        if self.mode != "per-call":
+            parts.append(self.mode)
+        if self.impl != "scratch":
+            parts.append(self.impl)
+        return "-".join(parts)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["widths"] = list(self.widths)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Case":
+        names = {f.name for f in fields(cls)}
+        kwargs = {k: v for k, v in d.items() if k in names}
+        kwargs["widths"] = tuple(kwargs["widths"])
+        return cls(**kwargs)
+
+
+def unsupported_reason(case: Case, backend: str) -> str | None:
+    """Why this case cannot run on a device with this backend ('metal', 'cuda', 'none'), or None.
+
+    Known before anything runs, so the cell is reported `unsupported` instead of failing or, worse, silently
+    running on the CPU.
+    """
+    if backend == "metal":
+        if case.jit:
+            return "XLA (--jit) is not available on Metal: 'Could not find compiler for platform METAL'"
+        if case.dtype == "float64":
+            return "float64 is not supported on the Metal GPU (Metal has no double type)"
+    return None

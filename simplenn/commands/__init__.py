@@ -1,0 +1,1 @@
+"""One module per subcommand: `add_parser(subparsers)` declares its flags, `run(args)` does the work."""

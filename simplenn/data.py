@@ -1,0 +1,128 @@
+"""Data: MNIST (Keras cache or an mnist.npz), scikit-learn's offline `digits`, and seeded synthetic batches."""
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from simplenn.errors import UsageError
+
+DATASETS = ("mnist", "digits", "synthetic")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Flattened float32 inputs in [0, 1] and integer labels, split into train and test."""
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    n_classes: int
+
+    @property
+    def in_dim(self) -> int:
+        return int(self.x_train.shape[1])
+
+
+def _prepare(name: str, x_train, y_train, x_test, y_test, scale: float, n_classes: int = 10) -> Dataset:
+    def flat(x):
+        return (np.asarray(x, dtype=np.float32).reshape(len(x), -1) / scale).astype(np.float32)
+
+    return Dataset(name, flat(x_train), np.asarray(y_train, np.int64), flat(x_test), np.asarray(y_test, np.int64), n_classes)
+
+
+MNIST_HELP = (
+    "MNIST is not available offline: pass --data PATH to an mnist.npz in Keras's format "
+    "(arrays x_train, y_train, x_test, y_test), or let Keras download it once "
+    "(keras.datasets.mnist.load_data() caches it in ~/.keras/datasets), "
+    "or use --dataset digits (scikit-learn's offline 8×8 digits) or --dataset synthetic"
+)
+
+
+def load_mnist_npz(path: Path | str) -> Dataset:
+    """MNIST from an .npz in keras.datasets.mnist's format, pixels scaled to [0, 1]."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"--data: {path} does not exist. {MNIST_HELP}")
+    keys = ("x_train", "y_train", "x_test", "y_test")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            missing = [k for k in keys if k not in f.files]
+            if missing:
+                raise UsageError(f"--data: {path} is not an mnist.npz in Keras's format: missing {', '.join(missing)}")
+            arrays = {k: f[k] for k in keys}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+        if isinstance(e, UsageError):
+            raise
+        raise UsageError(f"--data: {path} is not a readable .npz file ({e.__class__.__name__}). {MNIST_HELP}") from None
+    for split in ("train", "test"):
+        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
+        if x.ndim < 2 or len(x) != len(y) or len(x) == 0:
+            raise UsageError(f"--data: {path}: x_{split} and y_{split} must be non-empty with one label per image")
+    if arrays["x_train"].shape[1:] != arrays["x_test"].shape[1:]:
+        raise UsageError(f"--data: {path}: train and test images have different shapes")
+    return _prepare("mnist", arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"], scale=255.0)
+
+
+def load_mnist(path: Path | str | None = None) -> Dataset:
+    """MNIST from `path`, else from Keras (its cache when present; a download otherwise)."""
+    if path is not None:
+        return load_mnist_npz(path)
+    cached = Path.home() / ".keras" / "datasets" / "mnist.npz"
+    if cached.is_file():
+        return load_mnist_npz(cached)
+    try:
+        import keras  # noqa: PLC0415
+
+        (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
+    except Exception as e:  # noqa: BLE001 — any failure here means "no MNIST"; say how to get it
+        raise UsageError(f"--dataset mnist: could not load MNIST ({e.__class__.__name__}). {MNIST_HELP}") from None
+    return _prepare("mnist", x_train, y_train, x_test, y_test, scale=255.0)
+
+
+def load_digits(test_fraction: float = 0.25, seed: int = 0) -> Dataset:
+    """scikit-learn's 1797 8×8 handwritten digits (pixels 0–16, scaled to [0, 1]), split with a fixed seed."""
+    try:
+        from sklearn.datasets import load_digits as sk_digits  # noqa: PLC0415
+    except ImportError:
+        raise UsageError("--dataset digits needs scikit-learn: pip install scikit-learn (or the project's [test] extra)") from None
+    bunch = sk_digits()
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(bunch.target))
+    n_test = int(round(len(order) * test_fraction))
+    test, train = order[:n_test], order[n_test:]
+    return _prepare("digits", bunch.data[train], bunch.target[train], bunch.data[test], bunch.target[test], scale=16.0)
+
+
+def synthetic(n_train: int = 6000, n_test: int = 1000, in_dim: int = 784, n_classes: int = 10, seed: int = 0) -> Dataset:
+    """MNIST-shaped random data with a learnable rule (labels from a fixed random projection)."""
+    rng = np.random.default_rng(seed)
+    x = rng.random((n_train + n_test, in_dim), dtype=np.float32)
+    proj = rng.standard_normal((in_dim, n_classes)).astype(np.float32)
+    y = np.argmax(x @ proj, axis=1)
+    return Dataset("synthetic", x[:n_train], y[:n_train], x[n_train:], y[n_train:], n_classes)
+
+
+def synthetic_batch(batch_size: int, in_dim: int = 784, n_classes: int = 10, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A fixed (x, one-hot y) batch in float32 for timing: x uniform in [0, 1), labels seeded."""
+    rng = np.random.default_rng(seed)
+    x = rng.random((batch_size, in_dim), dtype=np.float32)
+    y = np.eye(n_classes, dtype=np.float32)[rng.integers(0, n_classes, batch_size)]
+    return x, y
+
+
+def load(name: str, path: Path | str | None = None, seed: int = 0) -> Dataset:
+    """The dataset called `name` ('mnist', 'digits' or 'synthetic')."""
+    if name == "mnist":
+        return load_mnist(path)
+    if path is not None:
+        raise UsageError(f"--data is only used with --dataset mnist, not {name}")
+    if name == "digits":
+        return load_digits(seed=seed)
+    if name == "synthetic":
+        return synthetic(seed=seed)
+    raise UsageError(f"--dataset: {name!r} is not one of {', '.join(DATASETS)}")

@@ -1,0 +1,284 @@
+"""Measure one Case: build the network and compiled step on the device, trace, warm up, time calibrated blocks.
+
+The per-block protocol (the only place time is taken):
+  run(n) enqueues n training steps; sync() reads back, on the host, a value that depends on every parameter's
+  last update — on an asynchronous GPU, fetching the loss would prove only that the loss was computed.
+  block_s = perf_counter() after sync − perf_counter() before run(n). Per-step time = block_s / n is derived
+  in exactly one place (simplenn.results).
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from simplenn.cases import Case, unsupported_reason
+from simplenn.data import synthetic_batch
+from simplenn.devices import Device, short_name
+from simplenn.errors import UsageError
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How long to measure. Defaults: blocks ≥ 50 ms, ≥ 5 blocks and ≥ 0.5 s of timed blocks per cell."""
+
+    min_block_s: float = 0.05
+    min_blocks: int = 5
+    min_time_s: float = 0.5
+    max_blocks: int = 200
+    warmup_blocks: int = 1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("min_block_s", "min_time_s"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not (isinstance(value, (int, float)) and value > 0 and math.isfinite(value)):
+                flag = "--min-time" if name == "min_time_s" else "--min-block-time"
+                raise UsageError(f"{flag}: must be a positive number of seconds, got {value!r}")
+        if self.min_blocks < 1 or self.max_blocks < self.min_blocks:
+            raise UsageError(f"--min-blocks: must be ≥ 1 and ≤ max blocks ({self.max_blocks}), got {self.min_blocks}")
+
+
+@dataclass(frozen=True)
+class CellResult:
+    """One measured cell: status, every raw block time, and what was checked along the way."""
+
+    case: Case
+    status: str
+    reason: str = ""
+    trace_s: float | None = None
+    n_steps: int = 0  # steps per timed block
+    block_s: tuple[float, ...] = ()
+    calibration_s: tuple[float, ...] = ()
+    peak_bytes: int | None = None
+    placement: dict = field(default_factory=dict)
+    final_loss: float | None = None
+    n_traces: int | None = None
+    backend: str = "none"
+    device_kind: str = "cpu"
+
+    def to_record(self) -> dict:
+        return {
+            "kind": "cell", "id": self.case.id, "case": self.case.to_dict(), "status": self.status,
+            "reason": self.reason, "trace_s": self.trace_s, "n_steps": self.n_steps, "block_s": list(self.block_s),
+            "calibration_s": list(self.calibration_s), "peak_bytes": self.peak_bytes, "placement": self.placement,
+            "final_loss": self.final_loss, "n_traces": self.n_traces, "backend": self.backend,
+            "device_kind": self.device_kind,
+        }
+
+
+class Invalid(Exception):
+    """The cell cannot give a trustworthy number; the message says why."""
+
+
+def time_blocks(run: Callable[[int], None], sync: Callable[[], object], settings: Settings,
+                check: Callable[[], None] = lambda: None) -> tuple[int, list[float], list[float]]:
+    """Calibrate n so one block of n steps lasts ≥ min_block_s, warm up, then time blocks.
+
+    Returns (n, timed block seconds, calibration block seconds). Calibration blocks double as warm-up and are
+    kept apart. `check()` runs between blocks and raises Invalid to stop early (e.g. on retracing).
+    """
+    calibration: list[float] = []
+    n = 1
+    while True:
+        t0 = time.perf_counter()
+        run(n)
+        sync()
+        dt = time.perf_counter() - t0
+        calibration.append(dt)
+        check()
+        if dt >= settings.min_block_s:
+            break
+        # Aim 20 % past the target so noise does not leave the next block short; at most ×100 per round.
+        n = max(n + 1, min(n * 100, math.ceil(n * 1.2 * settings.min_block_s / max(dt, 1e-9))))
+    for _ in range(settings.warmup_blocks):
+        t0 = time.perf_counter()
+        run(n)
+        sync()
+        calibration.append(time.perf_counter() - t0)
+    blocks: list[float] = []
+    while len(blocks) < settings.max_blocks and (len(blocks) < settings.min_blocks or sum(blocks) < settings.min_time_s):
+        t0 = time.perf_counter()
+        run(n)
+        sync()
+        blocks.append(time.perf_counter() - t0)
+        check()
+    return n, blocks, calibration
+
+
+class ScratchRunner:
+    """The from-scratch Network's compiled step on one device, in 'per-call' or 'in-graph' mode."""
+
+    def __init__(self, case: Case, seed: int = 0):
+        from simplenn.model import Network, make_train_loop, make_train_step, tf
+
+        self.tf = tf
+        self.case = case
+        with tf.device(case.device):
+            self.network = Network(case.widths, seed=seed, loss=case.loss, dtype=case.dtype)
+            x, y = synthetic_batch(case.batch_size, case.widths[0], case.widths[-1], seed=seed)
+            # Copied to the device once, outside the timed region.
+            self.x = tf.identity(tf.constant(x, dtype=case.dtype))
+            self.y = tf.identity(tf.constant(y, dtype=case.dtype))
+        if case.mode == "in-graph":
+            self.fn = make_train_loop(self.network, jit_compile=case.jit)
+        else:
+            self.fn = make_train_step(self.network, jit_compile=case.jit)
+        params = self.network.params
+
+        @tf.function
+        def checksum():
+            # One element of every parameter: reading it back waits for every parameter's last update.
+            return tf.add_n([tf.cast(tf.reshape(p, [-1])[0], tf.float32) for p in params])
+
+        self._checksum = checksum
+        self.loss = None
+
+    def run(self, n: int) -> None:
+        if self.case.mode == "in-graph":
+            self.loss = self.fn(self.x, self.y, self.tf.constant(n, self.tf.int32))
+        else:
+            for _ in range(n):
+                self.loss = self.fn(self.x, self.y)
+
+    def sync(self) -> float:
+        return float(self._checksum().numpy())
+
+    def n_traces(self) -> int | None:
+        return self.fn.experimental_get_tracing_count()
+
+    def last_loss(self) -> float:
+        return float(self.loss.numpy())
+
+    def placement(self) -> dict:
+        return {"variables": self.network.weights[0].device, "output": self.loss.device}
+
+
+def _runner_for(case: Case, seed: int):
+    if case.impl == "scratch":
+        return ScratchRunner(case, seed)
+    from simplenn import peers  # noqa: PLC0415 — optional implementations load only when asked for
+
+    return peers.runner(case, seed)
+
+
+def _peak_bytes(tf, device: str) -> int | None:
+    try:
+        peak = tf.config.experimental.get_memory_info(device)["peak"]
+    except (ValueError, RuntimeError, AttributeError):
+        return None
+    return int(peak) if peak else None
+
+
+def measure(case: Case, settings: Settings = Settings(), device: Device | None = None,
+            make_runner: Callable[[Case, int], object] | None = None) -> CellResult:
+    """Measure one cell and give it a status: ok, invalid (why), unsupported (why) or oom."""
+    from simplenn.tfimport import tensorflow
+
+    tf = tensorflow()
+    device = device or Device(case.device, case.device.split(":")[0].lower(), "none")
+    common = {"case": case, "backend": device.backend, "device_kind": device.kind}
+    reason = unsupported_reason(case, device.backend)
+    if reason:
+        return CellResult(status="unsupported", reason=reason, **common)
+    # Strict placement: an op without a kernel on this device is an error, never a silent CPU fallback.
+    tf.config.set_soft_device_placement(False)
+    try:
+        tf.config.experimental.reset_memory_stats(case.device)
+    except (ValueError, RuntimeError, AttributeError):
+        pass
+    runner = None
+    try:
+        runner = (make_runner or _runner_for)(case, settings.seed)
+        t0 = time.perf_counter()
+        runner.run(1)
+        runner.sync()
+        trace_s = time.perf_counter() - t0
+        traces_after_first = runner.n_traces()
+
+        def check() -> None:
+            count = runner.n_traces()
+            if traces_after_first is not None and count != traces_after_first:
+                raise Invalid(f"retraced during timing ({count} traces after {traces_after_first}); times would include tracing")
+
+        n, blocks, calibration = time_blocks(runner.run, runner.sync, settings, check)
+        loss = runner.last_loss()
+        placement = runner.placement()
+        if not math.isfinite(loss):
+            raise Invalid(f"non-finite loss ({loss}) after {len(blocks)} blocks")
+        wrong = {k: v for k, v in placement.items() if v and short_name(v).upper() != case.device.upper()}
+        if wrong:
+            raise Invalid(f"wrong placement: requested {case.device}, found {wrong}")
+        return CellResult(
+            status="ok", trace_s=trace_s, n_steps=n, block_s=tuple(blocks), calibration_s=tuple(calibration),
+            peak_bytes=_peak_bytes(tf, case.device), placement=placement, final_loss=loss,
+            n_traces=runner.n_traces(), **common,
+        )
+    except Invalid as e:
+        return CellResult(status="invalid", reason=str(e), n_traces=runner.n_traces() if runner else None, **common)
+    except tf.errors.ResourceExhaustedError as e:
+        return CellResult(status="oom", reason=_first_line(e), **common)
+    except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError, tf.errors.UnimplementedError) as e:
+        text = _first_line(e)
+        if "device" in text.lower() and ("kernel" in text.lower() or "assign" in text.lower() or "satisfy" in text.lower()):
+            return CellResult(status="unsupported", reason=f"an op has no kernel on {case.device}: {text}", **common)
+        return CellResult(status="invalid", reason=text, **common)
+    except MemoryError as e:
+        return CellResult(status="oom", reason=f"host memory exhausted: {e}", **common)
+
+
+def _first_line(e: BaseException) -> str:
+    text = getattr(e, "message", None) or str(e)
+    return text.strip().splitlines()[0][:300] if text.strip() else e.__class__.__name__
+
+
+@dataclass(frozen=True)
+class Ceiling:
+    """A device's measured matmul throughput: the ceiling a training step's GFLOP/s is compared with."""
+
+    device: str
+    n: int
+    dtype: str
+    n_steps: int
+    block_s: tuple[float, ...]
+
+    @property
+    def gflops(self) -> float:
+        blocks = sorted(self.block_s)
+        median = blocks[len(blocks) // 2] if len(blocks) % 2 else sum(blocks[len(blocks) // 2 - 1 : len(blocks) // 2 + 1]) / 2
+        return 2.0 * self.n**3 * self.n_steps / median / 1e9
+
+    def to_dict(self) -> dict:
+        return {"kind": "ceiling", "device": self.device, "n": self.n, "dtype": self.dtype, "n_steps": self.n_steps,
+                "block_s": list(self.block_s), "gflops": self.gflops,
+                "formula": "GFLOP/s = 2·n³ × matmuls per block / median block seconds / 1e9"}
+
+
+def probe_ceiling(device: str, n: int = 2048, dtype: str = "float32", settings: Settings = Settings(min_time_s=0.3)) -> Ceiling:
+    """Time chained n×n matmuls on `device` with the same block protocol as a training step."""
+    from simplenn.tfimport import tensorflow
+
+    tf = tensorflow()
+    with tf.device(device):
+        a = tf.Variable(tf.random.stateless_uniform((n, n), seed=(1, 2), dtype=dtype) / n)
+        b = tf.Variable(tf.random.stateless_uniform((n, n), seed=(3, 4), dtype=dtype))
+
+    @tf.function(input_signature=[tf.TensorSpec((), tf.int32)])
+    def chain(k):
+        for _ in tf.range(k):
+            a.assign(tf.matmul(a, b) / n)  # rescaled so values stay finite; each matmul depends on the last
+        return a[0, 0]
+
+    state = {}
+
+    def run(k: int) -> None:
+        state["out"] = chain(tf.constant(k, tf.int32))
+
+    def sync() -> float:
+        return float(state["out"].numpy())
+
+    run(1)
+    sync()
+    steps, blocks, _ = time_blocks(run, sync, settings)
+    return Ceiling(device, n, dtype, steps, tuple(blocks))

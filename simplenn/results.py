@@ -1,0 +1,226 @@
+"""The results store: a run folder with `run.json` and an append-only `samples.jsonl`, and `load()` → tidy DataFrame.
+
+Format history (SCHEMA_VERSION):
+  1  simplenn-bench 0.1.0. run.json: {schema_version, tool, tool_version, created, grid, order, order_seed,
+     machine, devices, sentinel, status, drift, warnings}. samples.jsonl: one JSON object per line, either
+     {"kind": "cell", ...} (one measured cell with every block time) or {"kind": "ceiling", ...} (one
+     device's matmul ceiling probe). Times in seconds.
+Older files are upgraded on load by the functions in _UPGRADES (none yet); newer ones are refused.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+
+import pandas as pd
+
+from simplenn.cases import Case
+from simplenn.errors import UsageError
+
+SCHEMA_VERSION = 1
+RUN_FILE = "run.json"
+SAMPLES_FILE = "samples.jsonl"
+
+# _UPGRADES[n] turns a version-n run.json (and its records) into version n+1.
+_UPGRADES: dict[int, callable] = {}
+
+# The tidy table: one row per timed block (cells without samples get one row with NaN block values).
+CELL_KEYS = ["run", "machine", "device", "device_kind", "backend", "impl", "mode",
+             "batch_size", "widths", "hidden", "loss", "dtype", "jit"]
+COLUMNS = CELL_KEYS + [
+    "cell_id", "seq", "round", "sentinel", "status", "reason", "trace_s", "peak_bytes", "final_loss",
+    "thermal_before", "thermal_after", "block", "n_steps", "block_s", "step_s", "flops_per_step",
+    "ceiling_gflops",
+]
+
+
+class ResultsError(UsageError):
+    """A run folder that cannot be read: missing, corrupt, or from a newer version of the tool."""
+
+
+def _atomic_write_json(path: Path, data: dict) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=2, sort_keys=True, default=str)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class RunWriter:
+    """Writes one run folder. Records are appended one JSON line at a time, flushed and fsynced."""
+
+    def __init__(self, run_dir: Path | str):
+        self.run_dir = Path(run_dir)
+
+    def create(self, meta: dict) -> None:
+        if self.run_dir.exists() and any(self.run_dir.iterdir()):
+            raise UsageError(f"--out: {self.run_dir} already exists; use --resume {self.run_dir} to continue it, or choose a new folder")
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        _atomic_write_json(self.run_dir / RUN_FILE, {**meta, "schema_version": SCHEMA_VERSION})
+        (self.run_dir / SAMPLES_FILE).touch()
+
+    def update_meta(self, **changes) -> dict:
+        meta = read_meta(self.run_dir)
+        meta.update(changes)
+        _atomic_write_json(self.run_dir / RUN_FILE, meta)
+        return meta
+
+    def append(self, record: dict) -> None:
+        line = json.dumps(record, sort_keys=True, default=str)
+        with open(self.run_dir / SAMPLES_FILE, "a") as f:
+            f.write(line + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def drop_torn_tail(self) -> str | None:
+        """Remove a torn last line (a write cut short by a kill) so appends start clean; return a warning."""
+        path = self.run_dir / SAMPLES_FILE
+        data = path.read_bytes() if path.exists() else b""
+        if not data or data.endswith(b"\n"):
+            return None
+        keep = data[: data.rfind(b"\n") + 1]
+        with open(path, "wb") as f:
+            f.write(keep)
+            f.flush()
+            os.fsync(f.fileno())
+        return f"{path}: dropped a torn last line ({len(data) - len(keep)} bytes) left by an interrupted write"
+
+
+def read_meta(run_dir: Path | str) -> dict:
+    """run.json of a run folder, upgraded to the current schema version."""
+    run_dir = Path(run_dir)
+    path = run_dir / RUN_FILE
+    if not run_dir.is_dir():
+        raise ResultsError(f"{run_dir}: no such run folder")
+    if not path.exists():
+        raise ResultsError(f"{run_dir}: not a run folder (no {RUN_FILE})")
+    try:
+        meta = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ResultsError(f"{path}: corrupt JSON ({e})") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("schema_version"), int):
+        raise ResultsError(f"{path}: not a simplenn-bench run file (no integer schema_version)")
+    version = meta["schema_version"]
+    if version > SCHEMA_VERSION:
+        raise ResultsError(
+            f"{path}: schema version {version} is newer than this simplenn-bench understands "
+            f"({SCHEMA_VERSION}); upgrade simplenn-bench to read it"
+        )
+    while version < SCHEMA_VERSION:
+        if version not in _UPGRADES:
+            raise ResultsError(f"{path}: schema version {version} is too old to upgrade")
+        meta = _UPGRADES[version](meta)
+        version = meta["schema_version"] = version + 1
+    return meta
+
+
+def read_records(run_dir: Path | str) -> tuple[list[dict], list[str]]:
+    """All records of samples.jsonl and warnings; a torn last line is dropped with a warning, other damage refused."""
+    path = Path(run_dir) / SAMPLES_FILE
+    if not path.exists():
+        raise ResultsError(f"{run_dir}: no {SAMPLES_FILE}")
+    lines = path.read_text(errors="replace").split("\n")
+    records, notes = [], []
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+            if not isinstance(rec, dict) or "kind" not in rec:
+                raise ValueError("not a record")
+        except ValueError as e:
+            if i == len(lines) - 1:  # the last line with no newline: a write cut short
+                notes.append(f"{path}: dropped a torn last line (line {i + 1})")
+                continue
+            raise ResultsError(f"{path}: line {i + 1} is corrupt ({e})") from None
+        records.append(rec)
+    return records, notes
+
+
+def completed_keys(records: Iterable[dict]) -> set[tuple[int, str]]:
+    """(seq, cell id) of every cell already recorded: what a resumed run must not measure again."""
+    return {(r["seq"], r["id"]) for r in records if r.get("kind") == "cell"}
+
+
+def _rows(run: str, machine: str, records: list[dict]) -> list[dict]:
+    ceilings = {r["device"]: r["gflops"] for r in records if r.get("kind") == "ceiling" and r.get("gflops")}
+    rows = []
+    for r in records:
+        if r.get("kind") != "cell":
+            continue
+        case = Case.from_dict(r["case"])
+        base = {
+            "run": run, "machine": machine, "device": case.device,
+            "device_kind": r.get("device_kind", case.device.split(":")[0].lower()),
+            "backend": r.get("backend", "none"), "impl": case.impl, "mode": case.mode,
+            "batch_size": case.batch_size, "widths": case.widths_label, "hidden": case.hidden,
+            "loss": case.loss, "dtype": case.dtype, "jit": case.jit,
+            "cell_id": r["id"], "seq": r["seq"], "round": r.get("round", 0), "sentinel": r.get("sentinel", False),
+            "status": r["status"], "reason": r.get("reason", ""), "trace_s": r.get("trace_s", math.nan),
+            "peak_bytes": r.get("peak_bytes"), "final_loss": r.get("final_loss", math.nan),
+            "thermal_before": r.get("thermal_before"), "thermal_after": r.get("thermal_after"),
+            "flops_per_step": case.flops_per_step, "ceiling_gflops": ceilings.get(case.device, math.nan),
+        }
+        blocks = r.get("block_s") or []
+        n_steps = r.get("n_steps") or 0
+        if not blocks:
+            rows.append({**base, "block": math.nan, "n_steps": math.nan, "block_s": math.nan, "step_s": math.nan})
+        for i, t in enumerate(blocks):
+            # Per-step time is computed here and only here: block time / steps per block.
+            rows.append({**base, "block": i, "n_steps": n_steps, "block_s": t, "step_s": t / n_steps})
+    return rows
+
+
+def frame(rows: list[dict]) -> pd.DataFrame:
+    """Build the tidy DataFrame with the canonical columns and dtypes from row dicts."""
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    for col in ("block_s", "step_s", "trace_s", "final_loss", "ceiling_gflops", "flops_per_step", "peak_bytes"):
+        df[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
+    df["batch_size"] = df["batch_size"].astype(int)
+    return df
+
+
+def validate(df: pd.DataFrame, source: str) -> pd.DataFrame:
+    """Refuse a table that cannot be right: missing columns, non-positive times, unknown statuses."""
+    from simplenn.cases import STATUSES
+
+    missing = [c for c in COLUMNS if c not in df.columns]
+    if missing:
+        raise ResultsError(f"{source}: missing columns {missing}")
+    bad = df[(df["block_s"].notna()) & ~(df["block_s"] > 0)]
+    if not bad.empty:
+        raise ResultsError(f"{source}: non-positive block times in cells {sorted(bad['cell_id'].unique())}")
+    unknown = set(df["status"]) - set(STATUSES)
+    if unknown:
+        raise ResultsError(f"{source}: unknown statuses {sorted(unknown)}")
+    return df
+
+
+def load(run_dir: Path | str) -> pd.DataFrame:
+    """Tidy DataFrame of one run folder: one row per timed block (seconds in *_s columns), validated."""
+    run_dir = Path(run_dir)
+    meta = read_meta(run_dir)
+    records, notes = read_records(run_dir)
+    for note in notes:
+        warnings.warn(note, stacklevel=2)
+    machine = (meta.get("machine") or {}).get("label", "unknown machine")
+    df = frame(_rows(run_dir.name, machine, records))
+    df.attrs["meta"] = {run_dir.name: meta}
+    return validate(df, str(run_dir))
+
+
+def load_many(run_dirs: Iterable[Path | str]) -> pd.DataFrame:
+    """Concatenate several runs (e.g. two Macs); `run` and `machine` columns tell them apart."""
+    frames = [load(d) for d in run_dirs]
+    if not frames:
+        raise UsageError("report: give at least one run folder")
+    df = pd.concat(frames, ignore_index=True)
+    df.attrs["meta"] = {k: v for f in frames for k, v in f.attrs["meta"].items()}
+    return df

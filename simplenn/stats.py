@@ -1,0 +1,90 @@
+"""Statistics of per-step times: every summary is derived from the raw block samples, in one place."""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+# A cell is flagged unstable when its spread is this large relative to its median (torch.utils.benchmark's rule).
+UNSTABLE_IQR_REL = 0.10
+CONFIDENCE = 0.95
+
+
+def median_ci(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Distribution-free confidence interval of the median from order statistics (binomial, p = 1/2).
+
+    The interval [x(j), x(n-j+1)] covers the median with probability 1 - 2·P(Bin(n, ½) ≤ j-1); the largest
+    such j reaching `confidence` is used. With fewer than 6 samples no j reaches 95 %, and [min, max] is
+    returned (for n = 5 its coverage is 93.75 %).
+    """
+    x = np.sort(np.asarray(values, dtype=float))
+    n = len(x)
+    if n == 0:
+        return (math.nan, math.nan)
+    j, tail = 1, 0.0
+    for cand in range(1, n // 2 + 1):
+        tail += math.comb(n, cand - 1) / 2**n  # P(Bin(n, ½) ≤ cand-1)
+        if 1 - 2 * tail < confidence:
+            break
+        j = cand
+    return (float(x[j - 1]), float(x[n - j]))
+
+
+def _summary(s: pd.Series) -> pd.Series:
+    q1, med, q3 = s.quantile([0.25, 0.5, 0.75])
+    low, high = median_ci(s.to_numpy())
+    return pd.Series(
+        {
+            "n_blocks": int(s.size),
+            "median_step_s": med,
+            "q1_step_s": q1,
+            "q3_step_s": q3,
+            "iqr_s": q3 - q1,
+            "mad_s": float((s - med).abs().median()),
+            "min_step_s": s.min(),
+            "mean_step_s": s.mean(),
+            "std_step_s": s.std(ddof=1) if s.size > 1 else math.nan,
+            "ci_low_s": low,
+            "ci_high_s": high,
+        }
+    )
+
+
+def summarize(samples: pd.DataFrame, by: Sequence[str], value: str = "step_s") -> pd.DataFrame:
+    """One row per group of `by`: n_blocks, median, IQR, MAD, min, mean, stdev and the median's 95 % CI (seconds).
+
+    Rows whose `value` is NaN (cells without samples) are ignored; `iqr_rel` = IQR / median and `unstable`
+    = iqr_rel > 10 % are added.
+    """
+    data = samples.dropna(subset=[value])
+    if data.empty:
+        cols = list(by) + list(_summary(pd.Series([1.0])).index) + ["iqr_rel", "unstable"]
+        return pd.DataFrame(columns=cols)
+    out = data.groupby(list(by), sort=True, dropna=False)[value].apply(_summary).unstack().reset_index()
+    out["n_blocks"] = out["n_blocks"].astype(int)
+    out["iqr_rel"] = out["iqr_s"] / out["median_step_s"]
+    out["unstable"] = out["iqr_rel"] > UNSTABLE_IQR_REL
+    return out
+
+
+def bootstrap_ratio_ci(
+    base: Sequence[float],
+    new: Sequence[float],
+    n_resamples: int = 2000,
+    confidence: float = CONFIDENCE,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """median(base) / median(new) with a seeded percentile-bootstrap CI over the blocks of each side."""
+    a = np.asarray(base, dtype=float)
+    b = np.asarray(new, dtype=float)
+    if a.size == 0 or b.size == 0:
+        return (math.nan, math.nan, math.nan)
+    rng = np.random.default_rng(seed)
+    ma = np.median(rng.choice(a, size=(n_resamples, a.size), replace=True), axis=1)
+    mb = np.median(rng.choice(b, size=(n_resamples, b.size), replace=True), axis=1)
+    ratios = ma / mb
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(ratios, [alpha, 1 - alpha])
+    return (float(np.median(a) / np.median(b)), float(low), float(high))
