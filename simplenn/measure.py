@@ -188,35 +188,15 @@ def measure(case: Case, settings: Settings = Settings(), device: Device | None =
         tf.config.experimental.reset_memory_stats(case.device)
     except (ValueError, RuntimeError, AttributeError):
         pass
-    runner = None
+    runner_box: list = []  # the runner, once built, so a failure can still report its trace count
+    # Calls are made inside the device scope too: a tf.function called outside it places its call op (and
+    # its outputs) on the default device.
     try:
-        runner = (make_runner or _runner_for)(case, settings.seed)
-        t0 = time.perf_counter()
-        runner.run(1)
-        runner.sync()
-        trace_s = time.perf_counter() - t0
-        traces_after_first = runner.n_traces()
-
-        def check() -> None:
-            count = runner.n_traces()
-            if traces_after_first is not None and count != traces_after_first:
-                raise Invalid(f"retraced during timing ({count} traces after {traces_after_first}); times would include tracing")
-
-        n, blocks, calibration = time_blocks(runner.run, runner.sync, settings, check)
-        loss = runner.last_loss()
-        placement = runner.placement()
-        if not math.isfinite(loss):
-            raise Invalid(f"non-finite loss ({loss}) after {len(blocks)} blocks")
-        wrong = {k: v for k, v in placement.items() if v and short_name(v).upper() != case.device.upper()}
-        if wrong:
-            raise Invalid(f"wrong placement: requested {case.device}, found {wrong}")
-        return CellResult(
-            status="ok", trace_s=trace_s, n_steps=n, block_s=tuple(blocks), calibration_s=tuple(calibration),
-            peak_bytes=_peak_bytes(tf, case.device), placement=placement, final_loss=loss,
-            n_traces=runner.n_traces(), **common,
-        )
+        with tf.device(case.device):
+            return _measure_on_device(case, settings, make_runner or _runner_for, common, runner_box)
     except Invalid as e:
-        return CellResult(status="invalid", reason=str(e), n_traces=runner.n_traces() if runner else None, **common)
+        return CellResult(status="invalid", reason=str(e), n_traces=runner_box[0].n_traces() if runner_box else None,
+                          **common)
     except tf.errors.ResourceExhaustedError as e:
         return CellResult(status="oom", reason=_first_line(e), **common)
     except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError, tf.errors.UnimplementedError) as e:
@@ -226,6 +206,38 @@ def measure(case: Case, settings: Settings = Settings(), device: Device | None =
         return CellResult(status="invalid", reason=text, **common)
     except MemoryError as e:
         return CellResult(status="oom", reason=f"host memory exhausted: {e}", **common)
+
+
+def _measure_on_device(case: Case, settings: Settings, make_runner, common: dict, runner_box: list) -> CellResult:
+    """Trace call timed apart, calibrated blocks with a retrace check between them, then validity checks."""
+    from simplenn.tfimport import tensorflow
+
+    runner = make_runner(case, settings.seed)
+    runner_box.append(runner)
+    t0 = time.perf_counter()
+    runner.run(1)
+    runner.sync()
+    trace_s = time.perf_counter() - t0
+    traces_after_first = runner.n_traces()
+
+    def check() -> None:
+        count = runner.n_traces()
+        if traces_after_first is not None and count != traces_after_first:
+            raise Invalid(f"retraced during timing ({count} traces after {traces_after_first}); times would include tracing")
+
+    n, blocks, calibration = time_blocks(runner.run, runner.sync, settings, check)
+    loss = runner.last_loss()
+    placement = runner.placement()
+    if not math.isfinite(loss):
+        raise Invalid(f"non-finite loss ({loss}) after {len(blocks)} blocks")
+    wrong = {k: v for k, v in placement.items() if v and short_name(v).upper() != case.device.upper()}
+    if wrong:
+        raise Invalid(f"wrong placement: requested {case.device}, found {wrong}")
+    return CellResult(
+        status="ok", trace_s=trace_s, n_steps=n, block_s=tuple(blocks), calibration_s=tuple(calibration),
+        peak_bytes=_peak_bytes(tensorflow(), case.device), placement=placement, final_loss=loss,
+        n_traces=runner.n_traces(), **common,
+    )
 
 
 def _first_line(e: BaseException) -> str:

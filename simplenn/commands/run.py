@@ -1,0 +1,215 @@
+"""`simplenn-bench run`: measure a grid of cells into a run folder (or `--resume` one), then print a summary."""
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from simplenn.cases import DTYPES, IMPLS, LOSSES, MODES
+from simplenn.commands import _args
+from simplenn.errors import UsageError
+
+GRID_FLAGS = ("devices", "batch_sizes", "widths", "loss", "dtypes", "jit", "modes", "impls", "min_time", "min_block_time",
+              "cooldown", "rounds", "seed", "sentinel_every", "timeout", "logical_cpus")
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("run", help="measure a device × batch size × widths grid into a run folder")
+    g = p.add_argument_group("grid (flags override --config, which overrides --quick/--sustained and defaults)")
+    g.add_argument("--devices", type=lambda s: [x for x in s.split(",") if x.strip()], metavar="LIST",
+                   help="cpu, gpu, all (default) or TensorFlow names: CPU:0,GPU:0")
+    g.add_argument("--batch-sizes", type=_args.int_list, metavar="LIST", help="default 1,8,32,128,512,2048,8192")
+    g.add_argument("--widths", type=_args.widths_list, metavar="LIST",
+                   help="hidden widths between input 784 and output 10, e.g. 100x30,256x256 (default: 100x30 at "
+                        "every batch size plus 256x256 and 1024x1024 at batch 512)")
+    g.add_argument("--loss", type=_args.choice_list(LOSSES), metavar="LIST", help="sigmoid (default), softmax")
+    g.add_argument("--dtypes", type=_args.choice_list(DTYPES), metavar="LIST", help="float32 (default), float16, float64")
+    g.add_argument("--jit", type=_args.choice_list(("off", "on")), metavar="LIST", help="XLA: off (default), on, or off,on")
+    g.add_argument("--modes", type=_args.choice_list(MODES), metavar="LIST",
+                   help="per-call (default: one compiled call per step) and/or in-graph (K steps in one call)")
+    g.add_argument("--impl", dest="impls", type=_args.choice_list(IMPLS), metavar="LIST",
+                   help="scratch (default), keras, torch, jax")
+    g.add_argument("--min-time", type=_args.positive_float, metavar="S", help="minimum timed seconds per cell (0.5)")
+    g.add_argument("--min-block-time", type=_args.positive_float, metavar="S", help="minimum seconds per timed block (0.05)")
+    g.add_argument("--cooldown", type=_args.non_negative_float, metavar="S", help="pause between cells (0)")
+    g.add_argument("--rounds", type=_args.positive_int, metavar="N", help="measure every cell N times, interleaved (1)")
+    g.add_argument("--seed", type=int, help="seed of the order shuffle, the weights and the batch (0)")
+    g.add_argument("--sentinel-every", type=_args.positive_int, metavar="N", help="re-measure the sentinel cell every N cells (8)")
+    g.add_argument("--timeout", type=_args.positive_float, metavar="S", help="per-cell timeout in seconds (300)")
+    g.add_argument("--logical-cpus", type=_args.positive_int, metavar="N",
+                   help="split the CPU into N logical devices (how the two-device path runs without a GPU)")
+    g.add_argument("--config", type=Path, metavar="TOML", help="a sweep.toml with the same keys (batch_sizes = [...])")
+    preset = g.add_mutually_exclusive_group()
+    preset.add_argument("--quick", action="store_true", help="a reduced grid (about a minute on a 2-core machine)")
+    preset.add_argument("--sustained", action="store_true",
+                        help="for fanless laptops: 5 s cool-down between cells, 0.2 s blocks, 2 s per cell")
+    p.add_argument("--out", type=Path, metavar="DIR", help="new run folder (default results/runs/<time>-<machine>)")
+    p.add_argument("--resume", type=Path, metavar="DIR", help="continue an interrupted run folder")
+    p.add_argument("--json", action="store_true", help="print the run folder and per-cell summaries as JSON")
+    p.set_defaults(func=run)
+
+
+def _load_toml(path: Path) -> dict:
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
+    if not path.is_file():
+        raise UsageError(f"--config: {path} does not exist")
+    try:
+        data = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise UsageError(f"--config: {path} is not valid TOML ({e})") from None
+    from simplenn.sweep import CONFIG_KEYS
+
+    unknown = sorted(set(data) - set(CONFIG_KEYS) - {"quick", "sustained"})
+    if unknown:
+        raise UsageError(f"--config: unknown keys {unknown} in {path}; allowed: {', '.join(CONFIG_KEYS + ('quick', 'sustained'))}")
+    return _normalise_toml(data, path)
+
+
+def _normalise_toml(data: dict, path: Path) -> dict:
+    """TOML values in the same form the flags produce (lists of ints, hidden-width tuples, …)."""
+    out = {}
+    conv = {"batch_sizes": _args.int_list, "widths": _args.widths_list, "loss": _args.choice_list(LOSSES),
+            "dtypes": _args.choice_list(DTYPES), "modes": _args.choice_list(MODES), "impls": _args.choice_list(IMPLS),
+            "jit": _args.choice_list(("off", "on")), "devices": lambda s: [x for x in s.split(",") if x.strip()]}
+    for key, value in data.items():
+        try:
+            if key in conv:
+                if isinstance(value, bool) and key == "jit":
+                    value = "on" if value else "off"
+                if isinstance(value, list):
+                    value = ",".join("x".join(map(str, v)) if isinstance(v, list) else str(v) for v in value)
+                out[key] = conv[key](str(value))
+            elif key in ("min_time", "min_block_time", "timeout"):
+                out[key] = _args.positive_float(str(value))
+            elif key == "cooldown":
+                out[key] = _args.non_negative_float(str(value))
+            elif key in ("rounds", "sentinel_every", "logical_cpus"):
+                out[key] = _args.positive_int(str(value))
+            else:
+                out[key] = value
+        except Exception as e:  # noqa: BLE001 — argparse type errors carry the message we want
+            raise UsageError(f"--config: {path}: key {key!r}: {e}") from None
+    return out
+
+
+def build_config(args):
+    """SweepConfig from defaults < preset < TOML < flags."""
+    from simplenn.sweep import QUICK, SUSTAINED, SweepConfig
+
+    values = _load_toml(args.config) if args.config else {}
+    flags = {k: getattr(args, k) for k in GRID_FLAGS if getattr(args, k, None) is not None}
+    values.update(flags)
+    kwargs: dict = {}
+    if args.quick or values.pop("quick", False):
+        kwargs.update(QUICK)
+    if args.sustained or values.pop("sustained", False):
+        kwargs.update(SUSTAINED)
+    rename = {"loss": "losses", "min_time": "min_time_s", "min_block_time": "min_block_s", "cooldown": "cooldown_s",
+              "timeout": "timeout_s"}
+    for key, value in values.items():
+        if key == "widths":
+            kwargs["hidden"], kwargs["wide_hidden"] = tuple(value), ()
+        elif key == "jit":
+            kwargs["jit"] = tuple(v == "on" for v in value)
+        elif key in ("devices", "batch_sizes", "loss", "dtypes", "modes", "impls"):
+            kwargs[rename.get(key, key)] = tuple(value)
+        else:
+            kwargs[rename.get(key, key)] = value
+    return SweepConfig(**kwargs)
+
+
+def _default_out(label: str) -> Path:
+    slug = "".join(ch if ch.isalnum() else "-" for ch in label.lower()).strip("-")
+    while "--" in slug:
+        slug = slug.replace("--", "-")
+    return Path("results") / "runs" / f"{datetime.now():%Y%m%d-%H%M%S}-{slug[:40]}"
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def run(args) -> int:
+    from tqdm import tqdm
+
+    from simplenn import machine, sweep
+
+    if args.resume and (args.out or args.config or args.quick or args.sustained
+                        or any(getattr(args, k, None) is not None for k in GRID_FLAGS)):
+        raise UsageError("--resume continues the stored grid of a run folder; give no grid flags, --config or --out with it")
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    if args.resume:
+        state = sweep.resume_state(args.resume)
+        grid = state.meta["grid"]
+        worker = sweep.Worker(grid["logical_cpus"])
+        if state.meta.get("status") == "complete":
+            print(f"{args.resume} is already complete; nothing to resume", file=sys.stderr)
+    else:
+        config = build_config(args)
+        fp = machine.fingerprint(Path.cwd())
+        warnings = machine.preflight_warnings(fp)
+        for w in warnings:
+            print(f"warning: {w}", file=sys.stderr)
+        out = args.out or _default_out(fp.get("label", "machine"))
+        worker = sweep.Worker(config.logical_cpus)
+        try:
+            state = sweep.prepare(out, config, worker, fp, warnings)
+        except BaseException:
+            worker.stop()
+            raise
+        for note in state.meta["unsupported_before_run"]:
+            print(f"unsupported (recorded, not run): {note}", file=sys.stderr)
+    plan_total = len(state.meta["plan"])
+    quiet = args.json or not sys.stderr.isatty()
+    bar = tqdm(total=plan_total, unit="cell", disable=quiet, file=sys.stderr)
+
+    def on_progress(p) -> None:
+        bar.n = p.done
+        bar.set_postfix_str(f"{p.record['id']} {p.record['status']}")
+        bar.refresh()
+        if quiet and not args.json:
+            print(f"[{p.done}/{p.total}] {p.record['id']}: {p.record['status']} {p.record.get('reason', '')}".rstrip(),
+                  file=sys.stderr)
+
+    state = sweep.execute(state, worker, on_progress, thermal=machine.thermal_state)
+    bar.close()
+    return _finish(state, args.json)
+
+
+def _finish(state, as_json: bool) -> int:
+    from simplenn import results
+    from simplenn.stats import summarize
+
+    df = results.load(state.run_dir)
+    table = summarize(df[~df["sentinel"]], ["cell_id", "device", "batch_size", "hidden", "mode", "impl"])
+    status = df[~df["sentinel"]].groupby("cell_id")[["status", "reason", "ceiling_gflops", "flops_per_step"]].first()
+    table = table.merge(status, left_on="cell_id", right_index=True, how="right")
+    if as_json:
+        cells = json.loads(table.to_json(orient="records"))
+        json.dump({"run_dir": str(state.run_dir), "status": state.meta["status"], "warnings": state.warnings,
+                   "drift": state.meta.get("drift"), "cells": cells}, sys.stdout, indent=2)
+        print()
+    else:
+        print(f"{'cell':<32} {'status':<11} {'median ms/step':>14} {'IQR %':>6} {'samples/s':>11} {'GFLOP/s':>8}")
+        for row in table.sort_values(["hidden", "batch_size", "device"]).itertuples():
+            if row.status == "ok":
+                gflops = row.flops_per_step / row.median_step_s / 1e9
+                print(f"{row.cell_id:<32} {row.status:<11} {row.median_step_s * 1e3:>14.4f} {row.iqr_rel * 100:>6.1f} "
+                      f"{row.batch_size / row.median_step_s:>11.0f} {gflops:>8.1f}")
+            else:
+                print(f"{row.cell_id:<32} {row.status:<11} {row.reason}")
+        print("median of timed blocks (block time / steps per block); IQR % = IQR / median; "
+              "GFLOP/s uses 6 × batch × weight entries")
+        for w in state.warnings:
+            print(f"warning: {w}")
+        print(f"results: {state.run_dir}")
+    if state.interrupted:
+        print(f"interrupted: what was measured is saved; resume with: simplenn-bench run --resume {state.run_dir}",
+              file=sys.stderr)
+        return 130
+    return 0
