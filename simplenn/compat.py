@@ -1,0 +1,324 @@
+"""The version guard: which tensorflow-metal works with which TensorFlow, and why a GPU is missing.
+
+Everything here is pure over a table of installed versions (``installed_versions()`` reads the real one),
+so it is tested with faked tables on Linux. TensorFlow is only ever imported in a child process
+(``probe_metal_plugin``): a plugin that does not match TensorFlow breaks ``import tensorflow`` itself.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Literal
+
+Level = Literal["ok", "warning", "error"]
+
+# Distributions whose versions matter for a run; None in the table means "not installed".
+PACKAGES = ("tensorflow", "tensorflow-macos", "tensorflow-metal", "keras", "numpy", "nvidia-cudnn-cu12")
+
+KNOWN_GOOD_TF = "2.18"
+KNOWN_GOOD_METAL = "1.2.0"
+MAC_FIX = f'pip install "tensorflow>={KNOWN_GOOD_TF},<2.19" tensorflow-metal=={KNOWN_GOOD_METAL}'
+# tensorflow-metal publishes wheels for CPython 3.9-3.12 only (1.2.0 is its last release).
+METAL_PYTHONS = ((3, 9), (3, 12))
+
+
+@dataclass(frozen=True)
+class MetalPairing:
+    """One row of the compatibility table: a tensorflow-metal release and TensorFlow minor versions."""
+
+    metal: str  # "1.2.0", or a prefix ending in ".*" ("1.0.*"), or "*" for any release
+    tf: tuple[str, ...]  # TensorFlow minor versions, "2.18"
+    status: Literal["good", "broken", "unverified"]
+    evidence: str
+
+
+# The one compatibility table. First matching row wins, so specific rows come before wildcard ones.
+METAL_TABLE: tuple[MetalPairing, ...] = (
+    MetalPairing("1.2.0", ("2.18",), "good", "tensorflow-metal's own table; the pair this project pins"),
+    MetalPairing("1.1.0", ("2.14", "2.15", "2.16", "2.17"), "good",
+                 "tensorflow-metal's table (TF 2.14); reported working up to 2.17 (tensorflow/tensorflow#84167)"),
+    MetalPairing("1.1.0", ("2.18",), "broken",
+                 '"Symbol not found" on import (tensorflow/tensorflow#81987, #84167)'),
+    MetalPairing("1.0.*", ("2.13",), "good", "tensorflow-metal's table (1.0.0 <-> TF 2.13)"),
+    MetalPairing("*", ("2.19", "2.20"), "unverified",
+                 "released after tensorflow-metal 1.2.0; no report of the plugin loading"),
+    MetalPairing("*", ("2.21",), "broken",
+                 "the plugin does not load beside TF 2.21 (tensorflow/tensorflow#126384)"),
+)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One verdict of the version guard; ``fix`` is a command or an instruction, None when nothing to do."""
+
+    level: Level
+    message: str
+    fix: str | None = None
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """What a child process saw when it imported TensorFlow and listed GPUs."""
+
+    status: Literal["gpu", "no-gpu", "plugin-mismatch", "import-failed", "crashed", "timeout"]
+    message: str
+    fix: str | None = None
+    tf_version: str | None = None
+    gpus: tuple[str, ...] = ()
+    detail: str = ""  # the last lines of the child's stderr, for the curious
+
+    @property
+    def has_gpu(self) -> bool:
+        return self.status == "gpu"
+
+
+# ---------------------------------------------------------------- pure helpers
+
+
+def minor(version: str | None) -> str | None:
+    """Return "2.18" for "2.18.1" / "2.18.0rc1"; None when absent or unparsable."""
+    match = re.match(r"(\d+)\.(\d+)", version or "")
+    return f"{match.group(1)}.{match.group(2)}" if match else None
+
+
+def _metal_matches(pattern: str, metal: str) -> bool:
+    if pattern == "*":
+        return True
+    if pattern.endswith(".*"):
+        return metal == pattern[:-2] or metal.startswith(pattern[:-1])
+    return metal == pattern
+
+
+def lookup_pairing(metal: str, tf: str, table: tuple[MetalPairing, ...] = METAL_TABLE) -> MetalPairing | None:
+    """Return the first table row for this tensorflow-metal version and TensorFlow version, or None."""
+    tf_minor = minor(tf)
+    for row in table:
+        if tf_minor in row.tf and _metal_matches(row.metal, metal):
+            return row
+    return None
+
+
+def _os(system: str) -> str:
+    # Accept both platform.system() ("Darwin") and sys.platform ("darwin", "linux").
+    system = system.lower()
+    return "mac" if system == "darwin" else "linux" if system.startswith("linux") else system
+
+
+def _is_arm(machine: str) -> bool:
+    return machine.lower() in ("arm64", "aarch64")
+
+
+def _metal_has_wheel(python: tuple[int, ...]) -> bool:
+    return METAL_PYTHONS[0] <= tuple(python[:2]) <= METAL_PYTHONS[1]
+
+
+def check_versions(
+    versions: Mapping[str, str | None], system: str, machine: str, python: tuple[int, ...]
+) -> list[Finding]:
+    """Return the guard's findings for these installed versions on this platform (pure)."""
+    os_name, py = _os(system), tuple(python[:2])
+    tf, metal = versions.get("tensorflow"), versions.get("tensorflow-metal")
+    py_text = ".".join(map(str, py))
+    findings: list[Finding] = []
+
+    if not (3, 10) <= py <= (3, 12):
+        if os_name == "mac" and _is_arm(machine) and not _metal_has_wheel(py):
+            findings.append(Finding(
+                "error",
+                f"Python {py_text}: tensorflow-metal has no wheel for it (CPython 3.9-3.12 only), so no Metal GPU.",
+                "create the venv with Python 3.12, e.g. `python3.12 -m venv .venv`",
+            ))
+        else:
+            findings.append(Finding("warning", f"Python {py_text} is outside the tested range 3.10-3.12.",
+                                    "use Python 3.10, 3.11 or 3.12"))
+
+    if versions.get("tensorflow-macos"):
+        findings.append(Finding(
+            "warning",
+            f"tensorflow-macos {versions['tensorflow-macos']} is installed: a legacy name that only pulls in "
+            "`tensorflow`; it can pin an old TensorFlow.",
+            "pip uninstall tensorflow-macos",
+        ))
+
+    if tf is None:
+        fix = MAC_FIX if os_name == "mac" and _is_arm(machine) else "pip install -e ."
+        findings.append(Finding("error", "TensorFlow is not installed.", fix))
+        return findings
+
+    if os_name == "mac" and _is_arm(machine):
+        findings.append(_check_mac_pair(tf, metal))
+    elif metal is not None:
+        where = "an Intel Mac" if os_name == "mac" else f"{system} {machine}"
+        findings.append(Finding(
+            "warning",
+            f"tensorflow-metal {metal} is installed on {where}, where it cannot provide a GPU.",
+            "pip uninstall tensorflow-metal",
+        ))
+    elif os_name == "linux" and minor(tf) not in ("2.18", "2.19", "2.20", "2.21"):
+        findings.append(Finding("warning", f"TensorFlow {tf} is outside the tested range 2.18-2.21.",
+                                'pip install "tensorflow>=2.18,<2.22"'))
+    if not findings:
+        findings.append(Finding("ok", f"TensorFlow {tf}" + (f" with tensorflow-metal {metal}" if metal else "")
+                                + " is a known-good combination here."))
+    return findings
+
+
+def _check_mac_pair(tf: str, metal: str | None) -> Finding:
+    if metal is None:
+        return Finding("warning",
+                       f"tensorflow-metal is not installed: TensorFlow {tf} will run on the CPU only.", MAC_FIX)
+    row = lookup_pairing(metal, tf)
+    if row is None:
+        return Finding("warning",
+                       f"tensorflow-metal {metal} with TensorFlow {tf} is not in the compatibility table; "
+                       "it may fail to load.", MAC_FIX)
+    if row.status == "good":
+        return Finding("ok", f"tensorflow-metal {metal} with TensorFlow {tf}: known-good ({row.evidence}).")
+    level: Level = "error" if row.status == "broken" else "warning"
+    verdict = "known to fail" if row.status == "broken" else "not known to work"
+    return Finding(level, f"tensorflow-metal {metal} with TensorFlow {tf}: {verdict} ({row.evidence}).", MAC_FIX)
+
+
+def why_no_gpu(
+    versions: Mapping[str, str | None],
+    system: str,
+    machine: str,
+    python: tuple[int, ...],
+    *,
+    translated: bool | None = None,
+    has_nvidia_smi: bool | None = None,
+) -> str:
+    """Return one or two sentences explaining why TensorFlow sees no GPU here, with the fix.
+
+    ``translated`` is True when an x86_64 Python runs under Rosetta 2 (machine.fingerprint()["rosetta"]);
+    ``has_nvidia_smi`` defaults to looking nvidia-smi up on PATH.
+    """
+    os_name, py = _os(system), tuple(python[:2])
+    tf, metal = versions.get("tensorflow"), versions.get("tensorflow-metal")
+    if os_name == "mac" and _is_arm(machine):
+        if not _metal_has_wheel(py):
+            return (f"Python {'.'.join(map(str, py))} has no tensorflow-metal wheel (CPython 3.9-3.12 only). "
+                    f"Recreate the venv with Python 3.12, then: {MAC_FIX}")
+        if tf is None:
+            return f"TensorFlow is not installed. Install the known-good pair: {MAC_FIX}"
+        if metal is None:
+            return (f"The Metal plugin (tensorflow-metal) is not installed, so TensorFlow {tf} is CPU-only. "
+                    f"Fix: {MAC_FIX}")
+        row = lookup_pairing(metal, tf)
+        if row is None or row.status != "good":
+            reason = row.evidence if row else "not in the compatibility table"
+            return f"tensorflow-metal {metal} does not match TensorFlow {tf} ({reason}). Fix: {MAC_FIX}"
+        return (f"tensorflow-metal {metal} and TensorFlow {tf} are a known-good pair, yet no GPU is visible: "
+                "cause unknown. Run the plugin probe (`simplenn.compat.probe_metal_plugin()`) to see the load error.")
+    if os_name == "mac":
+        if translated:
+            return ("This Python is x86_64 running under Rosetta 2 on an Apple Silicon Mac: the Metal GPU needs "
+                    "an arm64 Python (e.g. from python.org or Homebrew in /opt/homebrew) and a fresh venv.")
+        return ("Intel Mac: TensorFlow has no GPU support here (2.16 is its last x86_64 macOS release and "
+                "tensorflow-metal 1.1+ ships arm64 wheels only). The benchmark runs on the CPU.")
+    if os_name == "linux":
+        if machine.lower() not in ("x86_64", "amd64"):
+            return f"TensorFlow's Linux {machine} wheels are CPU-only. The benchmark runs on the CPU."
+        if has_nvidia_smi is None:
+            has_nvidia_smi = shutil.which("nvidia-smi") is not None
+        if not has_nvidia_smi:
+            return ("CPU-only environment: no NVIDIA driver found (nvidia-smi is missing). That is expected on a "
+                    "machine without an NVIDIA GPU; the benchmark runs on the CPU.")
+        if versions.get("nvidia-cudnn-cu12") is None:
+            return ("An NVIDIA driver is present but TensorFlow's CUDA libraries are not installed. "
+                    "Fix: pip install '.[cuda]'")
+        return ("An NVIDIA driver and the CUDA libraries are installed, yet TensorFlow sees no GPU: "
+                "check that the driver supports CUDA 12 (`nvidia-smi`) and that CUDA_VISIBLE_DEVICES is not empty.")
+    return f"No GPU support is set up for {system} {machine} in this project; the benchmark runs on the CPU."
+
+
+# ---------------------------------------------------------------- the plugin probe
+
+_PROBE_MARK = "SIMPLENN_PROBE "
+_PROBE_CODE = (
+    "import json, tensorflow as tf\n"
+    "gpus = [d.name for d in tf.config.list_physical_devices('GPU')]\n"
+    f"print({_PROBE_MARK!r} + json.dumps({{'tf': tf.__version__, 'gpus': gpus}}))\n"
+)
+
+
+def _tail(text: str, n_lines: int = 8) -> str:
+    return "\n".join(text.strip().splitlines()[-n_lines:])
+
+
+def interpret_probe(returncode: int | None, stdout: str, stderr: str, timeout_s: float | None = None) -> ProbeResult:
+    """Turn the probe child's exit status and output into a ProbeResult (pure; None returncode = timed out)."""
+    detail = _tail(stderr)
+    if returncode is None:
+        after = f" after {timeout_s:g} s" if timeout_s else ""
+        return ProbeResult("timeout", f"Importing TensorFlow did not finish{after}.", None, detail=detail)
+    for line in stdout.splitlines():
+        if line.startswith(_PROBE_MARK):
+            try:
+                seen = json.loads(line[len(_PROBE_MARK):])
+            except ValueError:
+                break
+            gpus = tuple(seen.get("gpus", ()))
+            if gpus:
+                return ProbeResult("gpu", f"TensorFlow {seen.get('tf')} sees {len(gpus)} GPU(s).", None,
+                                   seen.get("tf"), gpus, detail)
+            return ProbeResult("no-gpu", f"TensorFlow {seen.get('tf')} imports but sees no GPU.", None,
+                               seen.get("tf"), (), detail)
+    text = stdout + "\n" + stderr
+    symbol = re.search(r"[Ss]ymbol not found(?: in flat namespace)?:?\s*'?([\w$.]+)'?", text)
+    library = re.search(r"Library not loaded:\s*(\S+)", text)
+    plugin_load_failed = "NotFoundError" in text and ("metal_plugin" in text or "tensorflow-plugins" in text)
+    if symbol or library or plugin_load_failed:
+        if symbol:
+            why = f"the Metal plugin needs symbol {symbol.group(1)}, which this TensorFlow does not export"
+        elif library:
+            why = f"a library the plugin links against is missing ({library.group(1)})"
+        else:
+            why = "TensorFlow could not load the Metal plugin"
+        return ProbeResult(
+            "plugin-mismatch",
+            f"tensorflow-metal does not match the installed TensorFlow: {why}. "
+            "`import tensorflow` fails while the plugin is installed.",
+            MAC_FIX, detail=detail)
+    if re.search(r"No module named '?tensorflow'?", text):
+        return ProbeResult("import-failed", "TensorFlow is not installed in this Python.", "pip install -e .",
+                           detail=detail)
+    if returncode < 0:
+        return ProbeResult("crashed", f"Importing TensorFlow killed the process (signal {-returncode}).", None,
+                           detail=detail)
+    last = detail.splitlines()[-1] if detail else f"exit status {returncode}"
+    return ProbeResult("import-failed", f"Importing TensorFlow failed: {last}", None, detail=detail)
+
+
+def probe_metal_plugin(python: str = sys.executable, timeout: float = 60) -> ProbeResult:
+    """Import TensorFlow in a child process and list its GPUs; never raises for a broken install."""
+    try:
+        done = subprocess.run([python, "-c", _PROBE_CODE], capture_output=True, text=True,
+                              timeout=timeout, check=False)
+    except subprocess.TimeoutExpired as exc:
+        return interpret_probe(None, _text(exc.stdout), _text(exc.stderr), timeout)
+    except OSError as exc:
+        return ProbeResult("import-failed", f"Could not start {python}: {exc}")
+    return interpret_probe(done.returncode, done.stdout, done.stderr)
+
+
+def _text(data: str | bytes | None) -> str:
+    return data.decode(errors="replace") if isinstance(data, bytes) else data or ""
+
+
+def installed_versions(packages: tuple[str, ...] = PACKAGES) -> dict[str, str | None]:
+    """Return {distribution: version or None} from importlib.metadata, without importing anything."""
+    versions: dict[str, str | None] = {}
+    for name in packages:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions

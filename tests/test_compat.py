@@ -1,0 +1,270 @@
+"""The version guard on faked metadata tables, and the plugin probe's parser on captured output."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from simplenn import compat
+from simplenn.compat import (
+    MAC_FIX,
+    METAL_TABLE,
+    Finding,
+    check_versions,
+    installed_versions,
+    interpret_probe,
+    lookup_pairing,
+    minor,
+    probe_metal_plugin,
+    why_no_gpu,
+)
+
+FIXTURES = Path(__file__).parent / "fixtures" / "macos"
+PY311 = (3, 11, 9)
+
+
+def table(tf: str | None = "2.18.1", metal: str | None = "1.2.0", **more: str | None) -> dict[str, str | None]:
+    return {"tensorflow": tf, "tensorflow-metal": metal, "keras": "3.8.0", "numpy": "2.0.2", **more}
+
+
+def levels(findings: list[Finding]) -> list[str]:
+    return [f.level for f in findings]
+
+
+# ---------------------------------------------------------------- the table
+
+
+def test_minor() -> None:
+    assert minor("2.18.1") == "2.18"
+    assert minor("2.18.0rc1") == "2.18"
+    assert minor(None) is None
+    assert minor("garbage") is None
+
+
+@pytest.mark.parametrize(
+    ("metal", "tf", "status"),
+    [
+        ("1.2.0", "2.18.1", "good"),
+        ("1.1.0", "2.14.0", "good"),
+        ("1.1.0", "2.17.1", "good"),
+        ("1.1.0", "2.18.0", "broken"),
+        ("1.0.1", "2.13.1", "good"),
+        ("1.0.0", "2.13.0", "good"),
+        ("1.2.0", "2.19.0", "unverified"),
+        ("1.2.0", "2.20.0", "unverified"),
+        ("1.2.0", "2.21.0", "broken"),
+        ("1.1.0", "2.21.0", "broken"),
+    ],
+)
+def test_lookup_pairing(metal: str, tf: str, status: str) -> None:
+    row = lookup_pairing(metal, tf)
+    assert row is not None and row.status == status
+
+
+def test_lookup_pairing_absent() -> None:
+    assert lookup_pairing("1.2.0", "2.17.0") is None
+    assert lookup_pairing("1.0.0", "2.18.0") is None
+    assert lookup_pairing("1.10.0", "2.13.0") is None  # "1.0.*" must not match "1.10.0"
+
+
+def test_table_is_frozen_and_specific_rows_come_first() -> None:
+    with pytest.raises(AttributeError):
+        METAL_TABLE[0].status = "broken"  # type: ignore[misc]
+    wildcard_seen = False
+    for row in METAL_TABLE:
+        wildcard_seen = wildcard_seen or row.metal == "*"
+        assert not (wildcard_seen and row.metal != "*"), "a specific row after a wildcard would never match"
+
+
+# ---------------------------------------------------------------- check_versions
+
+
+def test_mac_known_good() -> None:
+    findings = check_versions(table(), "Darwin", "arm64", PY311)
+    assert levels(findings) == ["ok"]
+    assert "known-good" in findings[0].message and findings[0].fix is None
+
+
+def test_mac_incompatible_metal_110_with_tf_218() -> None:
+    findings = check_versions(table("2.18.0", "1.1.0"), "darwin", "arm64", PY311)
+    assert levels(findings) == ["error"]
+    assert "#81987" in findings[0].message
+    assert findings[0].fix == MAC_FIX == 'pip install "tensorflow>=2.18,<2.19" tensorflow-metal==1.2.0'
+
+
+def test_mac_tf_221_with_metal() -> None:
+    findings = check_versions(table("2.21.0", "1.2.0"), "Darwin", "arm64", PY311)
+    assert levels(findings) == ["error"]
+    assert "#126384" in findings[0].message
+
+
+def test_mac_tf_219_is_a_warning() -> None:
+    findings = check_versions(table("2.19.0", "1.2.0"), "Darwin", "arm64", PY311)
+    assert levels(findings) == ["warning"]
+    assert "not known to work" in findings[0].message
+
+
+def test_mac_pair_not_in_table() -> None:
+    findings = check_versions(table("2.17.0", "1.2.0"), "Darwin", "arm64", PY311)
+    assert levels(findings) == ["warning"]
+    assert "not in the compatibility table" in findings[0].message
+
+
+def test_mac_plugin_missing() -> None:
+    findings = check_versions(table("2.18.1", None), "Darwin", "arm64", PY311)
+    assert levels(findings) == ["warning"]
+    assert "tensorflow-metal is not installed" in findings[0].message
+    assert findings[0].fix == MAC_FIX
+
+
+def test_mac_python_313() -> None:
+    findings = check_versions(table("2.18.1", None), "Darwin", "arm64", (3, 13, 1))
+    assert levels(findings) == ["error", "warning"]
+    assert "Python 3.13" in findings[0].message and "no wheel" in findings[0].message
+
+
+def test_tensorflow_missing() -> None:
+    mac = check_versions(table(None, None), "Darwin", "arm64", PY311)
+    assert levels(mac) == ["error"] and mac[0].fix == MAC_FIX
+    lin = check_versions(table(None, None), "Linux", "x86_64", PY311)
+    assert levels(lin) == ["error"] and lin[0].fix == "pip install -e ."
+
+
+def test_legacy_tensorflow_macos() -> None:
+    findings = check_versions(table(**{"tensorflow-macos": "2.16.2"}), "Darwin", "arm64", PY311)
+    assert levels(findings) == ["warning", "ok"]
+    assert "tensorflow-macos 2.16.2" in findings[0].message
+
+
+def test_linux() -> None:
+    assert levels(check_versions(table("2.21.0", None), "linux", "x86_64", PY311)) == ["ok"]
+    old = check_versions(table("2.15.1", None), "Linux", "x86_64", PY311)
+    assert levels(old) == ["warning"] and "2.18-2.21" in old[0].message
+    stray = check_versions(table("2.21.0", "1.2.0"), "Linux", "x86_64", PY311)
+    assert levels(stray) == ["warning"] and "cannot provide a GPU" in stray[0].message
+    assert levels(check_versions(table("2.21.0", None), "Linux", "x86_64", (3, 13, 0))) == ["warning"]
+
+
+def test_intel_mac() -> None:
+    assert levels(check_versions(table("2.16.2", None), "Darwin", "x86_64", PY311)) == ["ok"]
+    findings = check_versions(table("2.16.2", "1.0.0"), "Darwin", "x86_64", PY311)
+    assert levels(findings) == ["warning"] and "Intel Mac" in findings[0].message
+
+
+# ---------------------------------------------------------------- why_no_gpu
+
+
+def test_why_no_gpu_mac() -> None:
+    assert "not installed" in why_no_gpu(table("2.18.1", None), "darwin", "arm64", PY311)
+    assert MAC_FIX in why_no_gpu(table("2.18.1", None), "darwin", "arm64", PY311)
+    py313 = why_no_gpu(table("2.18.1", None), "darwin", "arm64", (3, 13, 0))
+    assert py313.startswith("Python 3.13 has no tensorflow-metal wheel")
+    mismatch = why_no_gpu(table("2.18.0", "1.1.0"), "darwin", "arm64", PY311)
+    assert mismatch.startswith("tensorflow-metal 1.1.0 does not match TensorFlow 2.18.0") and MAC_FIX in mismatch
+    assert "does not match" in why_no_gpu(table("2.20.0", "1.2.0"), "darwin", "arm64", PY311)
+    assert "cause unknown" in why_no_gpu(table(), "darwin", "arm64", PY311)
+    assert "TensorFlow is not installed" in why_no_gpu(table(None, None), "darwin", "arm64", PY311)
+
+
+def test_why_no_gpu_intel_mac_and_rosetta() -> None:
+    assert why_no_gpu(table("2.16.2", None), "darwin", "x86_64", PY311).startswith(
+        "Intel Mac: TensorFlow has no GPU support here"
+    )
+    assert "Rosetta 2" in why_no_gpu(table("2.16.2", None), "darwin", "x86_64", PY311, translated=True)
+
+
+def test_why_no_gpu_linux() -> None:
+    no_driver = why_no_gpu(table("2.21.0", None), "linux", "x86_64", PY311, has_nvidia_smi=False)
+    assert no_driver.startswith("CPU-only environment: no NVIDIA driver found (nvidia-smi is missing)")
+    no_cuda = why_no_gpu(table("2.21.0", None), "linux", "x86_64", PY311, has_nvidia_smi=True)
+    assert "pip install '.[cuda]'" in no_cuda
+    both = why_no_gpu(table("2.21.0", None, **{"nvidia-cudnn-cu12": "9.3.0.75"}), "Linux", "x86_64", PY311,
+                      has_nvidia_smi=True)
+    assert "CUDA 12" in both
+    assert "CPU-only" in why_no_gpu(table("2.21.0", None), "linux", "aarch64", PY311)
+
+
+def test_why_no_gpu_on_this_box() -> None:
+    import platform
+
+    text = why_no_gpu(installed_versions(), sys.platform, platform.machine(), sys.version_info[:3])
+    assert isinstance(text, str) and len(text) > 20
+
+
+# ---------------------------------------------------------------- the probe
+
+
+def test_interpret_symbol_not_found() -> None:
+    result = interpret_probe(1, "", (FIXTURES / "probe_symbol_not_found_tf218_metal110.txt").read_text())
+    assert result.status == "plugin-mismatch"
+    assert "__ZN3tsl8internal10LogMessageC1EPKcii" in result.message
+    assert result.fix == MAC_FIX
+    assert not result.has_gpu
+    assert "Expected in:" in result.detail
+
+
+def test_interpret_flat_namespace() -> None:
+    result = interpret_probe(1, "", (FIXTURES / "probe_flat_namespace.txt").read_text())
+    assert result.status == "plugin-mismatch" and "_TF_AllocateOutput" in result.message
+
+
+def test_interpret_library_not_loaded() -> None:
+    result = interpret_probe(1, "", (FIXTURES / "probe_library_not_loaded.txt").read_text())
+    assert result.status == "plugin-mismatch"
+    assert "@rpath/libtensorflow_framework.2.dylib" in result.message and result.fix == MAC_FIX
+
+
+def test_interpret_gpu_found() -> None:
+    result = interpret_probe(0, (FIXTURES / "probe_gpu_stdout.txt").read_text(),
+                             (FIXTURES / "probe_gpu_stderr.txt").read_text())
+    assert result.status == "gpu" and result.has_gpu
+    assert result.tf_version == "2.18.1" and result.gpus == ("/physical_device:GPU:0",)
+
+
+def test_interpret_no_gpu_no_tf_crash_timeout() -> None:
+    no_gpu = interpret_probe(0, 'SIMPLENN_PROBE {"tf": "2.21.0", "gpus": []}\n', "cuInit failed\n")
+    assert no_gpu.status == "no-gpu" and no_gpu.tf_version == "2.21.0"
+    no_tf = interpret_probe(1, "", (FIXTURES / "probe_no_tensorflow.txt").read_text())
+    assert no_tf.status == "import-failed" and "not installed" in no_tf.message
+    crash = interpret_probe(-6, "", "libc++abi: terminating\n")
+    assert crash.status == "crashed" and "signal 6" in crash.message
+    timeout = interpret_probe(None, "", "", timeout_s=60)
+    assert timeout.status == "timeout" and "60 s" in timeout.message
+    other = interpret_probe(1, "", "Traceback ...\nImportError: numpy.core.multiarray failed to import\n")
+    assert other.status == "import-failed" and other.message.endswith("numpy.core.multiarray failed to import")
+
+
+def test_probe_runs_a_child(tmp_path: Path) -> None:
+    # A fake "python" that behaves like a broken Metal install: the real probe path, no TensorFlow needed.
+    fake = tmp_path / "python"
+    stderr = (FIXTURES / "probe_symbol_not_found_tf218_metal110.txt").read_text()
+    fake.write_text(f"#!/bin/sh\ncat >&2 <<'EOF'\n{stderr}EOF\nexit 1\n")
+    fake.chmod(0o755)
+    assert probe_metal_plugin(str(fake), timeout=10).status == "plugin-mismatch"
+    assert probe_metal_plugin(str(tmp_path / "missing"), timeout=10).status == "import-failed"
+    slow = tmp_path / "slow"
+    slow.write_text("#!/bin/sh\nsleep 5\n")
+    slow.chmod(0o755)
+    assert probe_metal_plugin(str(slow), timeout=0.3).status == "timeout"
+
+
+def test_installed_versions_never_imports_tensorflow() -> None:
+    already = "tensorflow" in sys.modules
+    versions = installed_versions()
+    assert set(versions) == set(compat.PACKAGES)
+    assert versions["tensorflow-metal"] is None or sys.platform == "darwin"
+    assert versions["numpy"] is not None
+    if not already:
+        assert "tensorflow" not in sys.modules
+
+
+def test_probe_with_the_real_tensorflow() -> None:
+    # Imports TensorFlow in a child (~5 s); proves the probe's own code runs against a real install.
+    versions = installed_versions()
+    if versions["tensorflow"] is None:
+        pytest.skip("TensorFlow is not installed in this venv")
+    result = probe_metal_plugin(timeout=120)
+    assert result.status in ("gpu", "no-gpu"), result
+    assert result.tf_version == versions["tensorflow"]

@@ -1,0 +1,306 @@
+"""Sweep runner and results store: grid, order, faults, resume (fast paths use a fake worker; real ones a process)."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from simplenn import results, sweep
+from simplenn.cases import Case
+from simplenn.cli import main
+from simplenn.errors import UsageError
+
+CPU0 = {"name": "CPU:0", "kind": "cpu", "backend": "none", "description": ""}
+CPU1 = {"name": "CPU:1", "kind": "cpu", "backend": "none", "description": ""}
+METAL = {"name": "GPU:0", "kind": "gpu", "backend": "metal", "description": "METAL"}
+TINY = dict(batch_sizes=(8, 16, 32), hidden=((8,),), wide_hidden=(), min_time_s=0.02, min_block_s=0.005,
+            sentinel_every=3)
+
+
+class FakeWorker:
+    """Stands in for the measurement process: answers every cell at once, fails the cells it is told to."""
+
+    def __init__(self, devices=(CPU0, CPU1), fail: dict | None = None, oom_from: int | None = None):
+        self.devices, self.gpu_missing_reason = list(devices), "no GPU here"
+        self.fail, self.oom_from, self.requests, self.stopped = fail or {}, oom_from, [], 0
+
+    def start(self):
+        pass
+
+    def stop(self):
+        self.stopped += 1
+
+    def request(self, msg, timeout_s):
+        self.requests.append(msg)
+        if msg[0] == "ceiling":
+            return ("result", {"kind": "ceiling", "device": msg[1], "n": 64, "gflops": 100.0, "block_s": [0.1]})
+        case = Case.from_dict(msg[1])
+        if case.id in self.fail:
+            raise sweep.WorkerError(*self.fail[case.id])
+        if self.oom_from and case.batch_size >= self.oom_from:
+            return ("result", {"kind": "cell", "id": case.id, "case": msg[1], "status": "oom", "reason": "OOM", "block_s": []})
+        step_s = 1e-4 * case.batch_size
+        return ("result", {"kind": "cell", "id": case.id, "case": msg[1], "status": "ok", "reason": "", "n_steps": 10,
+                           "block_s": [10 * step_s] * 5, "trace_s": 0.01})
+
+
+def _run(tmp_path, worker, **overrides):
+    config = sweep.SweepConfig(**{**TINY, "devices": ("all",), **overrides})
+    state = sweep.prepare(tmp_path / "run", config, worker, {"label": "test machine"}, [])
+    return sweep.execute(state, worker)
+
+
+def test_grid_sorted_deduplicated_and_default_shape():
+    config = sweep.SweepConfig(batch_sizes=(32, 8, 32), hidden=((30,), (30,)), wide_hidden=((30,),))
+    assert config.batch_sizes == (8, 32) and config.hidden == ((30,),) and config.wide_hidden == ()
+    default = sweep.expand(sweep.SweepConfig(), ["CPU:0"])
+    assert [c.batch_size for c in default if c.hidden == "100x30"] == [1, 8, 32, 128, 512, 2048, 8192]
+    assert sorted((c.hidden, c.batch_size) for c in default if c.hidden != "100x30") == [("1024x1024", 512), ("256x256", 512)]
+
+
+@pytest.mark.parametrize("bad", [dict(batch_sizes=(0,)), dict(min_time_s=0), dict(cooldown_s=-1), dict(rounds=0),
+                                 dict(losses=("hinge",)), dict(dtypes=("int8",)), dict(devices=())])
+def test_config_rejects_bad_values(bad):
+    with pytest.raises(UsageError):
+        sweep.SweepConfig(**bad)
+
+
+def test_order_interleaves_devices_and_places_sentinels():
+    cases = sweep.expand(sweep.SweepConfig(**TINY), ["CPU:0", "CPU:1"])
+    plan = sweep.order(cases, rounds=2, seed=1, sentinel_every=3)
+    main_items = [p for p in plan if not p.sentinel]
+    assert len(main_items) == 2 * len(cases)
+    # Each cell runs on both devices back to back: consecutive main items alternate devices.
+    assert all(a.case.device != b.case.device for a, b in zip(main_items[::2], main_items[1::2]))
+    sentinels = [p for p in plan if p.sentinel]
+    assert plan[0].sentinel and plan[-1].sentinel and len({p.case for p in sentinels}) == 1
+    assert [p.seq for p in plan] == list(range(len(plan)))
+    assert sweep.order(cases, 2, 1, 3) == plan  # seeded: the same order again
+    assert sweep.order(cases, 2, 2, 3) != plan
+
+
+def test_run_records_every_cell_once_with_ceilings(tmp_path):
+    state = _run(tmp_path, FakeWorker())
+    df = results.load(state.run_dir)
+    assert state.meta["status"] == "complete"
+    assert set(df["device"]) == {"CPU:0", "CPU:1"}
+    assert len(df[~df["sentinel"]]["cell_id"].unique()) == 6
+    assert set(df["ceiling_gflops"]) == {100.0}
+    # step_s = block_s / n_steps, computed once in results
+    assert (df["step_s"] * df["n_steps"] - df["block_s"]).abs().max() < 1e-12
+    assert state.meta["drift"]["ratio"] == pytest.approx(1.0)
+
+
+def test_crashed_and_timed_out_cells_cost_one_cell(tmp_path):
+    fail = {"cpu-b16-w8": ("crashed", "worker killed by SIGSEGV"), "cpu1-b8-w8": ("timeout", "no result within 1 s")}
+    state = _run(tmp_path, FakeWorker(fail=fail))
+    df = results.load(state.run_dir)
+    status = df[~df["sentinel"]].groupby("cell_id")["status"].first()
+    assert status["cpu-b16-w8"] == "crashed" and status["cpu1-b8-w8"] == "timeout"
+    assert (status.drop(["cpu-b16-w8", "cpu1-b8-w8"]) == "ok").all()
+    assert "SIGSEGV" in df.loc[df["cell_id"] == "cpu-b16-w8", "reason"].iloc[0]
+
+
+def test_oom_skips_larger_batches_on_the_same_axis_and_says_so(tmp_path):
+    cases = sweep.expand(sweep.SweepConfig(**TINY), ["CPU:0", "CPU:1"])
+
+    def b16_before_b32(seed):
+        batches = [p.case.batch_size for p in sweep.order(cases, 1, seed, 0) if p.case.device == "CPU:0"]
+        return batches.index(16) < batches.index(32)
+
+    seed = next(s for s in range(50) if b16_before_b32(s))  # an order where the skip has something to skip
+    state = _run(tmp_path, FakeWorker(oom_from=16), sentinel_every=0, seed=seed)
+    df = results.load(state.run_dir).sort_values("seq")
+    for device, rows in df.groupby("device"):
+        first_oom = rows[rows["status"] == "oom"].iloc[0]
+        later_larger = rows[(rows["seq"] > first_oom["seq"]) & (rows["batch_size"] > first_oom["batch_size"])]
+        assert (later_larger["status"] == "skipped").all()
+        assert later_larger["reason"].str.contains(f"batch {first_oom['batch_size']} already ran out of memory").all()
+        assert (rows.loc[rows["batch_size"] == 8, "status"] == "ok").all()
+    assert (df["status"] == "skipped").any()
+
+
+def test_metal_rules_are_known_before_anything_runs(tmp_path):
+    worker = FakeWorker(devices=(CPU0, METAL))
+    config = sweep.SweepConfig(**{**TINY, "dtypes": ("float32", "float64"), "jit": (False, True)})
+    state = sweep.prepare(tmp_path / "run", config, worker, {"label": "m"}, [])
+    notes = state.meta["unsupported_before_run"]
+    assert any(n.startswith("gpu-b8-w8-f64") and "float64" in n for n in notes)
+    assert any("xla" in n and "XLA" in n for n in notes)
+    assert not any(n.startswith("cpu") for n in notes)
+
+
+def test_resume_measures_only_what_is_missing(tmp_path):
+    worker = FakeWorker()
+    config = sweep.SweepConfig(**{**TINY, "devices": ("all",)})
+    state = sweep.prepare(tmp_path / "run", config, worker, {"label": "m"}, [])
+    calls = {"n": 0}
+
+    def stop_after_three(progress):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+
+    state = sweep.execute(state, worker, stop_after_three)
+    assert state.interrupted and state.meta["status"] == "interrupted"
+    with open(tmp_path / "run" / results.SAMPLES_FILE, "a") as f:
+        f.write('{"kind": "cell", "seq": 99, "id": "torn')  # a write cut short by a kill
+    worker2 = FakeWorker()
+    state2 = sweep.execute(sweep.resume_state(tmp_path / "run"), worker2)
+    assert any("torn" in w for w in state2.warnings)
+    records, notes = results.read_records(tmp_path / "run")
+    seqs = [r["seq"] for r in records if r["kind"] == "cell"]
+    assert sorted(seqs) == list(range(len(state.meta["plan"]))) and not notes
+    assert len([m for m in worker2.requests if m[0] == "cell"]) == len(seqs) - 3
+    assert not [m for m in worker2.requests if m[0] == "ceiling"]  # ceilings were already measured
+
+
+def test_existing_folder_refused_and_newer_schema_refused(tmp_path):
+    _run(tmp_path, FakeWorker())
+    with pytest.raises(UsageError, match="--resume"):
+        _run(tmp_path, FakeWorker())
+    meta = json.loads((tmp_path / "run" / "run.json").read_text())
+    meta["schema_version"] = results.SCHEMA_VERSION + 1
+    (tmp_path / "run" / "run.json").write_text(json.dumps(meta))
+    with pytest.raises(results.ResultsError, match="newer"):
+        results.load(tmp_path / "run")
+    (tmp_path / "run" / "run.json").write_text("{not json")
+    with pytest.raises(results.ResultsError, match="corrupt"):
+        results.load(tmp_path / "run")
+
+
+def test_corrupt_line_in_the_middle_is_refused(tmp_path):
+    _run(tmp_path, FakeWorker())
+    path = tmp_path / "run" / results.SAMPLES_FILE
+    lines = path.read_text().splitlines()
+    lines[2] = lines[2][:10]
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(results.ResultsError, match="line 3 is corrupt"):
+        results.load(tmp_path / "run")
+
+
+# ---------------------------------------------------------------- real worker processes
+
+def test_real_worker_killed_mid_cell_then_a_fresh_worker_carries_on():
+    worker = sweep.Worker(logical_cpus=2)
+    worker.start()
+    try:
+        slow = Case("CPU:0", 8, (8, 8, 10)).to_dict()
+        settings = {"min_block_s": 0.01, "min_time_s": 30.0, "seed": 0}
+        pid = worker.proc.pid
+        killer = subprocess.Popen([sys.executable, "-c", f"import os,time,signal; time.sleep(1.5); os.kill({pid}, signal.SIGKILL)"])
+        with pytest.raises(sweep.WorkerError) as err:
+            worker.request(("cell", slow, CPU0, settings), timeout_s=60)
+        killer.wait()
+        assert err.value.status == "crashed" and "SIGKILL" in err.value.reason
+        fast = {"min_block_s": 0.005, "min_time_s": 0.02, "seed": 0}
+        msg = worker.request(("cell", Case("CPU:1", 8, (8, 8, 10)).to_dict(), CPU1, fast), timeout_s=120)
+        assert msg[0] == "result" and msg[1]["status"] == "ok" and worker.proc.pid != pid
+        with pytest.raises(sweep.WorkerError) as err:
+            worker.request(("cell", slow, CPU0, settings), timeout_s=1.0)
+        assert err.value.status == "timeout"
+    finally:
+        worker.stop()
+
+
+def _cli(*args, **kw):
+    return subprocess.Popen([sys.executable, "-m", "simplenn.cli", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kw)
+
+
+TINY_FLAGS = ["--logical-cpus", "2", "--devices", "CPU:0,CPU:1", "--batch-sizes", "8,16,32", "--widths", "8",
+              "--min-time", "0.02", "--min-block-time", "0.005", "--sentinel-every", "4"]
+
+
+def _wait_for_cells(run_dir: Path, n: int, proc, timeout_s: float = 120) -> None:
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        path = run_dir / results.SAMPLES_FILE
+        if path.exists() and path.read_text().count('"kind": "cell"') >= n:
+            return
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.1)
+    raise AssertionError("no progress")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
+def test_parent_interrupted_or_killed_then_resumed_gives_every_cell_once(tmp_path, sig):
+    run_dir = tmp_path / "run"
+    proc = _cli("run", *TINY_FLAGS, "--cooldown", "0.3", "--out", str(run_dir))
+    _wait_for_cells(run_dir, 2, proc)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=60)
+    if sig == signal.SIGINT:
+        assert proc.returncode == 130, err
+        assert f"--resume {run_dir}" in err and "Traceback" not in err
+        assert json.loads((run_dir / "run.json").read_text())["status"] == "interrupted"
+    else:
+        assert proc.returncode == -signal.SIGKILL
+    before = [r for r in results.read_records(run_dir)[0] if r["kind"] == "cell"]
+    assert 2 <= len(before) < len(json.loads((run_dir / "run.json").read_text())["plan"])
+    proc = _cli("run", "--resume", str(run_dir))
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    meta = json.loads((run_dir / "run.json").read_text())
+    cells = [r for r in results.read_records(run_dir)[0] if r["kind"] == "cell"]
+    assert sorted(r["seq"] for r in cells) == [p["seq"] for p in meta["plan"]]
+    assert [r for r in cells if r["seq"] in {b["seq"] for b in before}] == before  # completed cells untouched
+    df = results.load(run_dir)
+    assert set(df["device"]) == {"CPU:0", "CPU:1"} and (df["status"] == "ok").all()
+    assert meta["status"] == "complete" and f"results: {run_dir}" in out
+
+
+@pytest.mark.parametrize("args, flag", [
+    (["--batch-sizes", "0,-3,abc"], "--batch-sizes"),
+    (["--widths", "100xq"], "--widths"),
+    (["--loss", "hinge"], "--loss"),
+    (["--min-time", "0"], "--min-time"),
+    (["--cooldown", "-1"], "--cooldown"),
+])
+def test_bad_flags_exit_2_naming_the_flag(args, flag, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["run", *args])
+    assert e.value.code == 2
+    assert flag in capsys.readouterr().err
+
+
+def test_unknown_toml_key_and_resume_with_grid_flags_exit_2(tmp_path, capsys):
+    toml = tmp_path / "sweep.toml"
+    toml.write_text('batch_sizes = [8, 16]\nbatch_size = 3\n')
+    assert main(["run", "--config", str(toml)]) == 2
+    assert "unknown keys ['batch_size']" in capsys.readouterr().err
+    toml.write_text('batch_sizes = [8, 0]\n')
+    assert main(["run", "--config", str(toml)]) == 2
+    assert "batch_sizes" in capsys.readouterr().err
+    assert main(["run", "--resume", str(tmp_path), "--quick"]) == 2
+    assert main(["run", "--resume", str(tmp_path / "nope")]) == 2
+    assert "no such run folder" in capsys.readouterr().err
+
+
+def test_toml_config_matches_flags(tmp_path):
+    from simplenn.cli import build_parser
+    from simplenn.commands.run import build_config
+
+    toml = tmp_path / "sweep.toml"
+    toml.write_text('devices = ["CPU:0"]\nbatch_sizes = [16, 8, 16]\nwidths = ["100x30", [64, 64]]\n'
+                    'min_time = 0.1\njit = false\nmodes = ["per-call", "in-graph"]\n')
+    from_toml = build_config(build_parser().parse_args(["run", "--config", str(toml)]))
+    from_flags = build_config(build_parser().parse_args(
+        ["run", "--devices", "CPU:0", "--batch-sizes", "16,8", "--widths", "100x30,64x64", "--min-time", "0.1",
+         "--jit", "off", "--modes", "per-call,in-graph"]))
+    assert from_toml == from_flags
+    assert from_toml.batch_sizes == (8, 16) and from_toml.hidden == ((64, 64), (100, 30))
+
+
+def test_unknown_device_exits_2_listing_present_devices(tmp_path):
+    proc = _cli("run", "--logical-cpus", "2", "--devices", "GPU:3", "--out", str(tmp_path / "r"))
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in err
+    assert "'GPU:3' is not present" in err and "CPU:0, CPU:1" in err
+    assert not (tmp_path / "r").exists()
