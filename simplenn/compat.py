@@ -322,3 +322,29 @@ def installed_versions(packages: tuple[str, ...] = PACKAGES) -> dict[str, str | 
         except metadata.PackageNotFoundError:
             versions[name] = None
     return versions
+
+
+@dataclass(frozen=True)
+class Preflight:
+    """The version guard's verdict before a sweep: warnings to show and record, or a fatal message with the fix."""
+
+    warnings: tuple[str, ...]
+    fatal: str | None = None
+
+
+def preflight(
+    versions: Mapping[str, str | None], system: str, machine: str, python: tuple[int, ...],
+    probe=probe_metal_plugin,
+) -> Preflight:
+    """Check versions against the table; on an arm64 Mac also import TensorFlow in a child process first, so a
+    plugin that breaks `import tensorflow` ("Symbol not found") is a clear message instead of a dead sweep."""
+    notes = [f"{f.message}" + (f" Fix: {f.fix}" if f.fix else "") for f in check_versions(versions, system, machine, python)
+             if f.level != "ok"]
+    if not (_os(system) == "mac" and _is_arm(machine)) or versions.get("tensorflow") is None:
+        return Preflight(tuple(notes))
+    result = probe()
+    if result.status in ("plugin-mismatch", "import-failed", "crashed", "timeout"):
+        return Preflight(tuple(notes), f"{result.message}" + (f" Fix: {result.fix}" if result.fix else ""))
+    if not result.has_gpu:
+        notes.append("no Metal GPU visible: " + why_no_gpu(versions, system, machine, python))
+    return Preflight(tuple(dict.fromkeys(notes)))

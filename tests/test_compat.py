@@ -268,3 +268,32 @@ def test_probe_with_the_real_tensorflow() -> None:
     result = probe_metal_plugin(timeout=120)
     assert result.status in ("gpu", "no-gpu"), result
     assert result.tf_version == versions["tensorflow"]
+
+
+# ---------------------------------------------------------------- preflight (the guard run before a sweep)
+
+def test_preflight_turns_a_broken_plugin_into_a_fatal_message_with_the_fix():
+    from simplenn.compat import ProbeResult, preflight
+
+    seen = []
+
+    def probe():
+        seen.append(1)
+        return ProbeResult("plugin-mismatch", "tensorflow-metal does not match", MAC_FIX)
+
+    verdict = preflight({"tensorflow": "2.18.1", "tensorflow-metal": "1.1.0"}, "Darwin", "arm64", (3, 11), probe=probe)
+    assert seen and verdict.fatal.startswith("tensorflow-metal does not match") and MAC_FIX in verdict.fatal
+    assert any("known to fail" in w for w in verdict.warnings)
+
+
+def test_preflight_explains_a_missing_gpu_and_never_probes_off_the_mac():
+    from simplenn.compat import ProbeResult, preflight
+
+    verdict = preflight({"tensorflow": "2.18.1", "tensorflow-metal": None}, "Darwin", "arm64", (3, 12),
+                        probe=lambda: ProbeResult("no-gpu", "no GPU"))
+    assert verdict.fatal is None and any(w.startswith("no Metal GPU visible") for w in verdict.warnings)
+
+    def must_not_run():
+        raise AssertionError("probed on Linux")
+
+    assert preflight({"tensorflow": "2.21.0"}, "Linux", "x86_64", (3, 11), probe=must_not_run).fatal is None

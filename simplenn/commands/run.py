@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import platform
 import signal
 import sys
 from datetime import datetime
@@ -137,7 +138,7 @@ def _raise_interrupt(signum, frame):
 def run(args) -> int:
     from tqdm import tqdm
 
-    from simplenn import machine, sweep
+    from simplenn import compat, machine, sweep
 
     if args.resume and (args.out or args.config or args.quick or args.sustained
                         or any(getattr(args, k, None) is not None for k in GRID_FLAGS)):
@@ -151,8 +152,11 @@ def run(args) -> int:
             print(f"{args.resume} is already complete; nothing to resume", file=sys.stderr)
     else:
         config = build_config(args)
+        guard = compat.preflight(compat.installed_versions(), platform.system(), platform.machine(), sys.version_info[:3])
+        if guard.fatal:
+            raise UsageError(guard.fatal)
         fp = machine.fingerprint(Path.cwd())
-        warnings = machine.preflight_warnings(fp)
+        warnings = list(guard.warnings) + machine.preflight_warnings(fp)
         for w in warnings:
             print(f"warning: {w}", file=sys.stderr)
         out = args.out or _default_out(fp.get("label", "machine"))
