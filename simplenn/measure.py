@@ -17,6 +17,7 @@ from simplenn.cases import Case, unsupported_reason
 from simplenn.data import synthetic_batch
 from simplenn.devices import Device, short_name
 from simplenn.errors import UsageError
+from simplenn.peers import Unsupported
 
 
 @dataclass(frozen=True)
@@ -194,6 +195,8 @@ def measure(case: Case, settings: Settings = Settings(), device: Device | None =
     try:
         with tf.device(case.device):
             return _measure_on_device(case, settings, make_runner or _runner_for, common, runner_box)
+    except Unsupported as e:  # a peer implementation that is not installed or cannot run this case
+        return CellResult(status="unsupported", reason=str(e), **common)
     except Invalid as e:
         return CellResult(status="invalid", reason=str(e), n_traces=runner_box[0].n_traces() if runner_box else None,
                           **common)
@@ -230,6 +233,10 @@ def _measure_on_device(case: Case, settings: Settings, make_runner, common: dict
     placement = runner.placement()
     if not math.isfinite(loss):
         raise Invalid(f"non-finite loss ({loss}) after {len(blocks)} blocks")
+    # The loss alone is not enough: the fused MatMul+BiasAdd+ReLU maps NaN to 0, so NaN weights can give a finite loss.
+    checksum = runner.sync()
+    if isinstance(checksum, (int, float)) and not math.isfinite(checksum):
+        raise Invalid(f"non-finite parameters (checksum {checksum}) after {len(blocks)} blocks")
     wrong = {k: v for k, v in placement.items() if v and short_name(v).upper() != case.device.upper()}
     if wrong:
         raise Invalid(f"wrong placement: requested {case.device}, found {wrong}")

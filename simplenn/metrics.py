@@ -28,5 +28,5 @@ def scores(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> dict[str, 
     return {
         "accuracy": float(tp.sum() / total),
         "precision_macro": float(precision[present].mean()),
-        "f1_micro": float(2 * micro_p * micro_r / (micro_p + micro_r)) if total else 0.0,
+        "f1_micro": float(2 * micro_p * micro_r / (micro_p + micro_r)) if tp.sum() else 0.0,  # 0 when none right, as scikit-learn
     }

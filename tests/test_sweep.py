@@ -304,3 +304,15 @@ def test_unknown_device_exits_2_listing_present_devices(tmp_path):
     assert proc.returncode == 2 and "Traceback" not in err
     assert "'GPU:3' is not present" in err and "CPU:0, CPU:1" in err
     assert not (tmp_path / "r").exists()
+
+
+def test_older_schema_is_upgraded_on_load(tmp_path, monkeypatch):
+    _run(tmp_path, FakeWorker())
+    # Pretend the current format is one version ahead, with an upgrade step from today's version.
+    monkeypatch.setattr(results, "SCHEMA_VERSION", results.SCHEMA_VERSION + 1)
+    monkeypatch.setitem(results._UPGRADES, results.SCHEMA_VERSION - 1, lambda meta: {**meta, "upgraded": True})
+    meta = results.read_meta(tmp_path / "run")
+    assert meta["upgraded"] and meta["schema_version"] == results.SCHEMA_VERSION
+    monkeypatch.delitem(results._UPGRADES, results.SCHEMA_VERSION - 1)
+    with pytest.raises(results.ResultsError, match="too old"):
+        results.read_meta(tmp_path / "run")

@@ -41,10 +41,10 @@ def run(args) -> int:
         print()
         return 0
     fp = info["machine"]
-    print(f"machine     {fp.get('label')}  ({fp.get('os')} {fp.get('os_version')}, {fp.get('arch')})")
-    print(f"python      {fp.get('python')}")
-    for pkg in ("tensorflow", "keras", "tensorflow_metal"):
-        print(f"{pkg:<11} {fp.get(pkg) or 'not installed'}")
+    print(f"machine          {fp.get('label')}  ({fp.get('os')} {fp.get('os_version')}, {fp.get('arch')})")
+    print(f"python           {fp.get('python')}")
+    for pkg in ("tensorflow", "keras", "tensorflow-metal"):
+        print(f"{pkg:<16} {fp['versions'].get(pkg) or 'not installed'}")
     ceilings = {c["device"]: c for c in info.get("ceilings", [])}
     print("devices (TensorFlow's view; ceiling = tf.matmul n×n float32 GFLOP/s, median of timed blocks):")
     for d in info["devices"]:

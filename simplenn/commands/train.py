@@ -33,7 +33,7 @@ def run(args) -> int:
     from simplenn.train import TrainConfig, train
 
     devices.setup_logical_cpus(args.logical_cpus)
-    device = devices.select([args.device], devices.list_devices(), devices.gpu_missing_reason())[0]
+    device = devices.select([args.device], devices.list_devices(), devices.gpu_missing_reason(), option="--device")[0]
     dataset = data.load(args.dataset, args.data, seed=args.seed)
     layers = tuple(args.layers or ((dataset.in_dim, 100, 30, dataset.n_classes)))
     config = TrainConfig(layers, args.epochs, args.batch_size, args.learning_rate, args.loss, device.name, args.seed)

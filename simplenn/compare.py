@@ -1,0 +1,186 @@
+"""Compare two runs cell by cell: new / base median step time with a bootstrap CI, and which cells regressed.
+
+Decision rule (documented in the output): a cell is a **regression** when its ratio new/base is above
+1 + threshold/100 AND the 95 % bootstrap CI of the ratio lies entirely above 1 (the slowdown is both large enough
+to matter and not explainable by block-to-block noise). Symmetrically, an **improvement** is a ratio below
+1 / (1 + threshold/100) with the CI entirely below 1. Everything else is "no significant change".
+Requiring the CI's lower bound to clear 1 + threshold instead would hide real regressions on noisy machines
+whose CI is wide; the ratio carries the size, the CI carries the certainty.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+from simplenn.errors import UsageError
+from simplenn.report import measured, meta_of, machine_versions, require_ok
+from simplenn.stats import bootstrap_ratio_ci
+
+# What makes two cells "the same measurement" in two runs; the run and its timing details do not.
+MATCH_KEYS = ["device", "impl", "mode", "loss", "dtype", "jit", "widths", "batch_size"]
+TABLE_COLUMNS = ["base_median_s", "new_median_s", "ratio", "ci_low", "ci_high", "verdict"]
+REGRESSION, IMPROVEMENT, SAME = "regression", "improvement", "no significant change"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Result of compare(): per matched cell new/base ratio (> 1: new is slower) with CI and verdict."""
+
+    table: pd.DataFrame
+    threshold_pct: float
+    base_label: str
+    new_label: str
+    cross_machine: bool
+    only_in_base: tuple[str, ...] = ()
+    only_in_new: tuple[str, ...] = ()
+    not_ok: tuple[str, ...] = ()  # cells present on both sides but not ok on at least one
+
+    @property
+    def regressions(self) -> pd.DataFrame:
+        return self.table[self.table["verdict"] == REGRESSION]
+
+    @property
+    def has_regression(self) -> bool:
+        return not self.regressions.empty
+
+    @property
+    def title(self) -> str:
+        kind = "Cross-machine comparison" if self.cross_machine else "Comparison"
+        return f"{kind}: {self.new_label} (new) vs {self.base_label} (base)"
+
+
+def _identity(df: pd.DataFrame) -> set[tuple[str, str]]:
+    """(label, chip or CPU model) of every machine in the frame: equal labels on different hardware still differ."""
+    meta = meta_of(df)
+    ids = set()
+    for run, label in df[["run", "machine"]].drop_duplicates().itertuples(index=False):
+        m = (meta.get(run) or {}).get("machine") or {}
+        ids.add((str(label), str(m.get("chip") or m.get("cpu_model") or "")))
+    return ids
+
+
+def _side_label(df: pd.DataFrame) -> str:
+    meta = meta_of(df)
+    parts = []
+    for run, label in df[["run", "machine"]].drop_duplicates().itertuples(index=False):
+        tf = machine_versions((meta.get(run) or {}).get("machine") or {}).get("tensorflow")
+        parts.append(f"{run} on {label}" + (f", TF {tf}" if tf else ""))
+    return "; ".join(parts)
+
+
+def check_threshold(threshold_pct: float) -> float:
+    if isinstance(threshold_pct, bool) or not (isinstance(threshold_pct, (int, float)) and math.isfinite(threshold_pct)
+                                               and threshold_pct > 0):
+        raise UsageError(f"--threshold: must be a number > 0 (percent), got {threshold_pct!r}")
+    return float(threshold_pct)
+
+
+def _keys(cross_machine: bool) -> list[str]:
+    # Within one machine the machine label is part of a cell's identity; across machines it is what differs.
+    return MATCH_KEYS if cross_machine else ["machine", *MATCH_KEYS]
+
+
+def _cell_status(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    cells = measured(df).groupby(keys, sort=True).agg(
+        cell_id=("cell_id", "first"),
+        status=("status", lambda s: "ok" if (s == "ok").all() else next(x for x in s if x != "ok")),
+        reason=("reason", lambda s: next((x for x in s if isinstance(x, str) and x), "")),
+    )
+    return cells
+
+
+def _ratio_table(base: pd.DataFrame, new: pd.DataFrame, keys: list[str], threshold_pct: float,
+                 seed: int) -> pd.DataFrame:
+    both = pd.concat([base.assign(_side="base"), new.assign(_side="new")], ignore_index=True)
+    both = measured(both)
+    both = both[(both["status"] == "ok") & both["step_s"].notna()]
+    limit = 1 + threshold_pct / 100
+
+    def one(group: pd.DataFrame) -> pd.Series:
+        b = group.loc[group["_side"] == "base", "step_s"].to_numpy()
+        n = group.loc[group["_side"] == "new", "step_s"].to_numpy()
+        if b.size == 0 or n.size == 0:
+            return pd.Series({c: math.nan for c in TABLE_COLUMNS[:-1]})
+        ratio, low, high = bootstrap_ratio_ci(n, b, seed=seed)  # median(new) / median(base)
+        return pd.Series({"base_median_s": float(pd.Series(b).median()), "new_median_s": float(pd.Series(n).median()),
+                          "ratio": ratio, "ci_low": low, "ci_high": high})
+
+    if both.empty:
+        return pd.DataFrame(columns=keys + TABLE_COLUMNS)
+    table = both.groupby(keys, sort=True).apply(one, include_groups=False).dropna(subset=["ratio"]).reset_index()
+    table["verdict"] = [
+        REGRESSION if r > limit and lo > 1 else IMPROVEMENT if r < 1 / limit and hi < 1 else SAME
+        for r, lo, hi in zip(table["ratio"], table["ci_low"], table["ci_high"])
+    ]
+    return table[keys + TABLE_COLUMNS]
+
+
+def compare(base_df: pd.DataFrame, new_df: pd.DataFrame, threshold_pct: float = 10.0,
+            across_machines: bool = False, seed: int = 0) -> Comparison:
+    """Match the cells of two runs and return new/base ratios with CIs, regressions, and unmatched cells.
+
+    Runs from different machines are refused (UsageError naming --across-machines) unless `across_machines`;
+    then each side must hold one machine and the result is labelled a cross-machine comparison.
+    """
+    threshold_pct = check_threshold(threshold_pct)
+    require_ok(base_df, "base")
+    require_ok(new_df, "new")
+    base_ids, new_ids = _identity(base_df), _identity(new_df)
+    cross = base_ids != new_ids
+    if cross and not across_machines:
+        names = lambda ids: ", ".join(sorted(f"{label}" + (f" ({hw})" if hw and hw != label else "") for label, hw in ids))
+        raise UsageError(f"base was measured on {names(base_ids)} but new on {names(new_ids)}; times from different "
+                         "machines are not comparable cell by cell — pass --across-machines to compare them anyway")
+    if cross and (len(base_ids) > 1 or len(new_ids) > 1):
+        raise UsageError("--across-machines compares one machine with one machine; give one run on each side")
+    keys = _keys(cross)
+    table = _ratio_table(base_df, new_df, keys, threshold_pct, seed)
+    status = _cell_status(base_df, keys).merge(_cell_status(new_df, keys), how="outer", left_index=True,
+                                               right_index=True, suffixes=("_base", "_new"))
+    only_base = status[status["status_new"].isna()]
+    only_new = status[status["status_base"].isna()]
+    paired = status.dropna(subset=["status_base", "status_new"])
+    not_ok = paired[(paired["status_base"] != "ok") | (paired["status_new"] != "ok")]
+    return Comparison(
+        table=table, threshold_pct=threshold_pct, base_label=_side_label(base_df), new_label=_side_label(new_df),
+        cross_machine=cross,
+        only_in_base=tuple(only_base["cell_id_base"]),
+        only_in_new=tuple(only_new["cell_id_new"]),
+        not_ok=tuple(f"{r.cell_id_base}: base {r.status_base}, new {r.status_new}"
+                     + (f" ({r.reason_new or r.reason_base})" if (r.reason_new or r.reason_base) else "")
+                     for r in not_ok.itertuples()),
+    )
+
+
+def rule_text(threshold_pct: float) -> str:
+    """The decision rule in one sentence, for the printed output."""
+    limit = 1 + threshold_pct / 100
+    return (f"ratio = new / base median step time (> 1: new is slower); regression = ratio > {limit:.3g} and the "
+            f"95 % bootstrap CI entirely above 1; improvement = ratio < {1 / limit:.3g} and the CI entirely below 1")
+
+
+def format_comparison(result: Comparison) -> str:
+    """Plain-text summary: title, rule, Markdown table in ms, unmatched cells, verdict line."""
+    from simplenn.report import markdown_table, split_constant
+
+    t = result.table
+    keys = [c for c in t.columns if c not in TABLE_COLUMNS]
+    shown = pd.DataFrame({
+        **{k: t[k] for k in keys},
+        "base_median_ms": t["base_median_s"] * 1e3, "new_median_ms": t["new_median_s"] * 1e3,
+        "ratio_x": t["ratio"], "ci95_low_x": t["ci_low"], "ci95_high_x": t["ci_high"], "verdict": t["verdict"],
+    })
+    shown, constant = split_constant(shown, ["machine", *MATCH_KEYS])
+    lines = [result.title, rule_text(result.threshold_pct), "", *([constant] if constant else []), markdown_table(shown)]
+    if result.cross_machine:
+        lines.insert(1, "Different machines: ratios mix hardware and software differences.")
+    for what, cells in (("only in base", result.only_in_base), ("only in new", result.only_in_new),
+                        ("not ok on a side", result.not_ok)):
+        if cells:
+            lines.append(f"Cells {what}: " + ", ".join(cells))
+    n = len(result.regressions)
+    lines.append(f"{n} regression{'s' if n != 1 else ''} beyond {result.threshold_pct:g} %" if n else
+                 f"No regression beyond {result.threshold_pct:g} %.")
+    return "\n".join(lines)

@@ -1,0 +1,125 @@
+"""compare: planted regressions are found (exit 1), identical runs pass (exit 0), bad input exits 2."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from simplenn import cli
+from simplenn.cases import Case
+from simplenn.compare import REGRESSION, compare
+from simplenn.errors import UsageError
+from simplenn.results import RunWriter, load
+from test_report import SMALL, _cell, machine_meta, write_run
+
+SMALL_ONLY = dict(widths_list=(SMALL,), modes=("per-call",), batches=(16, 64, 256, 1024), extras=False)
+
+
+def exit_code(argv: list[str]) -> int:
+    """cli.main's status; argparse's own errors (e.g. a bad --threshold) exit 2 through SystemExit."""
+    try:
+        return cli.main(argv)
+    except SystemExit as e:
+        return int(e.code)
+
+
+@pytest.fixture
+def base(tmp_path) -> Path:
+    return write_run(tmp_path / "base", **SMALL_ONLY)
+
+
+def test_identical_runs_pass(base, tmp_path, capsys):
+    same = write_run(tmp_path / "same", **SMALL_ONLY)  # same seed: the same samples
+    assert exit_code(["compare", str(base), str(same)]) == 0
+    out = capsys.readouterr().out
+    assert "No regression beyond 10 %" in out and "regression = ratio > 1.1" in out
+
+
+def test_planted_30_percent_regression_exits_1(base, tmp_path, capsys):
+    slow = write_run(tmp_path / "new", seed=1, scale={"gpu-b256-w100x30": 1.3}, **SMALL_ONLY)
+    assert exit_code(["compare", str(base), str(slow)]) == 1
+    out = capsys.readouterr().out
+    assert "1 regression beyond 10 %" in out
+    result = compare(load(base), load(slow))
+    bad = result.regressions
+    assert list(bad["batch_size"]) == [256] and list(bad["device"]) == ["GPU:0"]
+    assert bad.iloc[0]["ratio"] == pytest.approx(1.3, rel=0.02) and bad.iloc[0]["ci_low"] > 1
+    assert (result.table["verdict"] == REGRESSION).sum() == 1
+
+
+def test_threshold_decides_what_counts(base, tmp_path):
+    slow = write_run(tmp_path / "new", seed=1, scale={"gpu-b256-w100x30": 1.3}, **SMALL_ONLY)
+    assert exit_code(["compare", str(base), str(slow), "--threshold", "50"]) == 0
+
+
+def test_ratio_ci_reproducible_with_a_seed(base, tmp_path):
+    new = write_run(tmp_path / "new", seed=3, **SMALL_ONLY)
+    a = compare(load(base), load(new), seed=5).table
+    b = compare(load(base), load(new), seed=5).table
+    assert a.equals(b)
+
+
+def test_cells_missing_on_a_side_are_listed(base, tmp_path):
+    fewer = write_run(tmp_path / "new", **{**SMALL_ONLY, "batches": (16, 64, 256)})
+    result = compare(load(base), load(fewer))
+    assert set(result.only_in_base) == {"cpu-b1024-w100x30", "gpu-b1024-w100x30"} and not result.only_in_new
+
+
+def test_different_machines_are_refused_unless_allowed(base, tmp_path, capsys):
+    m1 = write_run(tmp_path / "m1", machine=machine_meta("Apple M1", "Apple M1", "Apple M1", 8), **SMALL_ONLY)
+    assert exit_code(["compare", str(base), str(m1)]) == 2
+    err = capsys.readouterr().err
+    assert "--across-machines" in err and len(err.strip().splitlines()) == 1
+    with pytest.raises(UsageError, match="--across-machines"):
+        compare(load(base), load(m1))
+    assert exit_code(["compare", str(base), str(m1), "--across-machines"]) == 0
+    assert "Cross-machine comparison" in capsys.readouterr().out
+    assert compare(load(base), load(m1), across_machines=True).cross_machine
+
+
+@pytest.mark.parametrize("threshold", ["0", "-5", "abc", "nan"])
+def test_bad_threshold_exits_2(base, threshold):
+    assert exit_code(["compare", str(base), str(base), "--threshold", threshold]) == 2
+
+
+def test_bad_inputs_exit_2(base, tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    corrupt = write_run(tmp_path / "corrupt", **SMALL_ONLY)
+    with open(corrupt / "samples.jsonl", "a") as f:
+        f.write("{not json\n" + json.dumps({"kind": "cell"}) + "\n")
+    failed = tmp_path / "failed"
+    writer = RunWriter(failed)
+    writer.create({"machine": machine_meta()})
+    writer.append({**_cell(Case("CPU:0", 8), 0, []), "status": "crashed", "reason": "segfault"})
+    cases = {
+        "missing": ["compare", str(base), str(tmp_path / "nope")],
+        "no results": ["compare", str(base), str(empty)],
+        "corrupt": ["compare", str(base), str(corrupt)],
+        "no ok cell": ["compare", str(base), str(failed)],
+        "report, no folders": ["report"],
+        "report, missing": ["report", str(tmp_path / "nope")],
+        "report, no results": ["report", str(empty)],
+        "report, corrupt": ["report", str(corrupt)],
+        "report, no ok cell": ["report", str(failed)],
+        "report, missing pytest json": ["report", "--from-pytest-benchmark", str(tmp_path / "nope.json")],
+    }
+    for what, argv in cases.items():
+        capsys.readouterr()
+        assert exit_code(argv) == 2, what
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "error:" in err, (what, err)
+
+
+def test_report_command_prints_paths(base, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert exit_code(["report", str(base), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert str(out / "report.md") in printed and str(out / "summary.csv") in printed
+    assert str(out / "step_time.png") in printed and (out / "report.md").exists()
+
+
+def test_report_defaults_to_the_first_run_folder(base, capsys):
+    assert exit_code(["report", str(base)]) == 0
+    assert (base / "report.md").exists() and (base / "summary.csv").exists()

@@ -1,0 +1,293 @@
+"""Report tables on synthetic run folders whose true step times are known (two devices crossing near batch 256).
+
+`write_run` and `SMALL` are reused by test_plots.py and test_compare.py.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from simplenn import peaks, report
+from simplenn.cases import FLOPS_FORMULA, Case, n_weights
+from simplenn.errors import UsageError
+from simplenn.results import RunWriter, load, load_many
+
+SMALL = (784, 100, 30, 10)
+BIG = (784, 256, 256, 10)
+BATCHES = (16, 32, 64, 128, 256, 512, 1024, 2048)
+N_BLOCKS = 12
+N_STEPS = 50
+
+# True per-step time = overhead + cost × batch (seconds). The lines meet at batch 240: CPU wins below, GPU above.
+CPU_LINE = (10e-6, 1.0e-6)
+GPU_LINE = (130e-6, 0.5e-6)
+HOST_S = {"CPU:0": 8e-6, "GPU:0": 90e-6}  # per-call dispatch on top of the in-graph step
+
+
+def true_step_s(device: str, batch: int, widths=SMALL, mode: str = "per-call", scale: float = 1.0) -> float:
+    overhead, cost = CPU_LINE if device.startswith("CPU") else GPU_LINE
+    size = n_weights(widths) / n_weights(SMALL)
+    per_call = overhead + cost * batch * size
+    return (per_call if mode == "per-call" else per_call - HOST_S[device]) * scale
+
+
+def machine_meta(label: str = "Apple M2 Pro", chip: str | None = "Apple M2 Pro", cpu: str = "Apple M2 Pro",
+                 gpu_cores: int | None = 19) -> dict:
+    return {
+        "label": label, "chip": chip, "cpu_model": cpu, "gpu_cores": gpu_cores, "os": "macOS", "os_version": "14.5",
+        "python": "3.11.9", "versions": {"tensorflow": "2.18.0", "keras": "3.6.0", "tensorflow-metal": "1.2.0"},
+        "thermal": "nominal",
+    }
+
+
+def write_run(
+    path: Path,
+    *,
+    machine: dict | None = None,
+    devices: tuple[str, ...] = ("CPU:0", "GPU:0"),
+    widths_list=(SMALL, BIG),
+    modes=("per-call", "in-graph"),
+    batches=BATCHES,
+    scale: dict | None = None,
+    seed: int = 0,
+    noise: float = 0.002,
+    extras: bool = True,
+) -> Path:
+    """A run folder written with RunWriter: every (device, widths, mode, batch) cell with N_BLOCKS noisy blocks.
+
+    `scale` maps a cell id to a factor on its true time (a planted regression). `extras` adds a sentinel
+    re-measurement, an oom cell and an unstable cell.
+    """
+    rng = np.random.default_rng(seed)
+    writer = RunWriter(path)
+    meta = {"machine": machine or machine_meta(), "grid": {"devices": list(devices), "batch_sizes": list(batches)},
+            "warnings": ["a run-level warning"], "tool": "simplenn-bench"}
+    writer.create(meta)
+    for dev in devices:
+        writer.append({"kind": "ceiling", "device": dev, "gflops": 200.0 if dev.startswith("CPU") else 3000.0})
+    seq = 0
+    for widths in widths_list:
+        for mode in modes:
+            for batch in batches:
+                for dev in devices:
+                    case = Case(dev, batch, widths, mode=mode)
+                    factor = (scale or {}).get(case.id, 1.0)
+                    t = true_step_s(dev, batch, widths, mode, factor)
+                    blocks = (t * N_STEPS * rng.lognormal(0, noise, N_BLOCKS)).tolist()
+                    writer.append(_cell(case, seq, blocks))
+                    seq += 1
+    if extras and "GPU:0" in devices:
+        sentinel = Case("CPU:0", 16, SMALL)
+        slow = (true_step_s("CPU:0", 16) * 3 * N_STEPS * np.ones(N_BLOCKS)).tolist()
+        writer.append({**_cell(sentinel, seq, slow), "sentinel": True})
+        writer.append({**_cell(Case("GPU:0", 4096, SMALL), seq + 1, []), "status": "oom",
+                       "reason": "ResourceExhaustedError: OOM when allocating tensor"})
+        wobbly = (true_step_s("CPU:0", 4096) * N_STEPS * np.linspace(0.7, 1.3, N_BLOCKS)).tolist()
+        writer.append(_cell(Case("CPU:0", 4096, SMALL), seq + 2, wobbly))
+        writer.update_meta(drift={"cell": sentinel.id, "first_median_s": 2.6e-5, "last_median_s": 7.8e-5,
+                                  "ratio": 3.0, "n": 2, "warning": True})
+    return path
+
+
+def _cell(case: Case, seq: int, blocks: list[float]) -> dict:
+    gpu = case.device.startswith("GPU")
+    return {"kind": "cell", "seq": seq, "id": case.id, "round": 0, "sentinel": False, "case": case.to_dict(),
+            "status": "ok", "reason": "", "block_s": blocks, "n_steps": N_STEPS, "trace_s": 0.05,
+            "peak_bytes": 2**20 * case.batch_size / 16, "final_loss": 0.5,
+            "backend": "metal" if gpu else "none", "device_kind": "gpu" if gpu else "cpu",
+            "thermal_before": "nominal", "thermal_after": "nominal"}
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path) -> Path:
+    return write_run(tmp_path / "m2pro-run")
+
+
+@pytest.fixture
+def df(run_dir: Path) -> pd.DataFrame:
+    return load(run_dir)
+
+
+def small_per_call(table: pd.DataFrame) -> pd.DataFrame:
+    return table[(table["widths"] == "784x100x30x10") & (table["mode"] == "per-call")]
+
+
+# ----------------------------------------------------------------------------------------------- peaks
+
+
+def test_peaks_lookup_tolerates_apple_prefix_and_flags_estimates():
+    assert peaks.lookup("Apple M2 Pro").fp32_tflops == 6.8
+    assert peaks.lookup("m1 max", 32).memory_gb_s == 400
+    assert not peaks.lookup("Apple M1").estimate
+    assert peaks.lookup("Apple M3 Max").estimate and peaks.lookup("Apple M4").estimate
+    binned = peaks.lookup("Apple M2 Pro", 17)  # not in the table: scaled per core, marked an estimate
+    assert binned.estimate and binned.fp32_tflops == pytest.approx(6.8 * 17 / 19, abs=0.05)
+    assert peaks.lookup("Intel(R) Core(TM) M3-6Y30") is None and peaks.lookup(None) is None
+
+
+# ------------------------------------------------------------------------------------------ cell table
+
+
+def test_cell_table_excludes_sentinel_and_derives_units(df):
+    cells = report.cell_table(df)
+    one = cells[cells["cell_id"] == "cpu-b16-w100x30"].iloc[0]
+    assert one["n_blocks"] == N_BLOCKS  # the 3× slower sentinel re-measurement is not pooled in
+    assert one["median_step_s"] == pytest.approx(true_step_s("CPU:0", 16), rel=0.01)
+    assert one["samples_per_s"] == pytest.approx(16 / one["median_step_s"])
+    assert one["gflop_per_s"] == pytest.approx(6 * 16 * n_weights(SMALL) / one["median_step_s"] / 1e9)
+    assert one["pct_of_ceiling"] == pytest.approx(100 * one["gflop_per_s"] / 200.0)
+    assert math.isnan(one["pct_of_peak"])  # a CPU cell is not compared with the GPU's published peak
+
+
+def test_cell_table_gpu_gets_published_peak_and_flags(df):
+    cells = report.cell_table(df).set_index("cell_id")
+    gpu = cells.loc["gpu-b2048-w100x30"]
+    assert gpu["peak_gflop_per_s"] == 6800.0
+    assert gpu["pct_of_peak"] == pytest.approx(100 * gpu["gflop_per_s"] / 6800.0)
+    assert cells.loc["gpu-b4096-w100x30", "status"] == "oom"
+    assert "OOM" in cells.loc["gpu-b4096-w100x30", "reason"]
+    assert cells.loc["cpu-b4096-w100x30", "unstable"]
+    assert "unstable" in cells.loc["cpu-b4096-w100x30", "warnings"]
+    assert cells.loc["cpu-b16-w100x30", "warnings"] == ""
+
+
+def test_thermal_warning(tmp_path):
+    run = write_run(tmp_path / "hot", extras=False, widths_list=(SMALL,), modes=("per-call",), batches=(16, 32))
+    with open(run / "samples.jsonl", "a") as f:
+        import json
+        rec = _cell(Case("CPU:0", 64, SMALL), 99, [1e-3] * 6)
+        f.write(json.dumps({**rec, "thermal_after": "serious"}) + "\n")
+    cells = report.cell_table(load(run)).set_index("cell_id")
+    assert "thermal after: serious" in cells.loc["cpu-b64-w100x30", "warnings"]
+
+
+# --------------------------------------------------------------------------------------- speedup, crossover
+
+
+def test_speedup_default_pair_and_direction(df):
+    speed = report.speedup_table(df)
+    assert (speed.base_device, speed.other_device) == ("CPU:0", "GPU:0")
+    t = small_per_call(speed.table).set_index("batch_size")
+    assert t.loc[2048, "speedup"] > 1 > t.loc[16, "speedup"]
+    assert t.loc[2048, "faster"] == "GPU:0" and t.loc[16, "faster"] == "CPU:0"
+    assert (t["speedup_ci_low"] <= t["speedup"]).all() and (t["speedup"] <= t["speedup_ci_high"]).all()
+
+
+def test_bootstrap_ci_is_reproducible_with_a_seed(df):
+    a = report.speedup_table(df, seed=7).table
+    b = report.speedup_table(df, seed=7).table
+    c = report.speedup_table(df, seed=8).table
+    pd.testing.assert_frame_equal(a, b)
+    assert not np.allclose(a["speedup_ci_low"], c["speedup_ci_low"])
+
+
+def test_crossover_at_256_with_fit_near_it(df):
+    cross = report.crossover(df)
+    row = small_per_call(cross.table).iloc[0]
+    assert row["crossover_batch"] == 256
+    assert row["answer"] == "GPU:0 faster from batch 256 on"
+    assert 128 < row["fit_crossover_batch"] <= 256
+    assert row["fit_crossover_batch"] == pytest.approx(240, rel=0.05)
+    assert row["base_overhead_s"] == pytest.approx(CPU_LINE[0], rel=0.1)
+    assert row["other_cost_s_per_sample"] == pytest.approx(GPU_LINE[1], rel=0.05)
+
+
+def test_crossover_answers_at_the_edges(tmp_path):
+    run = write_run(tmp_path / "r", batches=(512, 1024, 2048), widths_list=(SMALL,), modes=("per-call",), extras=False)
+    assert report.crossover(load(run)).table.iloc[0]["answer"] == "GPU:0 faster at every measured batch size"
+    run = write_run(tmp_path / "s", batches=(8, 16, 32), widths_list=(SMALL,), modes=("per-call",), extras=False)
+    answer = report.crossover(load(run)).table.iloc[0]["answer"]
+    assert answer == "GPU:0 never faster in the measured range (up to batch 32)"
+
+
+def test_fit_line_recovers_exact_parameters():
+    b = np.array([1, 10, 100, 1000])
+    overhead, cost = report.fit_line(b, 2e-4 + 3e-6 * b)
+    assert overhead == pytest.approx(2e-4) and cost == pytest.approx(3e-6)
+    assert report.fit_crossing((1e-5, 1e-6), (1.3e-4, 0.5e-6)) == pytest.approx(240)
+    assert math.isnan(report.fit_crossing((1e-5, 1e-6), (1.3e-4, 2e-6)))
+
+
+def test_single_device_says_so(tmp_path):
+    run = write_run(tmp_path / "cpu-only", devices=("CPU:0",), widths_list=(SMALL,), modes=("per-call",))
+    speed = report.speedup_table(load(run))
+    assert speed.table.empty and "Only one device was measured (CPU:0)" in speed.note
+    assert "Only one device was measured" in report.render_markdown(load(run), tmp_path)
+
+
+def test_two_logical_cpus_fall_back_to_the_first_two_devices(tmp_path):
+    run = write_run(tmp_path / "two-cpus", devices=("CPU:0", "CPU:1"), widths_list=(SMALL,), modes=("per-call",))
+    speed = report.speedup_table(load(run))
+    assert (speed.base_device, speed.other_device) == ("CPU:0", "CPU:1")
+    assert len(speed.table) == len(BATCHES)
+
+
+def test_unknown_device_is_a_usage_error(df):
+    with pytest.raises(UsageError, match="GPU:7"):
+        report.speedup_table(df, "CPU:0", "GPU:7")
+
+
+# ------------------------------------------------------------------------------------------ host overhead
+
+
+def test_host_overhead_is_per_call_minus_in_graph(df):
+    host = report.host_overhead_table(df)
+    row = host[(host["device"] == "GPU:0") & (host["widths"] == "784x100x30x10") & (host["batch_size"] == 64)].iloc[0]
+    assert row["host_overhead_s"] == pytest.approx(90e-6, rel=0.05)
+    assert row["host_share_pct"] == pytest.approx(100 * 90e-6 / true_step_s("GPU:0", 64), rel=0.05)
+
+
+def test_host_overhead_empty_with_one_mode(tmp_path):
+    run = write_run(tmp_path / "r", modes=("per-call",), widths_list=(SMALL,), extras=False)
+    assert report.host_overhead_table(load(run)).empty
+
+
+# ---------------------------------------------------------------------------------------------- report
+
+
+def test_markdown_table_formatter_without_tabulate():
+    text = report.markdown_table(pd.DataFrame({"name": ["a|b"], "median_ms": [0.123456], "n": [3]}))
+    assert text.splitlines() == ["| name | median_ms | n |", "|---|---:|---:|", "| a\\|b | 0.1235 | 3 |"]
+
+
+def test_write_report_files_and_content(run_dir, tmp_path):
+    out = tmp_path / "out"
+    files = report.write_report([run_dir], out)
+    text = files.report_md.read_text()
+    for needle in ("Apple M2 Pro", "2.18.0", "1.2.0", "6.8 TFLOPS", FLOPS_FORMULA, "GPU:0 faster from batch 256 on",
+                   "median_ms", "samples_per_s", "gflop_per_s", "host_overhead_ms", "**oom**", "OOM when allocating",
+                   "unstable", "drifted by +200 %", "a run-level warning"):
+        assert needle in text, needle
+    for name, path in files.charts.items():
+        assert path.exists() and f"]({path.name})" in text  # relative links
+    summary = pd.read_csv(files.summary_csv)
+    assert {"median_step_s", "samples_per_s", "gflop_per_s", "pct_of_ceiling", "status"} <= set(summary.columns)
+    assert len(summary) == report.cell_table(load(run_dir))["cell_id"].nunique()
+    assert not list(out.glob("*.tmp"))
+
+
+def test_several_runs_combine_with_a_machine_column(tmp_path):
+    a = write_run(tmp_path / "a", widths_list=(SMALL,), modes=("per-call",), extras=False)
+    b = write_run(tmp_path / "b", machine=machine_meta("Apple M1", "Apple M1", "Apple M1", 8), widths_list=(SMALL,),
+                  modes=("per-call",), extras=False, seed=1)
+    df = load_many([a, b])
+    cells = report.cell_table(df)
+    assert set(cells["machine"]) == {"Apple M2 Pro", "Apple M1"}
+    assert set(report.crossover(df).table["machine"]) == {"Apple M2 Pro", "Apple M1"}
+    m1 = cells[(cells["machine"] == "Apple M1") & (cells["device"] == "GPU:0")]
+    assert (m1["peak_gflop_per_s"] == 2600.0).all()
+    text = report.render_markdown(df, tmp_path)
+    assert "Apple M1" in text and "Apple M2 Pro" in text
+
+
+def test_run_without_ok_cell_is_refused(tmp_path):
+    run = tmp_path / "bad"
+    writer = RunWriter(run)
+    writer.create({"machine": machine_meta()})
+    writer.append({**_cell(Case("CPU:0", 8), 0, []), "status": "crashed", "reason": "segfault"})
+    with pytest.raises(UsageError, match="no cell finished ok"):
+        report.write_report([run], tmp_path / "out")
