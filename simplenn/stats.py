@@ -32,37 +32,37 @@ def median_ci(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple[
     return (float(x[j - 1]), float(x[n - j]))
 
 
-def _summary(s: pd.Series) -> pd.Series:
-    q1, med, q3 = s.quantile([0.25, 0.5, 0.75])
-    low, high = median_ci(s.to_numpy())
-    return pd.Series(
-        {
-            "n_blocks": int(s.size),
-            "median_step_s": med,
-            "q1_step_s": q1,
-            "q3_step_s": q3,
-            "iqr_s": q3 - q1,
-            "mad_s": float((s - med).abs().median()),
-            "min_step_s": s.min(),
-            "mean_step_s": s.mean(),
-            "std_step_s": s.std(ddof=1) if s.size > 1 else math.nan,
-            "ci_low_s": low,
-            "ci_high_s": high,
-        }
-    )
+SUMMARY_COLUMNS = ["n_blocks", "median_step_s", "q1_step_s", "q3_step_s", "iqr_s", "mad_s", "min_step_s",
+                   "mean_step_s", "std_step_s", "ci_low_s", "ci_high_s"]
 
 
 def summarize(samples: pd.DataFrame, by: Sequence[str], value: str = "step_s") -> pd.DataFrame:
     """One row per group of `by`: n_blocks, median, IQR, MAD, min, mean, stdev and the median's 95 % CI (seconds).
 
     Rows whose `value` is NaN (cells without samples) are ignored; `iqr_rel` = IQR / median and `unstable`
-    = iqr_rel > 10 % are added.
+    = iqr_rel > 10 % are added. Quantiles are pandas' (linear interpolation).
     """
+    by = list(by)
     data = samples.dropna(subset=[value])
     if data.empty:
-        cols = list(by) + list(_summary(pd.Series([1.0])).index) + ["iqr_rel", "unstable"]
-        return pd.DataFrame(columns=cols)
-    out = data.groupby(list(by), sort=True, dropna=False)[value].apply(_summary).unstack().reset_index()
+        return pd.DataFrame(columns=by + SUMMARY_COLUMNS + ["iqr_rel", "unstable"])
+    groups = data.groupby(by, sort=True, dropna=False)[value]
+    q = groups.quantile([0.25, 0.5, 0.75]).unstack()
+    deviation = (data[value] - groups.transform("median")).abs()
+    ci = groups.apply(lambda s: median_ci(s.to_numpy()))
+    out = pd.DataFrame({
+        "n_blocks": groups.size(),
+        "median_step_s": q[0.5],
+        "q1_step_s": q[0.25],
+        "q3_step_s": q[0.75],
+        "iqr_s": q[0.75] - q[0.25],
+        "mad_s": deviation.groupby([data[k] for k in by], sort=True, dropna=False).median(),
+        "min_step_s": groups.min(),
+        "mean_step_s": groups.mean(),
+        "std_step_s": groups.std(ddof=1),
+        "ci_low_s": ci.map(lambda t: t[0]),
+        "ci_high_s": ci.map(lambda t: t[1]),
+    }).reset_index()
     out["n_blocks"] = out["n_blocks"].astype(int)
     out["iqr_rel"] = out["iqr_s"] / out["median_step_s"]
     out["unstable"] = out["iqr_rel"] > UNSTABLE_IQR_REL
