@@ -4,7 +4,8 @@ Format history (SCHEMA_VERSION):
   1  simplenn-bench 0.1.0. run.json: {schema_version, tool, tool_version, created, grid, order, order_seed,
      machine, devices, sentinel, status, drift, warnings}. samples.jsonl: one JSON object per line, either
      {"kind": "cell", ...} (one measured cell with every block time) or {"kind": "ceiling", ...} (one
-     device's matmul ceiling probe). Times in seconds.
+     device's matmul ceiling probe, at the start and at the end of a run: the faster one counts). Times in
+     seconds.
 Older files are upgraded on load by the functions in _UPGRADES (none yet); newer ones are refused.
 """
 from __future__ import annotations
@@ -150,7 +151,11 @@ def completed_keys(records: Iterable[dict]) -> set[tuple[int, str]]:
 
 
 def _rows(run: str, machine: str, records: list[dict]) -> list[dict]:
-    ceilings = {r["device"]: r["gflops"] for r in records if r.get("kind") == "ceiling" and r.get("gflops")}
+    ceilings: dict[str, float] = {}
+    for r in records:
+        if r.get("kind") == "ceiling" and r.get("gflops"):
+            # Probed at the start and the end of a run: the faster probe is the better estimate of the ceiling.
+            ceilings[r["device"]] = max(r["gflops"], ceilings.get(r["device"], 0.0))
     rows = []
     for r in records:
         if r.get("kind") != "cell":

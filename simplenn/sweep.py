@@ -363,14 +363,7 @@ def execute(state: RunState, worker: Worker, on_progress: Callable[[Progress], N
     try:
         for name in devices:
             if name not in have_ceiling:
-                try:
-                    msg = worker.request(("ceiling", name), grid["timeout_s"])
-                except WorkerError as e:
-                    msg = ("error", e.reason)
-                if msg[0] == "result":
-                    writer.append({**msg[1], "measured": _now()})
-                else:
-                    state.warnings.append(f"ceiling probe on {name} failed: {msg[1].splitlines()[0]}")
+                _probe_ceiling(name, "start", grid["timeout_s"], worker, writer, state)
         for item in plan:
             if (item.seq, item.case.id) in done_keys:
                 continue
@@ -384,6 +377,10 @@ def execute(state: RunState, worker: Worker, on_progress: Callable[[Progress], N
             done += 1
             if on_progress:
                 on_progress(Progress(done, total, record, time.perf_counter() - t_start))
+        # A second probe at the end: the ceiling is an upper bound, so the faster of the two is the better one
+        # when the machine's load changed during the run.
+        for name in devices:
+            _probe_ceiling(name, "end", grid["timeout_s"], worker, writer, state)
     except KeyboardInterrupt:
         state.interrupted = True
     finally:
@@ -396,6 +393,17 @@ def execute(state: RunState, worker: Worker, on_progress: Callable[[Progress], N
     state.meta = writer.update_meta(status="interrupted" if state.interrupted else "complete", drift=d,
                                     warnings=list(dict.fromkeys(state.warnings)), finished=_now())
     return state
+
+
+def _probe_ceiling(device: str, phase: str, timeout_s: float, worker: Worker, writer: RunWriter, state: RunState) -> None:
+    try:
+        msg = worker.request(("ceiling", device), timeout_s)
+    except WorkerError as e:
+        msg = ("error", e.reason)
+    if msg[0] == "result":
+        writer.append({**msg[1], "phase": phase, "measured": _now()})
+    else:
+        state.warnings.append(f"ceiling probe on {device} ({phase} of run) failed: {msg[1].splitlines()[0]}")
 
 
 def _measure_item(item: PlanItem, device: dict, settings: dict, timeout_s: float, worker: Worker, ooms: set,

@@ -38,8 +38,10 @@ class FakeWorker:
 
     def request(self, msg, timeout_s):
         self.requests.append(msg)
-        if msg[0] == "ceiling":
-            return ("result", {"kind": "ceiling", "device": msg[1], "n": 64, "gflops": 100.0, "block_s": [0.1]})
+        if msg[0] == "ceiling":  # the end-of-run probe comes out faster than the start one
+            n_before = sum(1 for m in self.requests if m == msg)
+            return ("result", {"kind": "ceiling", "device": msg[1], "n": 64, "gflops": 80.0 + 20 * n_before,
+                               "block_s": [0.1]})
         case = Case.from_dict(msg[1])
         if case.id in self.fail:
             raise sweep.WorkerError(*self.fail[case.id])
@@ -91,7 +93,7 @@ def test_run_records_every_cell_once_with_ceilings(tmp_path):
     assert state.meta["status"] == "complete"
     assert set(df["device"]) == {"CPU:0", "CPU:1"}
     assert len(df[~df["sentinel"]]["cell_id"].unique()) == 6
-    assert set(df["ceiling_gflops"]) == {100.0}
+    assert set(df["ceiling_gflops"]) == {120.0}  # the faster of the start and end probes
     # step_s = block_s / n_steps, computed once in results
     assert (df["step_s"] * df["n_steps"] - df["block_s"]).abs().max() < 1e-12
     assert state.meta["drift"]["ratio"] == pytest.approx(1.0)
@@ -158,7 +160,8 @@ def test_resume_measures_only_what_is_missing(tmp_path):
     seqs = [r["seq"] for r in records if r["kind"] == "cell"]
     assert sorted(seqs) == list(range(len(state.meta["plan"]))) and not notes
     assert len([m for m in worker2.requests if m[0] == "cell"]) == len(seqs) - 3
-    assert not [m for m in worker2.requests if m[0] == "ceiling"]  # ceilings were already measured
+    # Start-of-run ceilings were already measured; only the end-of-run probes are new.
+    assert sorted(m[1] for m in worker2.requests if m[0] == "ceiling") == ["CPU:0", "CPU:1"]
 
 
 def test_existing_folder_refused_and_newer_schema_refused(tmp_path):
