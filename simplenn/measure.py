@@ -242,7 +242,9 @@ def _measure_on_device(case: Case, settings: Settings, make_runner, common: dict
         raise Invalid(f"wrong placement: requested {case.device}, found {wrong}")
     return CellResult(
         status="ok", trace_s=trace_s, n_steps=n, block_s=tuple(blocks), calibration_s=tuple(calibration),
-        peak_bytes=_peak_bytes(tensorflow(), case.device), placement=placement, final_loss=loss,
+        # TensorFlow's allocator says nothing about torch's or jax's memory.
+        peak_bytes=_peak_bytes(tensorflow(), case.device) if case.impl in ("scratch", "keras") else None,
+        placement=placement, final_loss=loss,
         n_traces=runner.n_traces(), **common,
     )
 

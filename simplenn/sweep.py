@@ -167,7 +167,13 @@ def _worker_main(conn, logical_cpus: int) -> None:
         devices.setup_logical_cpus(logical_cpus)
         present = devices.list_devices()
         missing = "" if any(d.kind == "gpu" for d in present) else devices.gpu_missing_reason()
-        conn.send(("ready", [d.to_dict() for d in present], missing))
+        from simplenn.tfimport import tensorflow
+
+        tf = tensorflow()
+        threads = {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+                   "inter_op": tf.config.threading.get_inter_op_parallelism_threads(),
+                   "note": "0 = TensorFlow picks (one per logical core)"}
+        conn.send(("ready", [d.to_dict() for d in present], missing, threads))
     except Exception as e:  # noqa: BLE001 — the parent reports it as a start-up failure
         conn.send(("error", f"{e.__class__.__name__}: {e}"))
         return
@@ -207,6 +213,7 @@ class Worker:
         self.conn = None
         self.devices: list[dict] = []
         self.gpu_missing_reason = ""
+        self.tf_threads: dict = {}
 
     def start(self) -> None:
         ctx = mp.get_context("spawn")
@@ -219,7 +226,7 @@ class Worker:
         if msg[0] != "ready":
             self.stop()
             raise UsageError(f"the measurement worker could not start: {msg[1]}")
-        self.devices, self.gpu_missing_reason = msg[1], msg[2]
+        self.devices, self.gpu_missing_reason, self.tf_threads = msg[1], msg[2], msg[3]
 
     def _receive(self, timeout_s: float):
         ready = wait([self.conn, self.proc.sentinel], timeout_s)
@@ -330,7 +337,7 @@ def prepare(run_dir: Path, config: SweepConfig, worker: Worker, machine: dict, e
     meta = {
         "tool": "simplenn-bench", "tool_version": __version__, "created": _now(), "status": "running",
         "grid": config.to_dict(), "devices": devices, "all_devices": worker.devices,
-        "gpu_missing_reason": worker.gpu_missing_reason or None,
+        "gpu_missing_reason": worker.gpu_missing_reason or None, "tf_threads": getattr(worker, "tf_threads", {}),
         "order": {"method": "seeded shuffle of cells, devices rotated within each cell, sentinel every "
                             f"{config.sentinel_every} cells", "seed": config.seed},
         "plan": [p.to_dict() for p in plan], "machine": machine, "warnings": list(extra_warnings),
