@@ -81,7 +81,7 @@ def run(settings: Settings, sizes: dict[str, tuple[int, ...]], ceiling_n: int, c
             records.append({**result.to_record(), "id": cell_id, "seq": len(records), "round": round_})
     ceilings.append(probe_ceiling(DEVICE, n=ceiling_n, settings=ceiling_settings))
     load.append(os.getloadavg()[0])
-    samples = results.frame(results._rows("peers-figures", "here", records))
+    samples = results.frame(results.rows("peers-figures", "here", records))
     return {"samples": samples[samples["status"] == "ok"], "statuses": statuses, "ceilings": ceilings, "load": load}
 
 

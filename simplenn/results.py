@@ -150,7 +150,8 @@ def completed_keys(records: Iterable[dict]) -> set[tuple[int, str]]:
     return {(r["seq"], r["id"]) for r in records if r.get("kind") == "cell"}
 
 
-def _rows(run: str, machine: str, records: list[dict]) -> list[dict]:
+def rows(run: str, machine: str, records: list[dict]) -> list[dict]:
+    """Tidy rows (one per timed block) from cell and ceiling records; per-step time is derived here only."""
     ceilings: dict[str, float] = {}
     for r in records:
         if r.get("kind") == "ceiling" and r.get("gflops"):
@@ -216,7 +217,7 @@ def load(run_dir: Path | str) -> pd.DataFrame:
     for note in notes:
         warnings.warn(note, stacklevel=2)
     machine = (meta.get("machine") or {}).get("label", "unknown machine")
-    df = frame(_rows(run_dir.name, machine, records))
+    df = frame(rows(run_dir.name, machine, records))
     df.attrs["meta"] = {run_dir.name: meta}
     return validate(df, str(run_dir))
 

@@ -13,7 +13,7 @@ from simplenn.devices import Device
 from simplenn.errors import UsageError
 from simplenn.measure import Settings, ScratchRunner, measure, time_blocks
 from simplenn.model import sgd_step, tf
-from simplenn.results import _rows, frame
+from simplenn.results import rows, frame
 
 FAST = Settings(min_block_s=0.005, min_blocks=3, min_time_s=0.02)
 TINY = (16, 8, 4)
@@ -136,7 +136,7 @@ def test_blocks_are_calibrated_to_the_minimum_block_time():
     from simplenn.measure import CellResult
 
     record = {**CellResult(case, "ok", n_steps=n, block_s=tuple(blocks)).to_record(), "seq": 0}
-    df = frame(_rows("run", "machine", [record]))
+    df = frame(rows("run", "machine", [record]))
     assert len(df) == len(blocks)
     np.testing.assert_allclose(df["step_s"] * df["n_steps"], df["block_s"], rtol=1e-12)
     np.testing.assert_allclose(df["block_s"], blocks)

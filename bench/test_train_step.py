@@ -1,0 +1,101 @@
+"""The compiled training step of the from-scratch network, per device × batch size × widths (ids like cpu-b32-w100x30).
+
+Same Case and ScratchRunner as `simplenn-bench run`. One pytest-benchmark round = one call of
+`run(steps_per_round); sync()` — the synchronisation reads back a value that depends on every parameter's last
+update, so a round on an asynchronous GPU ends when its work does. Hence:
+
+    per-step time = round time / extra_info["steps_per_round"]
+
+steps_per_round is calibrated (simplenn.measure.time_blocks) so a round lasts ≥ the grid's min_round_s
+(20–50 ms); under --benchmark-compare it is taken from the compared run instead, so round times compare. The first call (tracing) is timed apart into extra_info["trace_s"] and never among the rounds.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import replace
+
+import pytest
+
+from bench.rounds import SMOKE_PLAN, plan_rounds
+from simplenn.cases import FLOPS_FORMULA, unsupported_reason
+from simplenn.devices import short_name
+from simplenn.measure import ScratchRunner
+from simplenn.pytest_json import EXTRA_INFO_FORMAT
+from simplenn.tfimport import tensorflow
+
+
+def test_train_step(benchmark, case, device, grid, per_step_rows, compared_steps):
+    reason = unsupported_reason(case, device.backend)
+    if reason:
+        pytest.skip(reason)
+    tf = tensorflow()
+    # As in the CLI: an op without a kernel on this device is an error, never a silent CPU fallback; and every
+    # call is made inside the device scope (a tf.function called outside it runs its call op on CPU:0).
+    tf.config.set_soft_device_placement(False)
+    _reset_peak_memory(tf, case.device)
+    with tf.device(case.device):
+        runner = ScratchRunner(case, seed=grid.settings.seed)
+        t0 = time.perf_counter()
+        runner.run(1)
+        runner.sync()
+        trace_s = time.perf_counter() - t0
+        traces = runner.n_traces()
+
+        def no_retrace() -> None:
+            assert runner.n_traces() == traces, f"{case.id} retraced ({runner.n_traces()} traces after {traces})"
+
+        plan = SMOKE_PLAN if benchmark.disabled else plan_rounds(runner.run, runner.sync, grid.settings, no_retrace)
+        if compared_steps and not benchmark.disabled:
+            # --benchmark-compare compares round times: same steps per round as the compared run.
+            plan = replace(plan, steps_per_round=compared_steps[0])
+            benchmark.extra_info["steps_per_round_from"] = compared_steps[1]
+        steps = plan.steps_per_round
+        benchmark.group = f"w{case.hidden}-b{case.batch_size}"
+        benchmark.extra_info.update({
+            "simplenn_format": EXTRA_INFO_FORMAT, "case": case.to_dict(), "cell_id": case.id, "grid": grid.name,
+            "device": case.device, "device_kind": device.kind, "backend": device.backend,
+            "batch_size": case.batch_size, "widths": case.widths_label, "hidden": case.hidden,
+            **plan.to_dict(), "flops_per_step": case.flops_per_step, "flops_formula": FLOPS_FORMULA,
+            "trace_s": trace_s, "per_step": "round time / steps_per_round",
+        })
+
+        benchmark.pedantic(lambda: (runner.run(steps), runner.sync()),
+                           rounds=plan.rounds, warmup_rounds=plan.warmup_rounds, iterations=1)
+
+        # Quality, not just speed: finite loss and parameters, the device asked for, no retracing.
+        loss = runner.last_loss()
+        checksum = runner.sync()
+        placement = runner.placement()
+    benchmark.extra_info.update({"final_loss": loss, "n_traces": runner.n_traces(), "placement": placement,
+                                 "peak_bytes": _peak_memory(tf, case.device)})
+    assert math.isfinite(loss), f"{case.id}: non-finite loss {loss} after the rounds"
+    # The fused MatMul+BiasAdd+ReLU maps NaN to 0, so NaN weights can still give a finite loss.
+    assert math.isfinite(checksum), f"{case.id}: non-finite parameters (checksum {checksum}) after the rounds"
+    no_retrace()
+    wrong = {k: v for k, v in placement.items() if v and short_name(v).upper() != case.device.upper()}
+    assert not wrong, f"{case.id}: requested {case.device}, found {wrong}"
+
+    if not benchmark.disabled:
+        median_step_s = benchmark.stats.stats.median / steps
+        per_step_rows.append({
+            "group": benchmark.group, "cell_id": case.id, "steps_per_round": steps, "rounds": plan.rounds,
+            "median_step_s": median_step_s, "trace_s": trace_s,
+            "gflops": case.flops_per_step / median_step_s / 1e9,
+        })
+
+
+def _reset_peak_memory(tf, device: str) -> None:
+    try:
+        tf.config.experimental.reset_memory_stats(device)
+    except (ValueError, RuntimeError, AttributeError):
+        pass  # not every device's allocator keeps statistics
+
+
+def _peak_memory(tf, device: str) -> int | None:
+    """Peak bytes of TensorFlow's allocator on the device since the reset (None where it is not tracked)."""
+    try:
+        peak = tf.config.experimental.get_memory_info(device)["peak"]
+    except (ValueError, RuntimeError, AttributeError):
+        return None
+    return int(peak) or None

@@ -1,0 +1,176 @@
+"""The pytest-benchmark suite end to end: bench/ timed in a subprocess, its JSON read back as the CLI's tidy table."""
+from __future__ import annotations
+
+import copy
+import json
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from bench.grids import GRIDS
+from bench.options import timing_requested
+from bench.rounds import plan_rounds
+from simplenn import pytest_json
+from simplenn.errors import UsageError
+from simplenn.measure import Settings
+from simplenn.results import COLUMNS, ResultsError
+
+REPO = Path(__file__).resolve().parents[1]
+GRID = GRIDS["tiny"]
+GRID_WIDTHS = [(784, *h, 10) for h in GRID.config.hidden]
+
+
+@pytest.fixture(scope="module")
+def bench_run(tmp_path_factory):
+    """`pytest bench --benchmark-only` on the tiny grid, CPU:0, CPU:1 and a GPU (skipped where there is none)."""
+    tmp = tmp_path_factory.mktemp("bench")
+    out = tmp / "bench.json"
+    cmd = [sys.executable, "-m", "pytest", str(REPO / "bench"), "--benchmark-only", f"--benchmark-json={out}",
+           "--simplenn-grid", "tiny", "--simplenn-devices", "CPU:0,CPU:1,gpu", "--logical-cpus", "2",
+           "-p", "no:cacheprovider", "-rs"]
+    done = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, f"{' '.join(cmd)}\n{done.stdout[-4000:]}\n{done.stderr[-2000:]}"
+    return SimpleNamespace(json=out, doc=json.loads(out.read_text()), stdout=done.stdout, tmp=tmp)
+
+
+def _gpu_present() -> bool:
+    from simplenn.devices import list_devices
+
+    return any(d.kind == "gpu" for d in list_devices())
+
+
+def test_converted_table_has_every_cell_of_the_grid(bench_run):
+    df = pytest_json.load(bench_run.json)
+    assert list(df.columns) == COLUMNS
+    devices = ["CPU:0", "CPU:1"] + (["GPU:0"] if _gpu_present() else [])
+    cells = set(zip(df["device"], df["batch_size"], df["widths"]))
+    assert cells == {(d, b, "x".join(map(str, w))) for d in devices for b in GRID.config.batch_sizes for w in GRID_WIDTHS}
+    assert set(df["status"]) == {"ok"}
+    assert set(df["cell_id"]) >= {"cpu-b8-w100x30", "cpu1-b64-w100x30"}
+    assert df["final_loss"].map(math.isfinite).all()
+    assert (df["trace_s"] > 0).all()
+    meta = df.attrs["meta"]["bench"]
+    assert meta["source"] == "pytest-benchmark"
+    assert meta["grid"]["name"] == "tiny"
+    assert meta["machine"]["label"] and df["machine"].eq(meta["machine"]["label"]).all()
+    assert meta["machine"]["python"] == bench_run.doc["machine_info"]["python_version"]
+
+
+def test_per_step_medians_are_round_medians_over_steps_per_round(bench_run):
+    df = pytest_json.load(bench_run.json)
+    for bench in bench_run.doc["benchmarks"]:
+        extra, stats = bench["extra_info"], bench["stats"]
+        cell = df[df["cell_id"] == extra["cell_id"]]
+        assert len(cell) == stats["rounds"] == extra["rounds"]
+        assert (cell["n_steps"] == extra["steps_per_round"]).all()
+        assert cell["step_s"].median() == pytest.approx(stats["median"] / extra["steps_per_round"], rel=1e-12)
+        # Grouped by network and batch size, so the devices of one cell sit side by side.
+        assert bench["group"] == f"w{extra['hidden']}-b{extra['batch_size']}"
+
+
+def test_gpu_cells_are_skipped_with_the_reason(bench_run):
+    if _gpu_present():
+        pytest.skip("a GPU is present here: its cells ran instead of being skipped")
+    from simplenn.devices import gpu_missing_reason
+
+    assert f"GPU:0: {gpu_missing_reason()}" in bench_run.stdout
+    assert f"{len(GRID.config.batch_sizes)} skipped" in bench_run.stdout
+    assert "per training step (median round time / steps per round)" in bench_run.stdout
+
+
+def test_report_from_pytest_benchmark_json(bench_run):
+    from simplenn.cli import main
+
+    out = bench_run.tmp / "report"
+    assert main(["report", "--from-pytest-benchmark", str(bench_run.json), "--out", str(out)]) == 0
+    assert "CPU:1" in (out / "report.md").read_text()
+
+
+# ------------------------------------------------------------------------------------- refused files
+
+
+def _write(tmp_path: Path, doc: object) -> Path:
+    path = tmp_path / "x.json"
+    path.write_text(doc if isinstance(doc, str) else json.dumps(doc))
+    return path
+
+
+def test_malformed_json_is_refused_clearly(tmp_path):
+    with pytest.raises(ResultsError, match="not valid JSON"):
+        pytest_json.load(_write(tmp_path, '{"benchmarks": ['))
+    assert issubclass(ResultsError, UsageError)
+
+
+@pytest.mark.parametrize("doc", [{"runs": []}, [1, 2], {"benchmarks": "no", "machine_info": {}}])
+def test_foreign_json_is_refused_clearly(tmp_path, doc):
+    with pytest.raises(ResultsError, match="not a pytest-benchmark JSON file"):
+        pytest_json.load(_write(tmp_path, doc))
+
+
+def test_missing_file_is_refused(tmp_path):
+    with pytest.raises(ResultsError, match="no such file"):
+        pytest_json.load(tmp_path / "absent.json")
+
+
+def test_pytest_benchmark_json_of_other_benchmarks_is_refused(tmp_path, bench_run):
+    doc = copy.deepcopy(bench_run.doc)
+    for bench in doc["benchmarks"]:
+        bench["extra_info"] = {}
+    with pytest.raises(ResultsError, match="no simplenn-bench benchmarks"):
+        pytest_json.load(_write(tmp_path, doc))
+
+
+def test_foreign_benchmarks_beside_ours_are_ignored_with_a_warning(tmp_path, bench_run):
+    doc = copy.deepcopy(bench_run.doc)
+    doc["benchmarks"][0]["extra_info"] = {"other": 1}
+    with pytest.warns(UserWarning, match="ignored 1 benchmark"):
+        df = pytest_json.load(_write(tmp_path, doc))
+    assert df["cell_id"].nunique() == len(bench_run.doc["benchmarks"]) - 1
+
+
+def test_summary_only_file_asks_for_save_data(tmp_path, bench_run):
+    doc = copy.deepcopy(bench_run.doc)
+    del doc["benchmarks"][0]["stats"]["data"]  # what --benchmark-autosave writes without --benchmark-save-data
+    with pytest.raises(ResultsError, match="--benchmark-save-data"):
+        pytest_json.load(_write(tmp_path, doc))
+
+
+def test_empty_and_newer_files_are_refused(tmp_path, bench_run):
+    with pytest.raises(ResultsError, match="no benchmarks recorded"):
+        pytest_json.load(_write(tmp_path, {**bench_run.doc, "benchmarks": []}))
+    doc = copy.deepcopy(bench_run.doc)
+    doc["benchmarks"][0]["extra_info"]["simplenn_format"] = pytest_json.EXTRA_INFO_FORMAT + 1
+    with pytest.raises(ResultsError, match="newer than this simplenn-bench"):
+        pytest_json.load(_write(tmp_path, doc))
+
+
+# ------------------------------------------------------------------------------------- suite machinery
+
+
+@pytest.mark.parametrize(("given", "timed"), [
+    ({}, False), ({"benchmark_only": True}, True), ({"benchmark_json": Path("x.json")}, True),
+    ({"benchmark_autosave": "tag"}, True), ({"benchmark_histogram": []}, False), ({"benchmark_skip": True}, False),
+])
+def test_benchmarks_are_timed_only_when_asked_for(given, timed):
+    config = SimpleNamespace(getoption=lambda name, default=None: given.get(name, default))
+    assert timing_requested(config) is timed
+
+
+def test_plan_rounds_recalibrates_after_a_noisy_first_block():
+    calls = []
+
+    def run(n: int) -> None:
+        # The very first block is slowed by noise: calibration would stop at n = 1 without the re-check.
+        time.sleep(0.03 if not calls else 0.001 * n)
+        calls.append(n)
+
+    plan = plan_rounds(run, lambda: None, Settings(min_block_s=0.02, min_blocks=3, min_time_s=0.05))
+    assert plan.steps_per_round >= 20
+    assert plan.rounds == 3
+    assert plan.warmup_rounds == 1
+    assert len(plan.calibration_s) >= 3
