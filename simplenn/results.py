@@ -157,7 +157,7 @@ def rows(run: str, machine: str, records: list[dict]) -> list[dict]:
         if r.get("kind") == "ceiling" and r.get("gflops"):
             # Probed at the start and the end of a run: the faster probe is the better estimate of the ceiling.
             ceilings[r["device"]] = max(r["gflops"], ceilings.get(r["device"], 0.0))
-    rows = []
+    out = []
     for r in records:
         if r.get("kind") != "cell":
             continue
@@ -177,11 +177,11 @@ def rows(run: str, machine: str, records: list[dict]) -> list[dict]:
         blocks = r.get("block_s") or []
         n_steps = r.get("n_steps") or 0
         if not blocks:
-            rows.append({**base, "block": math.nan, "n_steps": math.nan, "block_s": math.nan, "step_s": math.nan})
+            out.append({**base, "block": math.nan, "n_steps": math.nan, "block_s": math.nan, "step_s": math.nan})
         for i, t in enumerate(blocks):
             # Per-step time is computed here and only here: block time / steps per block.
-            rows.append({**base, "block": i, "n_steps": n_steps, "block_s": t, "step_s": t / n_steps})
-    return rows
+            out.append({**base, "block": i, "n_steps": n_steps, "block_s": t, "step_s": t / n_steps})
+    return out
 
 
 def frame(rows: list[dict]) -> pd.DataFrame:
