@@ -1,7 +1,9 @@
 # Two commands on a fresh clone:  `make bench` (set up, then the benchmark, report and charts) and `make test`.
 # Both create .venv with a supported Python (3.12, 3.11 or 3.10: tensorflow-metal has no wheel for 3.13)
 # and install the project into it when pyproject.toml changes.
-PYTHON ?= $(shell for p in python3.12 python3.11 python3.10 python3; do command -v $$p >/dev/null 2>&1 && { echo $$p; break; }; done)
+# The first of python3, python3.12, python3.11, python3.10 that runs and is 3.10-3.12 (a pyenv shim may exist
+# without a working interpreter behind it, so each candidate is run, not just looked up).
+PYTHON ?= $(shell for p in python3 python3.12 python3.11 python3.10; do $$p -c 'import sys; sys.exit(not (3, 10) <= sys.version_info[:2] < (3, 13))' >/dev/null 2>&1 && { echo $$p; break; }; done)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
@@ -11,7 +13,7 @@ BENCH_ARGS ?=
 .PHONY: install bench quick test clean
 
 $(STAMP): pyproject.toml
-	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 10) <= v < (3, 13) else "Python 3.10-3.12 is needed (found %d.%d); run: make PYTHON=python3.12" % v)'
+	@test -n "$(PYTHON)" || { echo "Python 3.10-3.12 is needed (tensorflow-metal has no wheel for 3.13); install one, or run: make PYTHON=/path/to/python3.12"; exit 2; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[test]"

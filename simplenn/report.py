@@ -602,7 +602,7 @@ def render_markdown(df: pd.DataFrame, out_dir: Path | str, chart_paths: Mapping[
         "# simplenn-bench report",
         "## Machines and versions", machines_section(df),
         "## Grid", grid_section(df),
-        "## Method", METHOD,
+        "## Method", method_text(df),
     ]
     if speed.base_device is None or cross is None or cross.table.empty:
         parts += ["## When does the other device win?", speed.note or "No comparison possible."]
@@ -631,8 +631,31 @@ def render_markdown(df: pd.DataFrame, out_dir: Path | str, chart_paths: Mapping[
             spec = CHARTS[name]
             link = Path(os.path.relpath(Path(path), out_dir)).as_posix()
             parts.append(f"### {spec.title}\n\n![{spec.title}]({link})\n\n_x: {spec.xlabel}; y: {spec.ylabel}_")
+    parity = parity_section(df)
+    if parity:
+        parts += ["## Parity", parity]
     parts += ["## Warnings", warnings_section(df, cells)]
     return "\n\n".join(parts) + "\n"
+
+
+def method_text(df: pd.DataFrame) -> str:
+    """The method paragraph; pytest-benchmark sources are timed per cell in pytest's order, not interleaved."""
+    sources = {meta.get("source") for meta in meta_of(df).values()}
+    if sources == {"pytest-benchmark"}:
+        return METHOD.replace("cells are interleaved across devices and rounds", "cells ran in pytest's order "
+                              "(pytest-benchmark rounds; not interleaved across devices)")
+    return METHOD
+
+
+def parity_section(df: pd.DataFrame) -> str:
+    """CPU ↔ GPU (any two devices) parity of each run: the same seeded steps compared within a tolerance."""
+    lines = []
+    for run, meta in meta_of(df).items():
+        parity = meta.get("device_parity")
+        if isinstance(parity, Mapping):
+            verdict = "agree" if parity.get("ok") else "**MISMATCH**"
+            lines.append(f"- `{run}`: devices {verdict}: {parity.get('message', '')}")
+    return "\n".join(lines)
 
 
 # ------------------------------------------------------------------------------------------- writing

@@ -188,6 +188,14 @@ def _worker_main(conn, logical_cpus: int) -> None:
                 return
             if kind == "ceiling":
                 conn.send(("result", probe_ceiling(msg[1]).to_dict()))
+            elif kind == "parity":
+                import warnings  # noqa: PLC0415
+
+                from simplenn.parity import device_parity  # noqa: PLC0415
+
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # the mismatch is returned and reported by the parent
+                    conn.send(("result", device_parity(msg[1], seed=msg[2]).to_dict()))
             elif kind == "cell":
                 case, device, settings = Case.from_dict(msg[1]), devices.Device(**msg[2]), Settings(**msg[3])
                 conn.send(("result", measure(case, settings, device).to_record()))
@@ -365,6 +373,7 @@ def execute(state: RunState, worker: Worker, on_progress: Callable[[Progress], N
             if r.get("kind") == "cell" and r["status"] == "oom"}
     have_ceiling = {r["device"] for r in records if r.get("kind") == "ceiling"}
     t_start = time.perf_counter()
+    parity = state.meta.get("device_parity")
     total = len(plan)
     done = sum(1 for p in plan if (p.seq, p.case.id) in done_keys)
     try:
@@ -388,6 +397,8 @@ def execute(state: RunState, worker: Worker, on_progress: Callable[[Progress], N
         # when the machine's load changed during the run.
         for name in devices:
             _probe_ceiling(name, "end", grid["timeout_s"], worker, writer, state)
+        if len(devices) > 1:
+            parity = _device_parity(list(devices), grid, worker, state)
     except KeyboardInterrupt:
         state.interrupted = True
     finally:
@@ -398,8 +409,23 @@ def execute(state: RunState, worker: Worker, on_progress: Callable[[Progress], N
         state.warnings.append(f"sentinel cell {d['cell']} drifted by {100 * (d['ratio'] - 1):+.0f} % "
                               f"(last/first median); the machine's speed changed during the run")
     state.meta = writer.update_meta(status="interrupted" if state.interrupted else "complete", drift=d,
+                                    device_parity=parity,
                                     warnings=list(dict.fromkeys(state.warnings)), finished=_now())
     return state
+
+
+def _device_parity(devices: list[str], grid: dict, worker: Worker, state: RunState) -> dict | None:
+    """The same seeded steps on every device of the run (784-100-30-10, batch 32): losses and weights must agree."""
+    try:
+        msg = worker.request(("parity", devices, grid["seed"]), grid["timeout_s"])
+    except WorkerError as e:
+        msg = ("error", e.reason)
+    if msg[0] != "result":
+        state.warnings.append(f"device parity check failed to run: {msg[1].splitlines()[0]}")
+        return None
+    if not msg[1]["ok"]:
+        state.warnings.append(f"device parity: {msg[1]['message']}")
+    return msg[1]
 
 
 def _probe_ceiling(device: str, phase: str, timeout_s: float, worker: Worker, writer: RunWriter, state: RunState) -> None:

@@ -291,3 +291,15 @@ def test_run_without_ok_cell_is_refused(tmp_path):
     writer.append({**_cell(Case("CPU:0", 8), 0, []), "status": "crashed", "reason": "segfault"})
     with pytest.raises(UsageError, match="no cell finished ok"):
         report.write_report([run], tmp_path / "out")
+
+
+def test_method_text_does_not_claim_interleaving_for_pytest_benchmark_sources():
+    import pandas as pd
+
+    from simplenn.report import METHOD, method_text
+
+    df = pd.DataFrame()
+    df.attrs["meta"] = {"bench": {"source": "pytest-benchmark"}}
+    assert "cells are interleaved" not in method_text(df) and "pytest's order" in method_text(df)
+    df.attrs["meta"] = {"run": {"grid": {}}}
+    assert method_text(df) == METHOD

@@ -26,7 +26,9 @@ TINY = dict(batch_sizes=(8, 16, 32), hidden=((8,),), wide_hidden=(), min_time_s=
 class FakeWorker:
     """Stands in for the measurement process: answers every cell at once, fails the cells it is told to."""
 
-    def __init__(self, devices=(CPU0, CPU1), fail: dict | None = None, oom_from: int | None = None):
+    def __init__(self, devices=(CPU0, CPU1), fail: dict | None = None, oom_from: int | None = None,
+                 parity_ok: bool = True):
+        self.parity_ok = parity_ok
         self.devices, self.gpu_missing_reason = list(devices), "no GPU here"
         self.fail, self.oom_from, self.requests, self.stopped = fail or {}, oom_from, [], 0
 
@@ -42,6 +44,9 @@ class FakeWorker:
             n_before = sum(1 for m in self.requests if m == msg)
             return ("result", {"kind": "ceiling", "device": msg[1], "n": 64, "gflops": 80.0 + 20 * n_before,
                                "block_s": [0.1]})
+        if msg[0] == "parity":
+            return ("result", {"devices": msg[1], "ok": self.parity_ok,
+                               "message": "agree" if self.parity_ok else "CPU:1 differs from CPU:0: loss 0.7 vs 0.6"})
         case = Case.from_dict(msg[1])
         if case.id in self.fail:
             raise sweep.WorkerError(*self.fail[case.id])
@@ -319,3 +324,16 @@ def test_older_schema_is_upgraded_on_load(tmp_path, monkeypatch):
     monkeypatch.delitem(results._UPGRADES, results.SCHEMA_VERSION - 1)
     with pytest.raises(results.ResultsError, match="too old"):
         results.read_meta(tmp_path / "run")
+
+
+@pytest.mark.parametrize("ok", [True, False])
+def test_device_parity_is_recorded_and_a_mismatch_is_a_warning_in_the_report(tmp_path, ok):
+    from simplenn.report import render_markdown
+
+    state = _run(tmp_path, FakeWorker(parity_ok=ok))
+    assert state.meta["device_parity"]["ok"] is ok
+    assert any("device parity" in w for w in state.meta["warnings"]) is (not ok)
+    text = render_markdown(results.load(state.run_dir), tmp_path)
+    assert "## Parity" in text and ("**MISMATCH**" in text) is (not ok)
+    if not ok:
+        assert "device parity: CPU:1 differs" in text.split("## Warnings")[1]
