@@ -12,7 +12,6 @@ steps_per_round is calibrated (simplenn.measure.time_blocks) so a round lasts â‰
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import replace
 
 import pytest
@@ -20,7 +19,7 @@ import pytest
 from bench.rounds import SMOKE_PLAN, plan_rounds
 from simplenn.cases import FLOPS_FORMULA, unsupported_reason
 from simplenn.devices import short_name
-from simplenn.measure import ScratchRunner
+from simplenn.measure import ScratchRunner, first_call
 from simplenn.pytest_json import EXTRA_INFO_FORMAT
 from simplenn.tfimport import tensorflow
 
@@ -36,11 +35,7 @@ def test_train_step(benchmark, case, device, grid, per_step_rows, compared_steps
     _reset_peak_memory(tf, case.device)
     with tf.device(case.device):
         runner = ScratchRunner(case, seed=grid.settings.seed)
-        t0 = time.perf_counter()
-        runner.run(1)
-        runner.sync()
-        trace_s = time.perf_counter() - t0
-        traces = runner.n_traces()
+        trace_s, traces = first_call(runner)
 
         def no_retrace() -> None:
             assert runner.n_traces() == traces, f"{case.id} retraced ({runner.n_traces()} traces after {traces})"

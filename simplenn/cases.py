@@ -1,6 +1,7 @@
 """A Case: one cell of the benchmark grid (device × batch size × widths × …), validated and named."""
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 
 from simplenn.errors import UsageError
@@ -32,6 +33,13 @@ def check_choice(value: str, allowed: tuple[str, ...], option: str) -> str:
 def check_positive(value: float, option: str) -> float:
     if isinstance(value, bool) or not value > 0:  # `not >` also rejects NaN
         raise UsageError(f"{option}: must be > 0, got {value!r}")
+    return value
+
+
+def check_seconds(value: float, option: str) -> float:
+    """A positive, finite number of seconds (bools and NaN refused)."""
+    if isinstance(value, bool) or not (isinstance(value, (int, float)) and value > 0 and math.isfinite(value)):
+        raise UsageError(f"{option}: must be a positive number of seconds, got {value!r}")
     return value
 
 

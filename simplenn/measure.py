@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from simplenn.cases import Case, unsupported_reason
+from simplenn.cases import Case, check_seconds, unsupported_reason
 from simplenn.data import synthetic_batch
 from simplenn.devices import Device, short_name
 from simplenn.errors import UsageError
@@ -32,11 +32,8 @@ class Settings:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("min_block_s", "min_time_s"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not (isinstance(value, (int, float)) and value > 0 and math.isfinite(value)):
-                flag = "--min-time" if name == "min_time_s" else "--min-block-time"
-                raise UsageError(f"{flag}: must be a positive number of seconds, got {value!r}")
+        check_seconds(self.min_block_s, "--min-block-time")
+        check_seconds(self.min_time_s, "--min-time")
         if self.min_blocks < 1 or self.max_blocks < self.min_blocks:
             raise UsageError(f"--min-blocks: must be ≥ 1 and ≤ max blocks ({self.max_blocks}), got {self.min_blocks}")
 
@@ -211,17 +208,21 @@ def measure(case: Case, settings: Settings = Settings(), device: Device | None =
         return CellResult(status="oom", reason=f"host memory exhausted: {e}", **common)
 
 
+def first_call(runner) -> tuple[float, int | None]:
+    """Time the first call (tracing/compilation) on its own; returns (seconds, trace count after it)."""
+    t0 = time.perf_counter()
+    runner.run(1)
+    runner.sync()
+    return time.perf_counter() - t0, runner.n_traces()
+
+
 def _measure_on_device(case: Case, settings: Settings, make_runner, common: dict, runner_box: list) -> CellResult:
     """Trace call timed apart, calibrated blocks with a retrace check between them, then validity checks."""
     from simplenn.tfimport import tensorflow
 
     runner = make_runner(case, settings.seed)
     runner_box.append(runner)
-    t0 = time.perf_counter()
-    runner.run(1)
-    runner.sync()
-    trace_s = time.perf_counter() - t0
-    traces_after_first = runner.n_traces()
+    trace_s, traces_after_first = first_call(runner)
 
     def check() -> None:
         count = runner.n_traces()

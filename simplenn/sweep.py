@@ -16,7 +16,8 @@ from multiprocessing.connection import wait
 from pathlib import Path
 
 from simplenn import __version__
-from simplenn.cases import DEFAULT_WIDTHS, DTYPES, IMPLS, LOSSES, MODES, Case, check_choice, unsupported_reason
+from simplenn.cases import (DEFAULT_WIDTHS, DTYPES, IMPLS, LOSSES, MODES, Case, check_choice, check_seconds,
+                            unsupported_reason)
 from simplenn.errors import UsageError
 from simplenn.results import RunWriter, completed_keys, read_meta, read_records
 
@@ -58,9 +59,7 @@ class SweepConfig:
             for v in getattr(self, name):
                 check_choice(v, allowed, flag)
         for name, flag in (("min_time_s", "--min-time"), ("min_block_s", "--min-block-time"), ("timeout_s", "--timeout")):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not (isinstance(v, (int, float)) and v > 0 and math.isfinite(v)):
-                raise UsageError(f"{flag}: must be a positive number of seconds, got {v!r}")
+            check_seconds(getattr(self, name), flag)
         if not (isinstance(self.cooldown_s, (int, float)) and self.cooldown_s >= 0):
             raise UsageError(f"--cooldown: must be ≥ 0 seconds, got {self.cooldown_s!r}")
         for name, flag in (("rounds", "--rounds"), ("sentinel_every", "--sentinel-every"), ("logical_cpus", "--logical-cpus")):
