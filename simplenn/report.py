@@ -615,6 +615,9 @@ def render_markdown(df: pd.DataFrame, out_dir: Path | str, chart_paths: Mapping[
                   _section_table(crossover_for_display(cross.table)),
                   "### Speedup per batch size",
                   _section_table(speedup_for_display(speed.table, speed.base_device, speed.other_device))]
+    absent = absent_gpu_text(df)
+    if absent:
+        parts.append(absent)
     parts += ["## Per-cell results",
               "Median step time over blocks with IQR and the median's 95 % CI; samples/s = batch / median; "
               "pct_of_ceiling = GFLOP/s as % of the device's measured matmul ceiling; pct_of_peak = % of the chip's "
@@ -636,6 +639,13 @@ def render_markdown(df: pd.DataFrame, out_dir: Path | str, chart_paths: Mapping[
         parts += ["## Parity", parity]
     parts += ["## Warnings", warnings_section(df, cells)]
     return "\n\n".join(parts) + "\n"
+
+
+def absent_gpu_text(df: pd.DataFrame) -> str:
+    """Runs that measured no GPU, with the reason recorded when the run started (never a made-up GPU figure)."""
+    lines = [f"- `{run}`: no GPU was measured — {meta['gpu_missing_reason']}"
+             for run, meta in meta_of(df).items() if meta.get("gpu_missing_reason")]
+    return "\n".join(lines)
 
 
 def method_text(df: pd.DataFrame) -> str:

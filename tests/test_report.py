@@ -303,3 +303,13 @@ def test_method_text_does_not_claim_interleaving_for_pytest_benchmark_sources():
     assert "cells are interleaved" not in method_text(df) and "pytest's order" in method_text(df)
     df.attrs["meta"] = {"run": {"grid": {}}}
     assert method_text(df) == METHOD
+
+
+def test_a_run_without_gpu_says_so_with_the_reason(tmp_path):
+    import pandas as pd
+
+    from simplenn.report import absent_gpu_text
+
+    df = pd.DataFrame()
+    df.attrs["meta"] = {"r1": {"gpu_missing_reason": "tensorflow-metal is not installed"}, "r2": {}}
+    assert absent_gpu_text(df) == "- `r1`: no GPU was measured — tensorflow-metal is not installed"

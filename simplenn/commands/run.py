@@ -200,7 +200,8 @@ def _finish(state, as_json: bool) -> int:
         print()
     else:
         print(f"{'cell':<32} {'status':<11} {'median ms/step':>14} {'IQR %':>6} {'samples/s':>11} {'GFLOP/s':>8}")
-        for row in table.sort_values(["hidden", "batch_size", "device"]).itertuples():
+        order = table.assign(size=table["hidden"].map(lambda h: sum(int(d) for d in h.split("x") if d.isdigit())))
+        for row in order.sort_values(["size", "hidden", "batch_size", "device"]).itertuples():
             if row.status == "ok":
                 gflops = row.flops_per_step / row.median_step_s / 1e9
                 print(f"{row.cell_id:<32} {row.status:<11} {row.median_step_s * 1e3:>14.4f} {row.iqr_rel * 100:>6.1f} "
@@ -209,6 +210,8 @@ def _finish(state, as_json: bool) -> int:
                 print(f"{row.cell_id:<32} {row.status:<11} {row.reason}")
         print("median of timed blocks (block time / steps per block); IQR % = IQR / median; "
               "GFLOP/s uses 6 × batch × weight entries")
+        if state.meta.get("gpu_missing_reason"):
+            print(f"GPU: absent, not measured — {state.meta['gpu_missing_reason']}")
         for w in state.warnings:
             print(f"warning: {w}")
         print(f"results: {state.run_dir}")
