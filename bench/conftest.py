@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pytest
 
-from bench.grids import GRIDS, SMOKE_GRID, TIMED_GRID, Grid
+from bench.grids import GRIDS, SMOKE_GRID, TIMED_GRID, Grid, group_name
 from bench.options import timing_requested
 from simplenn.devices import Device
 
@@ -29,6 +29,7 @@ class SuiteState:
     devices: list[Device] = field(default_factory=list)
     missing: dict[str, str] = field(default_factory=dict)  # device name -> why it is skipped
     per_step: list[dict] = field(default_factory=list)
+    group_plans: dict[str, dict[str, "RoundPlan"]] = field(default_factory=dict)  # group -> device -> plan
 
 
 def _state(config: pytest.Config) -> SuiteState:
@@ -101,6 +102,38 @@ def per_step_rows(request) -> list[dict]:
 
 
 @pytest.fixture
+def group_plans(case, grid, request) -> dict:
+    """Round plans of every present device of this case's group, with one shared steps_per_round.
+
+    pytest-benchmark's tables put the devices of a group side by side and print ratios of round times. With the
+    same steps per round on every device (the largest any device needs to reach the minimum round time), those
+    ratios are per-step ratios. Calibrated once per group, on fresh runners, when the group's first case runs.
+    """
+    from simplenn.measure import ScratchRunner, first_call
+    from simplenn.tfimport import tensorflow
+
+    from bench.rounds import plan_rounds
+
+    state = _state(request.config)
+    name = group_name(case)
+    if name not in state.group_plans:
+        tf = tensorflow()
+        plans = {}
+        for d in state.devices:
+            other = replace(case, device=d.name)
+            with tf.device(d.name):
+                runner = ScratchRunner(other, seed=grid.settings.seed)
+                first_call(runner)
+                plans[d.name] = plan_rounds(runner.run, runner.sync, grid.settings)
+        steps = max(p.steps_per_round for p in plans.values())
+        state.group_plans[name] = {
+            dev: replace(p, steps_per_round=steps,
+                         rounds=max(grid.settings.min_blocks, math.ceil(p.rounds * p.steps_per_round / steps)))
+            for dev, p in plans.items()}
+    return state.group_plans[name]
+
+
+@pytest.fixture
 def compared_steps(request) -> tuple[int, str] | None:
     """(steps per round, file) of this benchmark in the run given to --benchmark-compare, if it is there.
 
@@ -124,8 +157,8 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
         return
     tr = terminalreporter
     tr.write_sep("-", "per training step (median round time / steps per round)")
-    tr.write_line("The tables above time rounds, and each cell calibrates its own steps per round: compare devices "
-                  "and batch sizes here, not by the ratios above.")
+    tr.write_line("The tables above time rounds of steps_per_round steps, the same for every device of a group, so "
+                  "their ratios compare devices; across groups compare here.")
     tr.write_line(f"{'group':<18} {'benchmark':<22} {'steps/round':>11} {'rounds':>6} {'median step':>12} "
                   f"{'GFLOP/s':>8} {'trace':>9}")
     for r in sorted(rows, key=lambda r: (_natural(r["group"]), r["median_step_s"])):

@@ -53,3 +53,9 @@ GRIDS: dict[str, Grid] = {
 }
 SMOKE_GRID = "quick"  # when benchmarks are disabled (plain `pytest`)
 TIMED_GRID = "default"  # when they are timed (`pytest --benchmark-only`, `--benchmark-json`, …)
+
+
+def group_name(case) -> str:
+    """The pytest-benchmark group of a case: its network and batch size (the devices sit side by side)."""
+    extra = "".join(f"-{p}" for p in case.id.split("-")[3:])  # loss/dtype/xla/mode suffixes of the id
+    return f"w{case.hidden}-b{case.batch_size}{extra}"

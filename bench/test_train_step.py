@@ -7,7 +7,8 @@ update, so a round on an asynchronous GPU ends when its work does. Hence:
     per-step time = round time / extra_info["steps_per_round"]
 
 steps_per_round is calibrated (simplenn.measure.time_blocks) so a round lasts ≥ the grid's min_round_s
-(20–50 ms); under --benchmark-compare it is taken from the compared run instead, so round times compare. The first call (tracing) is timed apart into extra_info["trace_s"] and never among the rounds.
+(20–50 ms) on every device of the group, and is the same for all of them, so the side-by-side ratios in
+pytest-benchmark's tables are per-step ratios; under --benchmark-compare it is taken from the compared run instead, so round times compare. The first call (tracing) is timed apart into extra_info["trace_s"] and never among the rounds.
 """
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from dataclasses import replace
 
 import pytest
 
-from bench.rounds import SMOKE_PLAN, plan_rounds
+from bench.grids import group_name
+from bench.rounds import SMOKE_PLAN
 from simplenn.cases import FLOPS_FORMULA, unsupported_reason
 from simplenn.devices import short_name
 from simplenn.measure import ScratchRunner, first_call
@@ -24,7 +26,7 @@ from simplenn.pytest_json import EXTRA_INFO_FORMAT
 from simplenn.tfimport import tensorflow
 
 
-def test_train_step(benchmark, case, device, grid, per_step_rows, compared_steps):
+def test_train_step(benchmark, case, device, grid, per_step_rows, compared_steps, request):
     reason = unsupported_reason(case, device.backend)
     if reason:
         pytest.skip(reason)
@@ -40,13 +42,15 @@ def test_train_step(benchmark, case, device, grid, per_step_rows, compared_steps
         def no_retrace() -> None:
             assert runner.n_traces() == traces, f"{case.id} retraced ({runner.n_traces()} traces after {traces})"
 
-        plan = SMOKE_PLAN if benchmark.disabled else plan_rounds(runner.run, runner.sync, grid.settings, no_retrace)
+        # Timed: the group's shared plan (same steps per round on every device, so the tables' ratios are
+        # per-step ratios), calibrated on fresh runners; this runner is warmed up by the warm-up rounds.
+        plan = SMOKE_PLAN if benchmark.disabled else request.getfixturevalue("group_plans")[case.device]
         if compared_steps and not benchmark.disabled:
             # --benchmark-compare compares round times: same steps per round as the compared run.
             plan = replace(plan, steps_per_round=compared_steps[0])
             benchmark.extra_info["steps_per_round_from"] = compared_steps[1]
         steps = plan.steps_per_round
-        benchmark.group = f"w{case.hidden}-b{case.batch_size}"
+        benchmark.group = group_name(case)
         benchmark.extra_info.update({
             "simplenn_format": EXTRA_INFO_FORMAT, "case": case.to_dict(), "cell_id": case.id, "grid": grid.name,
             "device": case.device, "device_kind": device.kind, "backend": device.backend,

@@ -73,6 +73,14 @@ def test_per_step_medians_are_round_medians_over_steps_per_round(bench_run):
         assert bench["group"] == f"w{extra['hidden']}-b{extra['batch_size']}"
 
 
+def test_devices_of_a_group_share_steps_per_round_so_table_ratios_are_per_step(bench_run):
+    steps: dict[str, set[int]] = {}
+    for bench in bench_run.doc["benchmarks"]:
+        steps.setdefault(bench["group"], set()).add(bench["extra_info"]["steps_per_round"])
+    assert len(steps) == len(GRID.config.batch_sizes) * len(GRID_WIDTHS)
+    assert all(len(s) == 1 for s in steps.values()), steps
+
+
 def test_gpu_cells_are_skipped_with_the_reason(bench_run):
     if _gpu_present():
         pytest.skip("a GPU is present here: its cells ran instead of being skipped")
