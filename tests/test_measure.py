@@ -143,6 +143,20 @@ def test_blocks_are_calibrated_to_the_minimum_block_time():
     assert (df["step_s"] >= 0.0005).all()  # time.sleep never returns early
 
 
+def test_one_slow_calibration_block_does_not_leave_blocks_short():
+    calls = []
+
+    def run(n):
+        calls.append(n)
+        # The first block (one step) is hit by a 30 ms stall (another process on a shared vCPU).
+        time.sleep(0.0005 * n + (0.03 if len(calls) == 1 else 0))
+
+    settings = Settings(min_block_s=0.02, min_blocks=3, min_time_s=0.05)
+    n, blocks, _ = time_blocks(run, lambda: None, settings)
+    assert n >= 30 and calls[:2] == [1, 1]  # the stalled one-step block was not taken at its word
+    assert all(b >= settings.min_block_s for b in blocks)
+
+
 def test_check_stops_timing():
     from simplenn.measure import Invalid
 
