@@ -2,6 +2,7 @@
 worker process → records appended to the run folder. Resumable; a crashed or hung worker costs one cell."""
 from __future__ import annotations
 
+import itertools
 import math
 import multiprocessing as mp
 import random
@@ -107,23 +108,16 @@ def expand(config: SweepConfig, devices: Iterable[str]) -> list[Case]:
     """Every Case of the grid for the resolved device names: (batch × hidden) ∪ (wide_batch × wide_hidden)."""
     pairs = [(b, h) for h in config.hidden for b in config.batch_sizes]
     pairs += [(config.wide_batch, h) for h in config.wide_hidden]
-    cases = []
-    for (batch, hidden) in pairs:
-        for loss in config.losses:
-            for dtype in config.dtypes:
-                for jit in config.jit:
-                    for mode in config.modes:
-                        for impl in config.impls:
-                            for dev in devices:
-                                widths = (DEFAULT_WIDTHS[0], *hidden, DEFAULT_WIDTHS[-1])
-                                cases.append(Case(dev, batch, widths, loss, dtype, jit, impl, mode))
+    cases = [Case(dev, batch, (DEFAULT_WIDTHS[0], *hidden, DEFAULT_WIDTHS[-1]), loss, dtype, jit, impl, mode)
+             for (batch, hidden), loss, dtype, jit, mode, impl, dev
+             in itertools.product(pairs, config.losses, config.dtypes, config.jit, config.modes, config.impls, devices)]
     return list(dict.fromkeys(cases))
 
 
 def order(cases: list[Case], rounds: int, seed: int, sentinel_every: int) -> list[PlanItem]:
     """Interleave: shuffle the device-independent cells (seeded), then run each one on every device back to back
-    with the device order rotating, so slow drift cannot land on one device. A sentinel cell (the first cell)
-    is re-measured first, every `sentinel_every` cells and last."""
+    with the device order rotating, so slow drift cannot land on one device. The sentinel (the first device's
+    cell nearest batch 128) is measured first, then every `sentinel_every` cells, and last."""
     rng = random.Random(seed)
     groups: dict[tuple, list[Case]] = {}
     for c in cases:
