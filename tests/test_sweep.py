@@ -337,3 +337,19 @@ def test_device_parity_is_recorded_and_a_mismatch_is_a_warning_in_the_report(tmp
     assert "## Parity" in text and ("**MISMATCH**" in text) is (not ok)
     if not ok:
         assert "device parity: CPU:1 differs" in text.split("## Warnings")[1]
+
+
+def test_run_summary_as_json_and_text(tmp_path, capsys):
+    from simplenn.commands.run import _finish
+
+    state = _run(tmp_path, FakeWorker(fail={"cpu-b16-w8": ("crashed", "worker killed by SIGABRT")}))
+    assert _finish(state, as_json=True) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["run_dir"] == str(state.run_dir) and out["status"] == "complete"
+    cells = {c["cell_id"]: c for c in out["cells"]}
+    assert len(cells) == 6 and cells["cpu-b16-w8"]["status"] == "crashed"
+    assert cells["cpu-b8-w8"]["median_step_s"] == pytest.approx(8e-4)  # FakeWorker: 1e-4 s × batch
+    assert _finish(state, as_json=False) == 0
+    text = capsys.readouterr().out
+    assert "cpu-b16-w8                       crashed     worker killed by SIGABRT" in text
+    assert f"results: {state.run_dir}" in text and "GPU: absent, not measured — no GPU here" in text

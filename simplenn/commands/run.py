@@ -187,29 +187,27 @@ def run(args) -> int:
 
 def _finish(state, as_json: bool) -> int:
     from simplenn import results
-    from simplenn.stats import summarize
+    from simplenn.report import cell_table, n_weights_of
 
-    df = results.load(state.run_dir)
-    table = summarize(df[~df["sentinel"]], ["cell_id", "device", "batch_size", "hidden", "mode", "impl"])
-    status = df[~df["sentinel"]].groupby("cell_id")[["status", "reason", "ceiling_gflops", "flops_per_step"]].first()
-    table = table.merge(status, left_on="cell_id", right_index=True, how="right")
+    # The same per-cell table as the report's, so the two never disagree.
+    table = cell_table(results.load(state.run_dir))
     if as_json:
         cells = json.loads(table.to_json(orient="records"))
         json.dump({"run_dir": str(state.run_dir), "status": state.meta["status"], "warnings": state.warnings,
                    "drift": state.meta.get("drift"), "cells": cells}, sys.stdout, indent=2)
         print()
     else:
-        print(f"{'cell':<32} {'status':<11} {'median ms/step':>14} {'IQR %':>6} {'samples/s':>11} {'GFLOP/s':>8}")
-        order = table.assign(size=table["hidden"].map(lambda h: sum(int(d) for d in h.split("x") if d.isdigit())))
-        for row in order.sort_values(["size", "hidden", "batch_size", "device"]).itertuples():
+        print(f"{'cell':<32} {'status':<11} {'median ms/step':>14} {'IQR %':>6} {'samples/s':>11} {'GFLOP/s':>8} "
+              f"{'% ceiling':>9}")
+        table["size"] = table["widths"].map(n_weights_of)
+        for row in table.sort_values(["size", "batch_size", "mode", "device"]).itertuples():
             if row.status == "ok":
-                gflops = row.flops_per_step / row.median_step_s / 1e9
                 print(f"{row.cell_id:<32} {row.status:<11} {row.median_step_s * 1e3:>14.4f} {row.iqr_rel * 100:>6.1f} "
-                      f"{row.batch_size / row.median_step_s:>11.0f} {gflops:>8.1f}")
+                      f"{row.samples_per_s:>11.0f} {row.gflop_per_s:>8.1f} {row.pct_of_ceiling:>9.1f}")
             else:
                 print(f"{row.cell_id:<32} {row.status:<11} {row.reason}")
-        print("median of timed blocks (block time / steps per block); IQR % = IQR / median; "
-              "GFLOP/s uses 6 × batch × weight entries")
+        print("median of timed blocks (block time / steps per block); IQR % = IQR / median; GFLOP/s uses "
+              "6 × batch × weight entries; % ceiling = of the device's tf.matmul GFLOP/s measured in this run")
         if state.meta.get("gpu_missing_reason"):
             print(f"GPU: absent, not measured — {state.meta['gpu_missing_reason']}")
         for w in state.warnings:
