@@ -21,7 +21,7 @@ from bench.grids import group_name
 from bench.rounds import SMOKE_PLAN
 from simplenn.cases import FLOPS_FORMULA, unsupported_reason
 from simplenn.devices import short_name
-from simplenn.measure import ScratchRunner, first_call
+from simplenn.measure import ScratchRunner, first_call, peak_bytes, reset_peak_bytes
 from simplenn.pytest_json import EXTRA_INFO_FORMAT
 from simplenn.tfimport import tensorflow
 
@@ -34,7 +34,7 @@ def test_train_step(benchmark, case, device, grid, per_step_rows, compared_steps
     # As in the CLI: an op without a kernel on this device is an error, never a silent CPU fallback; and every
     # call is made inside the device scope (a tf.function called outside it runs its call op on CPU:0).
     tf.config.set_soft_device_placement(False)
-    _reset_peak_memory(tf, case.device)
+    reset_peak_bytes(tf, case.device)
     with tf.device(case.device):
         runner = ScratchRunner(case, seed=grid.settings.seed)
         trace_s, traces = first_call(runner)
@@ -67,7 +67,7 @@ def test_train_step(benchmark, case, device, grid, per_step_rows, compared_steps
         checksum = runner.sync()
         placement = runner.placement()
     benchmark.extra_info.update({"final_loss": loss, "n_traces": runner.n_traces(), "placement": placement,
-                                 "peak_bytes": _peak_memory(tf, case.device)})
+                                 "peak_bytes": peak_bytes(tf, case.device)})
     assert math.isfinite(loss), f"{case.id}: non-finite loss {loss} after the rounds"
     # The fused MatMul+BiasAdd+ReLU maps NaN to 0, so NaN weights can still give a finite loss.
     assert math.isfinite(checksum), f"{case.id}: non-finite parameters (checksum {checksum}) after the rounds"
@@ -82,19 +82,3 @@ def test_train_step(benchmark, case, device, grid, per_step_rows, compared_steps
             "median_step_s": median_step_s, "trace_s": trace_s,
             "gflops": case.flops_per_step / median_step_s / 1e9,
         })
-
-
-def _reset_peak_memory(tf, device: str) -> None:
-    try:
-        tf.config.experimental.reset_memory_stats(device)
-    except (ValueError, RuntimeError, AttributeError):
-        pass  # not every device's allocator keeps statistics
-
-
-def _peak_memory(tf, device: str) -> int | None:
-    """Peak bytes of TensorFlow's allocator on the device since the reset (None where it is not tracked)."""
-    try:
-        peak = tf.config.experimental.get_memory_info(device)["peak"]
-    except (ValueError, RuntimeError, AttributeError):
-        return None
-    return int(peak) or None

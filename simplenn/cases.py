@@ -138,9 +138,18 @@ class Case:
 def unsupported_reason(case: Case, backend: str) -> str | None:
     """Why this case cannot run on a device with this backend ('metal', 'cuda', 'none'), or None.
 
+    Covers the implementation's limits (keras/torch have no in-graph mode) and the device's (Metal).
+
     Known before anything runs, so the cell is reported `unsupported` instead of failing or, worse, silently
     running on the CPU.
     """
+    if case.impl == "keras" and case.mode == "in-graph":
+        return "keras is timed through train_on_batch (one call per step); in-graph mode is not available for it"
+    if case.impl == "torch":
+        if case.mode == "in-graph":
+            return "torch runs eagerly, one Python call per step; in-graph mode is not available for it"
+        if case.jit:
+            return "torch.compile is not benchmarked; --jit applies to TensorFlow's XLA only"
     if backend == "metal":
         if case.jit:
             return "XLA (--jit) is not available on Metal: 'Could not find compiler for platform METAL'"

@@ -167,7 +167,16 @@ def _runner_for(case: Case, seed: int):
     return peers.runner(case, seed)
 
 
-def _peak_bytes(tf, device: str) -> int | None:
+def reset_peak_bytes(tf, device: str) -> None:
+    """Reset the device allocator's peak, where the allocator keeps statistics."""
+    try:
+        tf.config.experimental.reset_memory_stats(device)
+    except (ValueError, RuntimeError, AttributeError):
+        pass
+
+
+def peak_bytes(tf, device: str) -> int | None:
+    """Peak bytes of TensorFlow's allocator on the device since the reset (None where it is not tracked)."""
     try:
         peak = tf.config.experimental.get_memory_info(device)["peak"]
     except (ValueError, RuntimeError, AttributeError):
@@ -188,10 +197,7 @@ def measure(case: Case, settings: Settings = Settings(), device: Device | None =
         return CellResult(status="unsupported", reason=reason, **common)
     # Strict placement: an op without a kernel on this device is an error, never a silent CPU fallback.
     tf.config.set_soft_device_placement(False)
-    try:
-        tf.config.experimental.reset_memory_stats(case.device)
-    except (ValueError, RuntimeError, AttributeError):
-        pass
+    reset_peak_bytes(tf, case.device)
     runner_box: list = []  # the runner, once built, so a failure can still report its trace count
     # Calls are made inside the device scope too: a tf.function called outside it places its call op (and
     # its outputs) on the default device.
@@ -250,7 +256,7 @@ def _measure_on_device(case: Case, settings: Settings, make_runner, common: dict
     return CellResult(
         status="ok", trace_s=trace_s, n_steps=n, block_s=tuple(blocks), calibration_s=tuple(calibration),
         # TensorFlow's allocator says nothing about torch's or jax's memory.
-        peak_bytes=_peak_bytes(tensorflow(), case.device) if case.impl in ("scratch", "keras") else None,
+        peak_bytes=peak_bytes(tensorflow(), case.device) if case.impl in ("scratch", "keras") else None,
         placement=placement, final_loss=loss,
         n_traces=runner.n_traces(), **common,
     )

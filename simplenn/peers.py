@@ -19,7 +19,7 @@ import sys
 
 import numpy as np
 
-from simplenn.cases import Case
+from simplenn.cases import Case, unsupported_reason
 from simplenn.data import synthetic_batch
 
 INSTALL_HINT = "pip install 'simplenn-bench[peers]'"
@@ -27,18 +27,6 @@ INSTALL_HINT = "pip install 'simplenn-bench[peers]'"
 
 class Unsupported(Exception):
     """This peer cannot run this case here (package missing, mode or device not available); the message says why."""
-
-
-def unsupported_reason(case: Case) -> str | None:
-    """Why `case` cannot run with its peer implementation, known without importing anything; None if it may."""
-    if case.impl == "keras" and case.mode == "in-graph":
-        return "keras is timed through train_on_batch (one call per step); in-graph mode is not available for it"
-    if case.impl == "torch":
-        if case.mode == "in-graph":
-            return "torch runs eagerly, one Python call per step; in-graph mode is not available for it"
-        if case.jit:
-            return "torch.compile is not benchmarked; --jit applies to TensorFlow's XLA only"
-    return None
 
 
 def _require(module: str):
@@ -300,7 +288,7 @@ RUNNERS = {"keras": KerasRunner, "torch": TorchRunner, "jax": JaxRunner}
 
 def runner(case: Case, seed: int = 0):
     """A runner for a peer implementation (case.impl in keras/torch/jax); raises Unsupported when it cannot run."""
-    reason = unsupported_reason(case)
+    reason = unsupported_reason(case, backend="none")  # the implementation's own limits; measure() adds the device's
     if reason:
         raise Unsupported(reason)
     if case.impl not in RUNNERS:

@@ -353,3 +353,11 @@ def test_run_summary_as_json_and_text(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "cpu-b16-w8                       crashed     worker killed by SIGABRT" in text
     assert f"results: {state.run_dir}" in text and "GPU: absent, not measured — no GPU here" in text
+
+
+def test_implementation_limits_are_known_before_anything_runs(tmp_path):
+    config = sweep.SweepConfig(**{**TINY, "modes": ("per-call", "in-graph"), "impls": ("scratch", "keras")})
+    state = sweep.prepare(tmp_path / "run", config, FakeWorker(), {"label": "m"}, [])
+    notes = state.meta["unsupported_before_run"]
+    assert any(n.startswith("cpu-b8-w8-in-graph-keras:") and "train_on_batch" in n for n in notes)
+    assert not any("scratch" in n or n.split(":")[0].endswith("-keras") and "in-graph" not in n for n in notes)
