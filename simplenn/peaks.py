@@ -1,8 +1,8 @@
 """Peak FP32 figures of Apple Silicon GPUs, so a measured GFLOP/s can be put next to what the chip could do.
 
 Every row carries its GPU clock, its source, and a kind:
-  - "published": the chip maker published the TFLOPS figure itself (no row here: Apple published a few M1-era
-    figures in keynotes, none for the M2 family and later, so every figure is computed);
+  - "published": Apple published the TFLOPS figure itself: only the 8-core M1 ("2.6 teraflops of throughput",
+    Apple's M1 announcement of 2020-11-10, as reported by macrumors.com); none for the M2 family or later;
   - "derived": FP32 = GPU cores x 128 ALUs x 2 FLOPs per FMA x a clock measured or documented by third parties
     (philipturner/metal-benchmarks lists M1 at 1278 MHz, M1 Pro/Max/Ultra at 1296 MHz, M2 at 1398 MHz and
     M2 Pro/Max/Ultra at >= 1398 MHz);
@@ -76,7 +76,9 @@ def _family(chip: str, cores: tuple[int, ...], clock_ghz: float, memory: tuple[f
 
 # Full-GPU configurations first within each chip: lookup() without a core count returns the first row.
 PEAKS: tuple[ChipPeak, ...] = (
-    *_family("M1", (8, 7), 1.278, (68.25, 68.25), "derived", f"{_MB}: 1278 MHz"),
+    ChipPeak("M1", 8, 2.6, 68.25, 1.278, "published",
+             f"Apple, 2020-11-10: 2.6 TFLOPS (cores x 128 x 2 x 1278 MHz from {_MB} gives 2.62)"),
+    *_family("M1", (7,), 1.278, (68.25,), "derived", f"{_MB}: 1278 MHz"),
     *_family("M1 Pro", (16, 14), 1.296, (200.0, 200.0), "derived", f"{_MB}: 1296 MHz"),
     *_family("M1 Max", (32, 24), 1.296, (400.0, 400.0), "derived", f"{_MB}: 1296 MHz"),
     *_family("M1 Ultra", (64, 48), 1.296, (800.0, 800.0), "derived", f"{_MB}: 1296 MHz"),
