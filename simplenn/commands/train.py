@@ -7,10 +7,7 @@ import sys
 from simplenn.cases import LOSSES
 from simplenn.commands import _args
 from simplenn.data import DATASETS
-
-# The defaults live in simplenn.train (chosen by measurement); importing it here would import TensorFlow for --help.
-DEFAULTS = {"epochs": 10, "batch_size": 32, "learning_rate": 0.1, "loss": "softmax"}
-PRESET_NAMES = ("tutorial",)
+from simplenn.train import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_LEARNING_RATE, DEFAULT_LOSS, PRESETS, settings
 
 
 def add_parser(sub) -> None:
@@ -21,26 +18,18 @@ def add_parser(sub) -> None:
     p.add_argument("--data", metavar="PATH", help="an mnist.npz in Keras's format (with --dataset mnist)")
     p.add_argument("--layers", type=_args.layer_list, metavar="N,N,...",
                    help="layer sizes, input first (default 784,100,30,10; 64,100,30,10 for digits)")
-    p.add_argument("--preset", choices=PRESET_NAMES,
+    p.add_argument("--preset", choices=tuple(PRESETS),
                    help="tutorial: the tutorial's sigmoid loss and learning rate 0.01 (explicit flags still override)")
-    p.add_argument("--epochs", type=_args.positive_int, help=f"default {DEFAULTS['epochs']}")
-    p.add_argument("--batch-size", type=_args.positive_int, help=f"default {DEFAULTS['batch_size']}")
-    p.add_argument("--learning-rate", type=_args.positive_float, help=f"default {DEFAULTS['learning_rate']}")
-    p.add_argument("--loss", choices=LOSSES, help=f"default {DEFAULTS['loss']} (cross-entropy)")
+    p.add_argument("--epochs", type=_args.positive_int, help=f"default {DEFAULT_EPOCHS}")
+    p.add_argument("--batch-size", type=_args.positive_int, help=f"default {DEFAULT_BATCH_SIZE}")
+    p.add_argument("--learning-rate", type=_args.positive_float, help=f"default {DEFAULT_LEARNING_RATE:g}")
+    p.add_argument("--loss", choices=LOSSES, help=f"default {DEFAULT_LOSS} (cross-entropy)")
     p.add_argument("--device", default="cpu", help="cpu, gpu or a TensorFlow name such as CPU:0, GPU:0")
     p.add_argument("--logical-cpus", type=_args.positive_int, default=1, metavar="N")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", metavar="DIR", help="write confusion.png (test-split confusion matrix) into DIR")
     p.add_argument("--json", action="store_true", help="print a machine-readable summary (includes test_accuracy)")
     p.set_defaults(func=run)
-
-
-def settings(args) -> dict:
-    """epochs, batch_size, learning_rate and loss: explicit flags, else the preset's, else the defaults."""
-    from simplenn.train import PRESETS
-
-    chosen = {**DEFAULTS, **(PRESETS[args.preset] if args.preset else {})}
-    return {k: getattr(args, k) if getattr(args, k) is not None else v for k, v in chosen.items()}
 
 
 def run(args) -> int:
@@ -59,7 +48,9 @@ def run(args) -> int:
     device = devices.select([args.device], devices.list_devices(), devices.gpu_missing_reason(), option="--device")[0]
     dataset = data.load(args.dataset, args.data, seed=args.seed)
     layers = tuple(args.layers or ((dataset.in_dim, 100, 30, dataset.n_classes)))
-    config = TrainConfig(layers, **settings(args), device=device.name, seed=args.seed)
+    chosen = settings(args.preset, epochs=args.epochs, batch_size=args.batch_size,
+                      learning_rate=args.learning_rate, loss=args.loss)
+    config = TrainConfig(layers, **chosen, device=device.name, seed=args.seed)
     net = "-".join(map(str, layers))
     if not args.json:
         print(f"training {net} on {dataset.name} ({len(dataset.x_train)} train, {len(dataset.x_test)} test) on "
