@@ -16,7 +16,7 @@ FILENAME = "confusion.png"
 
 
 def confusion_figure(cm: pd.DataFrame, title: str) -> Figure:
-    """A heat map of counts (true rows × predicted columns), shaded by the share of each true class, counts written in."""
+    """A heat map of counts (true rows × predicted columns), shaded by each true class's share, counts written in."""
     counts = cm.to_numpy()
     row_share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     fig = Figure(figsize=(7, 6.2), dpi=120)

