@@ -38,13 +38,13 @@ def _check_keys(rec: dict, schema: dict, where: str = "") -> str | None:
     for key, (types, required) in schema.items():
         if key not in rec:
             if required:
-                return f"key {where}{key!r} is missing"
+                return f"key {where + key!r} is missing"
             continue
         value = rec[key]
         if value is None and not required:
             continue
         if isinstance(value, bool) and bool not in types or not isinstance(value, types):
-            return f"key {where}{key!r} must be {_type_name(types)}, got {value!r}"
+            return f"key {where + key!r} must be {_type_name(types)}, got {value!r}"
     return None
 
 
