@@ -48,9 +48,7 @@ def ensure_dir(path: Path | str, flag: str | None = None) -> Path:
         raise write_error(path, OSError(errno.EEXIST, "exists"), flag, "cannot create the folder")
     try:
         path.mkdir(parents=True, exist_ok=True)
-    except FileExistsError as e:  # a file appeared, or a parent is a file
-        raise write_error(path, e, flag, "cannot create the folder") from None
-    except OSError as e:
+    except OSError as e:  # a parent is a file, read-only, permission, …
         raise write_error(path, e, flag, "cannot create the folder") from None
     return path
 
