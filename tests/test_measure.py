@@ -10,10 +10,12 @@ import pytest
 
 from simplenn.cases import Case
 from simplenn.devices import Device
-from simplenn.errors import UsageError
-from simplenn.measure import Settings, ScratchRunner, measure, time_blocks
+from simplenn.errors import FieldError, UsageError
+from simplenn.measure import Settings, measure, time_blocks
 from simplenn.model import sgd_step, tf
 from simplenn.results import rows, frame
+from simplenn.runners.scratch import ScratchRunner
+from simplenn.sweep.config import FIELD_FLAGS
 
 FAST = Settings(min_block_s=0.005, min_blocks=3, min_time_s=0.02)
 TINY = (16, 8, 4)
@@ -182,7 +184,7 @@ class SlowUpdateRunner(ScratchRunner):
 
         big = self.big
 
-        @tf.function(input_signature=[tf.TensorSpec((None, case.widths[0])), tf.TensorSpec((None, case.widths[-1]))])
+        @tf.function(input_signature=[tf.TensorSpec((None, case.layer_sizes[0])), tf.TensorSpec((None, case.layer_sizes[-1]))])
         def step(x, y):
             loss = sgd_step(network, x, y)
             extra = tf.matmul(big, big)
@@ -284,23 +286,25 @@ def test_metal_supported_case_is_not_short_circuited():
 
 
 @pytest.mark.parametrize(
-    "kwargs, option",
+    "kwargs, field",
     [
-        ({"batch_size": 0}, "--batch-sizes"),
-        ({"batch_size": -8}, "--batch-sizes"),
-        ({"batch_size": True}, "--batch-sizes"),
-        ({"batch_size": 8, "widths": ()}, "--widths"),
-        ({"batch_size": 8, "widths": (784,)}, "--widths"),
-        ({"batch_size": 8, "widths": (784, 0, 10)}, "--widths"),
-        ({"batch_size": 8, "dtype": "int8"}, "--dtypes"),
-        ({"batch_size": 8, "loss": "hinge"}, "--loss"),
-        ({"batch_size": 8, "mode": "async"}, "--modes"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"batch_size": -8}, "batch_size"),
+        ({"batch_size": True}, "batch_size"),
+        ({"batch_size": 8, "layer_sizes": ()}, "layer_sizes"),
+        ({"batch_size": 8, "layer_sizes": (784,)}, "layer_sizes"),
+        ({"batch_size": 8, "layer_sizes": (784, 0, 10)}, "layer_sizes"),
+        ({"batch_size": 8, "dtype": "int8"}, "dtype"),
+        ({"batch_size": 8, "loss": "hinge"}, "loss"),
+        ({"batch_size": 8, "mode": "async"}, "mode"),
     ],
 )
-def test_case_validation(kwargs, option):
-    with pytest.raises(UsageError, match=f"^{option}") as info:
+def test_case_validation(kwargs, field):
+    """Below the CLI an error names the field; the CLI maps it to the flag (FieldError.as_flag)."""
+    with pytest.raises(FieldError, match=f"^{field}: ") as info:
         Case("CPU:0", **kwargs)
-    assert isinstance(info.value, ValueError)
+    assert isinstance(info.value, ValueError) and info.value.field == field
+    assert str(info.value.as_flag(FIELD_FLAGS)).startswith("--")  # every Case field has a `run` flag
 
 
 @pytest.mark.parametrize(
