@@ -131,8 +131,11 @@ def peak_bytes(tf, device: str) -> int | None:
 
 
 def measure(case: Case, settings: Settings = Settings(), device: Device | None = None,
-            make_runner: Callable[[Case, int], Runner] = runner) -> CellResult:
-    """Measure one cell and give it a status: ok, invalid (why), unsupported (why) or oom."""
+            make_runner: Callable[[Case, int], Runner] | None = None) -> CellResult:
+    """Measure one cell and give it a status: ok, invalid (why), unsupported (why) or oom.
+
+    `make_runner(case, seed)` builds the runner (default: simplenn.runners.runner).
+    """
     from simplenn.tfimport import tensorflow
 
     tf = tensorflow()
@@ -147,7 +150,7 @@ def measure(case: Case, settings: Settings = Settings(), device: Device | None =
     # its outputs) on the default device.
     try:
         with tf.device(case.device):
-            return _measure_on_device(case, settings, make_runner, common, runner_box)
+            return _measure_on_device(case, settings, make_runner or runner, common, runner_box)
     except Unsupported as e:  # a peer implementation that is not installed or cannot run this case
         return CellResult(status="unsupported", reason=str(e), **common)
     except Invalid as e:
