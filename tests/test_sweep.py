@@ -339,7 +339,7 @@ def test_unknown_device_exits_2_listing_present_devices(tmp_path):
     proc = _cli("run", "--logical-cpus", "2", "--devices", "GPU:3", "--out", str(tmp_path / "r"))
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 2 and "Traceback" not in err
-    assert "'GPU:3' is not present" in err and "CPU:0, CPU:1" in err
+    assert "error: --devices: 'GPU:3' is not present" in err and "CPU:0, CPU:1" in err
     assert not (tmp_path / "r").exists()
 
 
