@@ -335,6 +335,14 @@ def test_a_field_error_below_the_cli_names_the_field_and_the_cli_maps_it_to_the_
     assert str(err.value.as_flag(sweep.FIELD_FLAGS)).startswith("--widths: ")
 
 
+def test_an_existing_run_folder_is_refused_naming_out(tmp_path, capsys):
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "x").write_text("")
+    assert main(["run", "--devices", "CPU:0", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert f"error: --out: {tmp_path / 'r'} already exists; use --resume" in err
+
+
 def test_unknown_device_exits_2_listing_present_devices(tmp_path):
     proc = _cli("run", "--logical-cpus", "2", "--devices", "GPU:3", "--out", str(tmp_path / "r"))
     out, err = proc.communicate(timeout=120)

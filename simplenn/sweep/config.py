@@ -54,7 +54,7 @@ CONFIG_KEYS = tuple(k.name for k in KEYS)
 # Field name -> flag, for errors raised below the CLI: the grid's keys and the Case fields they become.
 FIELD_FLAGS = {**{k.grid_key: k.flag for k in KEYS}, "batch_size": "--batch-sizes", "layer_sizes": "--widths",
                "loss": "--loss", "dtype": "--dtypes", "mode": "--modes", "impl": "--impl", "device": "--devices",
-               "wide_hidden": "--widths"}
+               "wide_hidden": "--widths", "run_dir": "--out"}
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from simplenn import __version__
 from simplenn.cases import Case, unsupported_reason
-from simplenn.errors import UsageError
+from simplenn.errors import FieldError, UsageError
 from simplenn.measure import Settings
 from simplenn.results import RunWriter, completed_keys, read_meta, read_records
 from simplenn.sweep.config import SweepConfig
@@ -60,7 +60,7 @@ def prepare(run_dir: Path, config: SweepConfig, worker: Worker, machine: dict, e
     """Start a new run folder: resolve devices (in the worker), expand, order, and write run.json."""
     writer = RunWriter(run_dir)
     if run_dir.exists() and any(run_dir.iterdir()):
-        raise UsageError(f"--out: {run_dir} already exists; use --resume {run_dir} to continue it, or choose a new folder")
+        raise FieldError("run_dir", f"{run_dir} already exists; use --resume {run_dir} to continue it, or choose a new folder")
     worker.start()
     devices = resolve_devices(config.devices, worker.devices, worker.gpu_missing_reason)
     cases = expand(config, [d["name"] for d in devices])
