@@ -20,7 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable from a 
 
 from simplenn import results  # noqa: E402
 from simplenn.cases import Case  # noqa: E402
-from simplenn.measure import Settings, measure, probe_ceiling  # noqa: E402
+from simplenn.ceiling import probe_ceiling  # noqa: E402
+from simplenn.measure import Settings, measure  # noqa: E402
 from simplenn.stats import bootstrap_ratio_ci, summarize  # noqa: E402
 
 DEVICE = "CPU:0"
@@ -68,7 +69,8 @@ def run(settings: Settings, sizes: dict[str, tuple[int, ...]], ceiling_n: int, c
     todo = cells(sizes)
     records, statuses = [], {}
     load = [os.getloadavg()[0]]
-    ceilings = [probe_ceiling(DEVICE, n=ceiling_n, settings=ceiling_settings)]
+    shapes = [(ceiling_n, ceiling_n, ceiling_n)]
+    ceilings = [probe_ceiling(DEVICE, shapes, settings=ceiling_settings)]
     # torch is also measured with one intra-op thread: its default OpenMP team, sharing 2 vCPUs with
     # TensorFlow's thread pool in one process, was seen to take 100+ ms per small step.
     todo = [(c, None) for c in todo] + [(c, 1) for c in todo if c.impl == "torch"]
@@ -79,7 +81,7 @@ def run(settings: Settings, sizes: dict[str, tuple[int, ...]], ceiling_n: int, c
             statuses[cell_id] = (result.status, result.reason)
             print(f"  round {round_} {cell_id:<32} {result.status:<11} {result.reason[:80]}", file=sys.stderr)
             records.append({**result.to_record(), "id": cell_id, "seq": len(records), "round": round_})
-    ceilings.append(probe_ceiling(DEVICE, n=ceiling_n, settings=ceiling_settings))
+    ceilings.append(probe_ceiling(DEVICE, shapes, settings=ceiling_settings))
     load.append(os.getloadavg()[0])
     samples = results.frame(results.rows("peers-figures", "here", records))
     return {"samples": samples[samples["status"] == "ok"], "statuses": statuses, "ceilings": ceilings, "load": load}
@@ -156,11 +158,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         sizes = {"modes": (8,), "keras": (8,), "peers": (8,), "ceiling": (16,)}
-        settings = Settings(min_block_s=0.002, min_blocks=2, min_time_s=0.004, max_blocks=3)
+        settings = Settings(min_block_s=0.002, min_blocks=2, min_time_s=0.004, max_blocks=3, max_time_s=0.01)
         data = run(settings, sizes, ceiling_n=64, ceiling_settings=settings, rounds=1)
     else:
         sizes = {"modes": (32, 512), "keras": (32, 512, 2048), "peers": (32,), "ceiling": (8192,)}
-        data = run(Settings(), sizes, ceiling_n=2048, ceiling_settings=Settings(min_time_s=0.3))
+        data = run(Settings(), sizes, ceiling_n=2048, ceiling_settings=Settings(min_time_s=0.3, max_time_s=1.0))
     print("\n".join(report(data, sizes)))
     return 0 if math.isfinite(max(c.gflops for c in data["ceilings"])) else 1
 

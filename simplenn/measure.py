@@ -19,25 +19,42 @@ from simplenn.cases import Case, check_seconds, unsupported_reason
 from simplenn.data import synthetic_batch
 from simplenn.devices import Device, short_name
 from simplenn.errors import FieldError
+from simplenn.precision import StopRule
 from simplenn.runners import Runner, Unsupported, runner
+from simplenn.timing import per_step_s
 
 
 @dataclass(frozen=True)
 class Settings:
-    """How long to measure. Defaults: blocks ≥ 50 ms, ≥ 5 blocks and ≥ 0.5 s of timed blocks per cell."""
+    """How long to measure a cell: blocks ≥ 50 ms; then until the median is known to ±2 % (95 % CI), within 3 s.
+
+    A cell gets at least `min_blocks` blocks and `min_time_s` seconds of timed blocks, then stops as soon as the
+    95 % CI of its median is within ±`precision` of the median, or at `max_time_s` (flagged imprecise). The
+    minimum wins over `max_time_s` when the two disagree.
+    """
 
     min_block_s: float = 0.05
-    min_blocks: int = 5
-    min_time_s: float = 0.5
-    max_blocks: int = 200
+    min_blocks: int = 6  # fewer than 6 blocks give no 95 % order-statistic CI of the median
+    min_time_s: float = 0.3
+    max_blocks: int = 1000
     warmup_blocks: int = 1
     seed: int = 0
+    precision: float = 0.02  # target relative half-width of the median's 95 % CI
+    max_time_s: float = 3.0  # of timed blocks, per cell
 
     def __post_init__(self) -> None:
         check_seconds(self.min_block_s, "min_block_s")
         check_seconds(self.min_time_s, "min_time_s")
+        check_seconds(self.max_time_s, "max_time_s")
         if self.min_blocks < 1 or self.max_blocks < self.min_blocks:
             raise FieldError("min_blocks", f"must be ≥ 1 and ≤ max_blocks ({self.max_blocks}), got {self.min_blocks}")
+        if isinstance(self.precision, bool) or not isinstance(self.precision, (int, float)) or not 0 < self.precision < 1:
+            raise FieldError("precision", f"must be a fraction between 0 and 1 (0.02 = ±2 %), got {self.precision!r}")
+
+    def stop_rule(self) -> StopRule:
+        """When timing a cell stops (see simplenn.precision.StopRule)."""
+        return StopRule(precision=self.precision, max_time_s=self.max_time_s, min_blocks=self.min_blocks,
+                        min_time_s=self.min_time_s, max_blocks=self.max_blocks)
 
 
 @dataclass(frozen=True)
@@ -57,6 +74,8 @@ class CellResult:
     n_traces: int | None = None
     backend: str = "none"
     device_kind: str = "cpu"
+    precision: float | None = None  # relative half-width of the median's 95 % CI reached (None: unknown, < 6 blocks)
+    imprecise: bool = False  # stopped at max_time_s (or max_blocks) short of the target precision: a warning
 
     def to_record(self) -> dict:
         return {
@@ -64,7 +83,7 @@ class CellResult:
             "reason": self.reason, "trace_s": self.trace_s, "n_steps": self.n_steps, "block_s": list(self.block_s),
             "calibration_s": list(self.calibration_s), "peak_bytes": self.peak_bytes, "placement": self.placement,
             "final_loss": self.final_loss, "n_traces": self.n_traces, "backend": self.backend,
-            "device_kind": self.device_kind,
+            "device_kind": self.device_kind, "precision": self.precision, "imprecise": self.imprecise,
         }
 
 
@@ -73,18 +92,37 @@ class Invalid(Exception):
 
 
 def time_blocks(run: Callable[[int], None], sync: Callable[[], object], settings: Settings,
-                check: Callable[[], None] = lambda: None) -> tuple[int, list[float], list[float]]:
-    """Calibrate n so one block of n steps lasts ≥ min_block_s, warm up, then time blocks.
+                check: Callable[[], None] = lambda: None, clock: Callable[[], float] | None = None
+                ) -> tuple[int, list[float], list[float]]:
+    """Calibrate n so one block of n steps lasts long enough, warm up, then time blocks until the median is precise.
 
-    Returns (n, timed block seconds, calibration block seconds). Calibration ends with two consecutive blocks
-    of n steps ≥ min_block_s (the second is the first warm-up block); calibration and warm-up blocks are kept
-    apart from the timed ones. `check()` runs after every block and raises Invalid to stop early (retracing).
+    Returns (n, timed block seconds, calibration block seconds). `clock` (default time.perf_counter) is the
+    timer, injectable for tests. `check()` runs after every block and raises Invalid to stop early (retracing).
+
+    What is taken from where, and what is done differently for a device with dispatch latency:
+    - pyperf (pyperf/_worker.py, calibrate_loops) doubles the loop count until one value lasts ≥ min_time
+      (100 ms), then takes a fixed 3 values × 20 processes. Taken: the calibrated block and fresh processes
+      (`--rounds`). Different: calibration ends only after two consecutive blocks of n steps reach the target
+      (one stalled block on a shared vCPU cannot end it), and the number of blocks is not fixed: timing stops
+      when the median's 95 % CI is within ±`precision` (simplenn.precision.StopRule), so quiet cells stop after
+      `min_blocks` and noisy ones get more blocks, up to `max_time_s`, and are flagged imprecise.
+    - criterion.rs (src/routine.rs, src/lib.rs `iteration_counts`) times samples of d, 2d, …, 100d iterations in a
+      fixed 5 s and fits time = slope × iterations, so a fixed per-sample cost drops out of the slope. A device with
+      dispatch latency has exactly such a cost per block: the final sync (a host read-back) and the drain of the
+      queue. Here the same two-point idea sizes the block instead of fitting a slope: from the one-step block
+      and the calibrated n-step block, fixed = (n·t(1) − t(n)) / (n − 1); the block is lengthened until
+      fixed / block ≤ precision / 2, so that cost stays below half the target precision (capped at
+      max_time_s / (2·min_blocks)). On a CPU the read-back is tens of µs and `min_block_s` already covers it;
+      on an asynchronous GPU with ms of latency the blocks grow. Per-step time stays block / n (no regression
+      needed), which keeps the median, CI and stop rule on the quantity reported.
     """
+    clock = clock or time.perf_counter
+
     def timed(n: int) -> float:
-        t0 = time.perf_counter()
+        t0 = clock()
         run(n)
         sync()
-        dt = time.perf_counter() - t0
+        dt = clock() - t0
         check()
         return dt
 
@@ -94,21 +132,36 @@ def time_blocks(run: Callable[[int], None], sync: Callable[[], object], settings
         calibration.append(timed(n))
         return calibration[-1]
 
-    n = 1
-    while True:
-        dt = block(n)
-        if dt >= settings.min_block_s:
-            # A stall (another process on a shared vCPU) can make one block long enough by accident: a second
-            # block of n steps, which is also the first warm-up block, must confirm it.
+    def calibrate(n: int, dt: float, target_s: float) -> tuple[int, float]:
+        """Grow n from a block of n steps that took dt until two consecutive blocks of n steps reach target_s."""
+        while True:
+            if dt >= target_s:
+                # A stall (another process on a shared vCPU) can make one block long enough by accident: a second
+                # block of n steps, which is also the first warm-up block, must confirm it.
+                dt = block(n)
+                if dt >= target_s:
+                    return n, dt
+            # Aim 20 % past the target so noise does not leave the next block short; at most ×100 per round.
+            n = max(n + 1, min(n * 100, math.ceil(n * 1.2 * target_s / max(dt, 1e-9))))
             dt = block(n)
-            if dt >= settings.min_block_s:
-                break
-        # Aim 20 % past the target so noise does not leave the next block short; at most ×100 per round.
-        n = max(n + 1, min(n * 100, math.ceil(n * 1.2 * settings.min_block_s / max(dt, 1e-9))))
+
+    # Two one-step blocks: the faster one (a stall or a cold first call inflates the other) is t(1).
+    t_one = min(block(1), block(1))
+    if t_one >= settings.min_block_s:
+        n, t_n = 1, calibration[-1]
+    else:
+        n, t_n = calibrate(1, calibration[-1], settings.min_block_s)
+    if n > 1:
+        fixed_s = max(0.0, (n * t_one - t_n) / (n - 1))
+        cap_s = max(settings.min_block_s, settings.max_time_s / (2 * settings.min_blocks))
+        latency_block_s = min(cap_s, 2 * fixed_s / settings.precision)
+        if latency_block_s > 1.2 * t_n:
+            n, t_n = calibrate(n, t_n, latency_block_s)
     for _ in range(settings.warmup_blocks - 1):
         block(n)
     blocks: list[float] = []
-    while len(blocks) < settings.max_blocks and (len(blocks) < settings.min_blocks or sum(blocks) < settings.min_time_s):
+    rule = settings.stop_rule()
+    while not rule.done(blocks):
         blocks.append(timed(n))
     return n, blocks, calibration
 
@@ -216,7 +269,9 @@ def _measure_on_device(case: Case, settings: Settings, make_runner, common: dict
     trace_s, traces_after_first = first_call(runner)
     n, blocks, calibration = time_blocks(runner.run, runner.sync, settings, retrace_check(runner, traces_after_first))
     loss, placement = validate(runner, case, f"{len(blocks)} blocks")
+    reached, imprecise = settings.stop_rule().reached(per_step_s(np.asarray(blocks), n))
     return CellResult(
+        precision=reached if math.isfinite(reached) else None, imprecise=imprecise,
         status="ok", trace_s=trace_s, n_steps=n, block_s=tuple(blocks), calibration_s=tuple(calibration),
         # TensorFlow's allocator says nothing about torch's or jax's memory.
         peak_bytes=peak_bytes(tensorflow(), case.device) if case.impl in ("scratch", "keras") else None,
@@ -228,53 +283,3 @@ def _measure_on_device(case: Case, settings: Settings, make_runner, common: dict
 def _first_line(e: BaseException) -> str:
     text = getattr(e, "message", None) or str(e)
     return text.strip().splitlines()[0][:300] if text.strip() else e.__class__.__name__
-
-
-@dataclass(frozen=True)
-class Ceiling:
-    """A device's measured matmul throughput: the ceiling a training step's GFLOP/s is compared with."""
-
-    device: str
-    n: int
-    dtype: str
-    n_steps: int
-    block_s: tuple[float, ...]
-
-    @property
-    def gflops(self) -> float:
-        """2·n³ FLOPs per matmul × matmuls per block / median block seconds / 1e9."""
-        return 2.0 * self.n**3 * self.n_steps / float(np.median(self.block_s)) / 1e9
-
-    def to_dict(self) -> dict:
-        return {"kind": "ceiling", "device": self.device, "n": self.n, "dtype": self.dtype, "n_steps": self.n_steps,
-                "block_s": list(self.block_s), "gflops": self.gflops,
-                "formula": "GFLOP/s = 2·n³ × matmuls per block / median block seconds / 1e9"}
-
-
-def probe_ceiling(device: str, n: int = 2048, dtype: str = "float32", settings: Settings = Settings(min_time_s=0.3)) -> Ceiling:
-    """Time chained n×n matmuls on `device` with the same block protocol as a training step."""
-    from simplenn.tfimport import tensorflow
-
-    tf = tensorflow()
-    with tf.device(device):
-        a = tf.Variable(tf.random.stateless_uniform((n, n), seed=(1, 2), dtype=dtype) / n)
-        b = tf.Variable(tf.random.stateless_uniform((n, n), seed=(3, 4), dtype=dtype))
-
-    @tf.function(input_signature=[tf.TensorSpec((), tf.int32)])
-    def chain(k):
-        for _ in tf.range(k):
-            a.assign(tf.matmul(a, b) / n)  # rescaled so values stay finite; each matmul depends on the last
-        return a[0, 0]
-
-    state = {}
-
-    def run(k: int) -> None:
-        state["out"] = chain(tf.constant(k, tf.int32))
-
-    def sync() -> float:
-        return float(state["out"].numpy())
-
-    run(1)
-    sync()
-    steps, blocks, _ = time_blocks(run, sync, settings)
-    return Ceiling(device, n, dtype, steps, tuple(blocks))

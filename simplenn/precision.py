@@ -44,13 +44,17 @@ class StopRule:
     max_blocks: int = 1000
 
     def done(self, blocks: Sequence[float]) -> bool:
-        """True when timing can stop: the minimum is met and the target precision or a limit is reached."""
+        """True when timing can stop: the minimum is met, and the target precision or a limit is reached.
+
+        The minimum (min_blocks, min_time_s) comes before max_time_s: a time limit never leaves a cell with
+        fewer blocks than a CI needs. max_blocks is absolute.
+        """
         total_s = float(np.sum(blocks)) if len(blocks) else 0.0
-        if len(blocks) >= self.max_blocks or total_s >= self.max_time_s:
+        if len(blocks) >= self.max_blocks:
             return True
         if len(blocks) < self.min_blocks or total_s < self.min_time_s:
             return False
-        return rel_halfwidth(blocks) <= self.precision
+        return total_s >= self.max_time_s or rel_halfwidth(blocks) <= self.precision
 
     def reached(self, blocks: Sequence[float]) -> tuple[float, bool]:
         """(relative CI half-width reached, imprecise): imprecise when it stopped short of the target."""

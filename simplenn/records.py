@@ -20,6 +20,7 @@ CELL = {
     "block_s": ((list,), True), "n_steps": (_INT, False), "round": (_INT, False), "sentinel": ((bool,), False),
     "reason": ((str,), False), "trace_s": (_NUM, False), "final_loss": (_NUM, False), "peak_bytes": (_NUM, False),
     "backend": ((str,), False), "device_kind": ((str,), False), "wall_s": (_NUM, False),
+    "precision": (_NUM, False), "imprecise": ((bool,), False), "worker_pid": (_INT, False),
 }
 CASE = {
     "device": ((str,), True), "batch_size": (_INT, True), "widths": ((list,), True), "loss": ((str,), False),

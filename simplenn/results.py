@@ -37,7 +37,7 @@ CELL_KEYS = ["run", "machine", "device", "device_kind", "backend", "impl", "mode
 COLUMNS = CELL_KEYS + [
     "cell_id", "seq", "round", "sentinel", "status", "reason", "trace_s", "peak_bytes", "final_loss",
     "thermal_before", "thermal_after", "block", "n_steps", "block_s", "step_s", "flops_per_step",
-    "ceiling_gflops",
+    "ceiling_gflops", "precision", "imprecise", "worker_pid",
 ]
 
 
@@ -160,6 +160,9 @@ def rows(run: str, machine: str, records: list[dict]) -> list[dict]:
             "peak_bytes": r.get("peak_bytes"), "final_loss": r.get("final_loss", math.nan),
             "thermal_before": r.get("thermal_before"), "thermal_after": r.get("thermal_after"),
             "flops_per_step": case.flops_per_step, "ceiling_gflops": ceilings.get(case.device, math.nan),
+            # The median's relative 95 % CI half-width reached when timing stopped, and whether it fell short.
+            "precision": r.get("precision"), "imprecise": bool(r.get("imprecise", False)),
+            "worker_pid": r.get("worker_pid"),
         }
         blocks = r.get("block_s") or []
         n_steps = r.get("n_steps") or 0
@@ -174,7 +177,8 @@ def rows(run: str, machine: str, records: list[dict]) -> list[dict]:
 def frame(rows: list[dict]) -> pd.DataFrame:
     """Build the tidy DataFrame with the canonical columns and dtypes from row dicts."""
     df = pd.DataFrame(rows, columns=COLUMNS)
-    for col in ("block_s", "step_s", "trace_s", "final_loss", "ceiling_gflops", "flops_per_step", "peak_bytes"):
+    for col in ("block_s", "step_s", "trace_s", "final_loss", "ceiling_gflops", "flops_per_step", "peak_bytes",
+                "precision"):
         df[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
     df["batch_size"] = df["batch_size"].astype(int)
     return df

@@ -17,7 +17,7 @@ from simplenn.results import rows, frame
 from simplenn.runners.scratch import ScratchRunner
 from simplenn.sweep.config import FIELD_FLAGS
 
-FAST = Settings(min_block_s=0.005, min_blocks=3, min_time_s=0.02)
+FAST = Settings(min_block_s=0.005, min_blocks=3, min_time_s=0.02, max_time_s=0.1)
 TINY = (16, 8, 4)
 CPU0, CPU1 = Device("CPU:0", "cpu", "none"), Device("CPU:1", "cpu", "none")
 METAL = Device("GPU:0", "gpu", "metal")
@@ -343,7 +343,7 @@ def test_host_overhead_is_non_negative_within_noise_on_a_tiny_grid():
 
     records = []
     for seq, (batch, mode) in enumerate((b, m) for b in (8, 256) for m in ("per-call", "in-graph")):
-        result = measure(Case("CPU:0", batch, (64, 32, 10), mode=mode), Settings(min_block_s=0.01, min_blocks=5,
+        result = measure(Case("CPU:0", batch, (64, 32, 10), mode=mode), Settings(min_block_s=0.01, min_blocks=5, max_time_s=0.3,
                                                                               min_time_s=0.1), CPU0)
         assert result.status == "ok", result.reason
         records.append({**result.to_record(), "seq": seq})
@@ -353,9 +353,58 @@ def test_host_overhead_is_non_negative_within_noise_on_a_tiny_grid():
     assert host.loc[256, "host_overhead_s"] > -0.25 * host.loc[256, "per_call_step_s"]
 
 
-@pytest.mark.parametrize("block_s, median_s", [((3.0, 1.0, 2.0), 2.0), ((4.0, 1.0, 3.0, 2.0), 2.5)])
-def test_ceiling_gflops_uses_the_median_block(block_s, median_s):
-    from simplenn.measure import Ceiling
+class SyntheticDevice:
+    """A device on an injected clock: run(n) costs n × step_s × (1 + jitter), sync() costs fixed_s."""
 
-    ceiling = Ceiling("CPU:0", n=100, dtype="float32", n_steps=10, block_s=block_s)
-    assert ceiling.gflops == pytest.approx(2 * 100**3 * 10 / median_s / 1e9)
+    def __init__(self, step_s: float, jitter: float = 0.0, fixed_s: float = 0.0, seed: int = 0):
+        self.now, self.step_s, self.jitter, self.fixed_s = 0.0, step_s, jitter, fixed_s
+        self.rng = np.random.default_rng(seed)
+        self.calls: list[int] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def run(self, n: int) -> None:
+        self.calls.append(n)
+        noise = self.rng.lognormal(0.0, self.jitter) if self.jitter else 1.0
+        self.now += n * self.step_s * noise
+
+    def sync(self) -> None:
+        self.now += self.fixed_s
+
+
+ADAPTIVE = Settings(min_block_s=0.05, min_blocks=6, min_time_s=0.3, precision=0.02, max_time_s=3.0)
+
+
+def test_a_quiet_device_stops_at_the_minimum_with_its_precision_reached():
+    device = SyntheticDevice(step_s=1e-3, jitter=0.002)
+    n, blocks, _ = time_blocks(device.run, device.sync, ADAPTIVE, clock=device.clock)
+    assert len(blocks) == 6 and ADAPTIVE.min_time_s <= sum(blocks) < ADAPTIVE.max_time_s
+    reached, imprecise = ADAPTIVE.stop_rule().reached(blocks)
+    assert reached <= ADAPTIVE.precision and not imprecise
+
+
+def test_a_noisy_device_runs_to_the_time_limit_and_is_flagged_imprecise():
+    device = SyntheticDevice(step_s=1e-3, jitter=0.4)
+    n, blocks, _ = time_blocks(device.run, device.sync, ADAPTIVE, clock=device.clock)
+    assert sum(blocks) >= ADAPTIVE.max_time_s > sum(blocks[:-1])  # stopped by the limit, at the first block past it
+    reached, imprecise = ADAPTIVE.stop_rule().reached(blocks)
+    assert imprecise and reached > ADAPTIVE.precision
+
+
+def test_a_moderately_noisy_device_gets_more_blocks_until_precise():
+    device = SyntheticDevice(step_s=1e-3, jitter=0.05)
+    n, blocks, _ = time_blocks(device.run, device.sync, ADAPTIVE, clock=device.clock)
+    assert 6 < len(blocks) and sum(blocks) < ADAPTIVE.max_time_s
+    reached, imprecise = ADAPTIVE.stop_rule().reached(blocks)
+    assert reached <= ADAPTIVE.precision and not imprecise
+
+
+def test_a_fixed_per_block_cost_lengthens_the_blocks_until_it_is_below_half_the_precision():
+    """A 2 ms read-back per block (an asynchronous GPU's sync): 50 ms blocks would carry 4 % of it."""
+    slow_sync = SyntheticDevice(step_s=1e-4, fixed_s=0.002)
+    n, blocks, _ = time_blocks(slow_sync.run, slow_sync.sync, ADAPTIVE, clock=slow_sync.clock)
+    assert all(0.002 / b <= ADAPTIVE.precision / 2 * 1.05 for b in blocks), (n, blocks[:3])
+    fast_sync = SyntheticDevice(step_s=1e-4, fixed_s=1e-5)
+    m, fast_blocks, _ = time_blocks(fast_sync.run, fast_sync.sync, ADAPTIVE, clock=fast_sync.clock)
+    assert max(fast_blocks) < 0.1 and n > 3 * m  # without the fixed cost, the 50 ms floor is enough

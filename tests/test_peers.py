@@ -18,7 +18,7 @@ from simplenn.runners.scratch import ScratchRunner
 from simplenn.runners.torch_peer import torch_device
 
 WIDTHS = (16, 8, 4)
-FAST = Settings(min_block_s=0.005, min_blocks=2, min_time_s=0.01, max_blocks=3)
+FAST = Settings(min_block_s=0.005, min_blocks=2, min_time_s=0.01, max_blocks=3, max_time_s=0.05)
 
 
 def case(impl: str, mode: str = "per-call", loss: str = "sigmoid", device: str = "CPU:0") -> Case:

@@ -20,7 +20,7 @@ from simplenn.measure import Settings
 CPU0 = {"name": "CPU:0", "kind": "cpu", "backend": "none", "description": ""}
 CPU1 = {"name": "CPU:1", "kind": "cpu", "backend": "none", "description": ""}
 METAL = {"name": "GPU:0", "kind": "gpu", "backend": "metal", "description": "METAL"}
-TINY = dict(batch_sizes=(8, 16, 32), hidden=((8,),), wide_hidden=(), min_time_s=0.02, min_block_s=0.005,
+TINY = dict(batch_sizes=(8, 16, 32), hidden=((8,),), wide_hidden=(), min_time_s=0.02, min_block_s=0.005, max_time_s=0.1,
             sentinel_every=3)
 
 
@@ -201,14 +201,14 @@ def test_real_worker_killed_mid_cell_then_a_fresh_worker_carries_on():
     worker.start()
     try:
         slow = Case("CPU:0", 8, (8, 8, 10)).to_dict()
-        settings = Settings(min_block_s=0.01, min_time_s=30.0)
+        settings = Settings(min_block_s=0.01, min_time_s=30.0, max_time_s=60.0)
         pid = worker.proc.pid
         killer = subprocess.Popen([sys.executable, "-c", f"import os,time,signal; time.sleep(1.5); os.kill({pid}, signal.SIGKILL)"])
         with pytest.raises(sweep.WorkerError) as err:
             worker.request(("cell", slow, CPU0, settings), timeout_s=60)
         killer.wait()
         assert err.value.status == "crashed" and "SIGKILL" in err.value.reason
-        fast = Settings(min_block_s=0.005, min_time_s=0.02)
+        fast = Settings(min_block_s=0.005, min_time_s=0.02, max_time_s=0.1)
         msg = worker.request(("cell", Case("CPU:1", 8, (8, 8, 10)).to_dict(), CPU1, fast), timeout_s=120)
         assert msg[0] == "result" and msg[1]["status"] == "ok" and worker.proc.pid != pid
         with pytest.raises(sweep.WorkerError) as err:
@@ -218,13 +218,29 @@ def test_real_worker_killed_mid_cell_then_a_fresh_worker_carries_on():
         worker.stop()
 
 
+def test_each_round_runs_in_a_fresh_worker_process(tmp_path):
+    """--rounds 2, real worker: every cell record carries its worker's pid; one pid per round, never shared."""
+    config = sweep.SweepConfig.from_dict({**TINY, "batch_sizes": (8, 16), "devices": ("CPU:0",), "rounds": 2,
+                                          "sentinel_every": 0})
+    worker = sweep.Worker(logical_cpus=1)
+    state = sweep.prepare(tmp_path / "run", config, worker, {"label": "test machine"}, [])
+    sweep.execute(state, worker)
+    cells = [r for r in results.read_records(state.run_dir)[0] if r["kind"] == "cell"]
+    assert all(r["status"] == "ok" for r in cells), cells
+    pids = {rnd: {r["worker_pid"] for r in cells if r["round"] == rnd} for rnd in (0, 1)}
+    assert len(pids[0]) == 1 and len(pids[1]) == 1 and pids[0] != pids[1]
+    assert os.getpid() not in pids[0] | pids[1]
+    df = results.load(state.run_dir)
+    assert df.groupby("round")["worker_pid"].nunique().tolist() == [1, 1]
+
+
 def _cli(*args, **kw):
     return subprocess.Popen([sys.executable, "-m", "simplenn.cli", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, **kw)
 
 
 TINY_FLAGS = ["--logical-cpus", "2", "--devices", "CPU:0,CPU:1", "--batch-sizes", "8,16,32", "--widths", "8",
-              "--min-time", "0.02", "--min-block-time", "0.005", "--sentinel-every", "4"]
+              "--min-time", "0.02", "--min-block-time", "0.005", "--max-time", "0.1", "--sentinel-every", "4"]
 
 
 def _wait_for_cells(run_dir: Path, n: int, proc, timeout_s: float = 120) -> None:
@@ -271,6 +287,9 @@ def test_parent_interrupted_or_killed_then_resumed_gives_every_cell_once(tmp_pat
     (["--loss", "hinge"], "--loss"),
     (["--min-time", "0"], "--min-time"),
     (["--cooldown", "-1"], "--cooldown"),
+    (["--precision", "2"], "--precision"),
+    (["--precision", "0"], "--precision"),
+    (["--max-time", "0"], "--max-time"),
 ])
 def test_bad_flags_exit_2_naming_the_flag(args, flag, capsys):
     with pytest.raises(SystemExit) as e:
@@ -313,7 +332,7 @@ def test_one_table_of_keys_drives_flags_toml_and_the_stored_grid(tmp_path):
     from simplenn.commands.run import build_config
 
     flag_values = {"devices": "CPU:1", "ints": "3", "hidden": "7x5", "seconds": "9.5", "seconds0": "9.5",
-                   "count": "3", "int": "3"}
+                   "count": "3", "int": "3", "fraction": "0.05"}
     for key in sweep.KEYS:
         text = key.choices[-1] if key.kind == "choices" else flag_values[key.kind]
         from_flag = build_config(build_parser().parse_args(["run", key.flag, text]))

@@ -19,7 +19,7 @@ def add_parser(sub) -> None:
 def collect(logical_cpus: int = 1, ceiling: bool = True) -> dict:
     """Versions, machine, devices and (optionally) each device's measured ceiling as a JSON-ready dict."""
     from simplenn import devices, machine
-    from simplenn.measure import probe_ceiling
+    from simplenn.ceiling import probe_ceiling
 
     devices.setup_logical_cpus(logical_cpus)
     present = devices.list_devices()
@@ -51,10 +51,10 @@ def run(args) -> int:
     for warning in info["setup_warnings"]:
         print(f"warning: {warning}")
     ceilings = {c["device"]: c for c in info.get("ceilings", [])}
-    print("devices (TensorFlow's view; ceiling = tf.matmul n×n float32 GFLOP/s, median of timed blocks):")
+    print("devices (TensorFlow's view; ceiling = best tf.matmul float32 GFLOP/s over several shapes, median of timed blocks):")
     for d in info["devices"]:
         c = ceilings.get(d["name"])
-        ceiling = f"ceiling {c['gflops']:.1f} GFLOP/s (matmul {c['n']}×{c['n']})" if c else ""
+        ceiling = f"ceiling {c['gflops']:.1f} GFLOP/s (matmul {'×'.join(map(str, c['shape']))})" if c else ""
         print(f"  {d['name']:<7} kind={d['kind']:<4} backend={d['backend']:<6} {d['description']:<8} {ceiling}")
     if info["gpu_missing_reason"]:
         print(f"  no GPU: {info['gpu_missing_reason']}")

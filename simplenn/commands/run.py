@@ -15,8 +15,8 @@ from simplenn.sweep.config import CONFIG_KEYS, FIELD_FLAGS, KEYS, QUICK, SUSTAIN
 # How each kind of configuration key is parsed, from a flag's text or a sweep.toml value written as text.
 PARSERS = {"devices": lambda s: [x for x in s.split(",") if x.strip()], "ints": _args.int_list,
            "hidden": _args.widths_list, "seconds": _args.positive_float, "seconds0": _args.non_negative_float,
-           "count": _args.positive_int, "int": int}
-METAVARS = {"seconds": "S", "seconds0": "S", "count": "N", "int": None}
+           "count": _args.positive_int, "int": int, "fraction": _args.fraction}
+METAVARS = {"seconds": "S", "seconds0": "S", "count": "N", "int": None, "fraction": "F"}
 GRID_FLAGS = tuple(k.name for k in KEYS)
 
 
@@ -34,7 +34,7 @@ def add_parser(sub) -> None:
     preset = g.add_mutually_exclusive_group()
     preset.add_argument("--quick", action="store_true", help="a reduced grid (about a minute on a 2-core machine)")
     preset.add_argument("--sustained", action="store_true",
-                        help="for fanless laptops: 5 s cool-down between cells, 0.2 s blocks, 2 s per cell")
+                        help="for fanless laptops: 5 s cool-down between cells, 0.2 s blocks, 2-6 s per cell")
     p.add_argument("--out", type=Path, metavar="DIR", help="new run folder (default results/runs/<time>-<machine>)")
     p.add_argument("--resume", type=Path, metavar="DIR", help="continue an interrupted run folder")
     p.add_argument("--json", action="store_true", help="print the run folder and per-cell summaries as JSON")

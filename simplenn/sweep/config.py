@@ -11,7 +11,7 @@ DEFAULT_BATCH_SIZES = (1, 8, 32, 128, 512, 2048, 8192)
 DEFAULT_HIDDEN = ((100, 30),)
 WIDE_HIDDEN = ((256, 256), (1024, 1024))  # the default grid adds these at WIDE_BATCH
 WIDE_BATCH = 512
-SETTINGS_KEYS = ("min_time_s", "min_block_s", "seed")  # the grid keys that are timing Settings
+SETTINGS_KEYS = ("min_time_s", "min_block_s", "seed", "precision", "max_time_s")  # the grid keys that are timing Settings
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,7 @@ class ConfigKey:
     name: str
     flag: str
     grid_key: str  # the SweepConfig field (or timing Settings field) it sets, and its key in run.json's grid
-    kind: str  # how the CLI parses it: devices, ints, hidden, choices, seconds, seconds0, count, int
+    kind: str  # how the CLI parses it: devices, ints, hidden, choices, seconds, seconds0, count, int, fraction
     help: str
     choices: tuple[str, ...] = ()
 
@@ -40,10 +40,15 @@ KEYS = (
     ConfigKey("modes", "--modes", "modes", "choices",
               "per-call (default: one compiled call per step) and/or in-graph (K steps in one call)", MODES),
     ConfigKey("impls", "--impl", "impls", "choices", "scratch (default), keras, torch, jax", IMPLS),
-    ConfigKey("min_time", "--min-time", "min_time_s", "seconds", "minimum timed seconds per cell (0.5)"),
+    ConfigKey("precision", "--precision", "precision", "fraction",
+              "time each cell until its median's 95 %% CI is within ± this fraction of the median (0.02 = ±2 %%)"),
+    ConfigKey("max_time", "--max-time", "max_time_s", "seconds",
+              "stop timing a cell after this many seconds of blocks even if imprecise (3; --quick 1)"),
+    ConfigKey("min_time", "--min-time", "min_time_s", "seconds", "minimum timed seconds per cell (0.3)"),
     ConfigKey("min_block_time", "--min-block-time", "min_block_s", "seconds", "minimum seconds per timed block (0.05)"),
     ConfigKey("cooldown", "--cooldown", "cooldown_s", "seconds0", "pause between cells (0)"),
-    ConfigKey("rounds", "--rounds", "rounds", "count", "measure every cell N times, interleaved (1)"),
+    ConfigKey("rounds", "--rounds", "rounds", "count",
+              "measure every cell N times, interleaved, each round in a fresh worker process (1)"),
     ConfigKey("seed", "--seed", "seed", "int", "seed of the order shuffle, the weights and the batch (0)"),
     ConfigKey("sentinel_every", "--sentinel-every", "sentinel_every", "count", "re-measure the sentinel cell every N cells (8)"),
     ConfigKey("timeout", "--timeout", "timeout_s", "seconds", "per-cell timeout in seconds (300)"),
@@ -71,7 +76,7 @@ class SweepConfig:
     jit: tuple[bool, ...] = (False,)
     modes: tuple[str, ...] = ("per-call",)
     impls: tuple[str, ...] = ("scratch",)
-    settings: Settings = field(default_factory=Settings)  # per-cell timing (min_time_s, min_block_s, seed)
+    settings: Settings = field(default_factory=Settings)  # per-cell timing (min/max time, precision, seed)
     cooldown_s: float = 0.0
     rounds: int = 1
     sentinel_every: int = 8
@@ -121,5 +126,5 @@ class SweepConfig:
 
 # Presets, in grid keys.
 QUICK = dict(batch_sizes=(8, 128, 2048), hidden=((100, 30),), wide_hidden=((256, 256),), wide_batch=512,
-             min_time_s=0.2, min_block_s=0.02, sentinel_every=4)
-SUSTAINED = dict(cooldown_s=5.0, min_block_s=0.2, min_time_s=2.0)
+             min_time_s=0.12, min_block_s=0.02, max_time_s=1.0, sentinel_every=4)
+SUSTAINED = dict(cooldown_s=5.0, min_block_s=0.2, min_time_s=2.0, max_time_s=6.0)

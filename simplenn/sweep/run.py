@@ -9,6 +9,7 @@ from pathlib import Path
 
 from simplenn import __version__
 from simplenn.cases import Case, unsupported_reason
+from simplenn.ceiling import step_shapes
 from simplenn.errors import FieldError, UsageError
 from simplenn.measure import Settings
 from simplenn.results import RunWriter, completed_keys, read_meta, read_records
@@ -97,6 +98,7 @@ def execute(state: RunState, worker: Worker, on_progress: Callable[[Progress], N
         if r.get("kind") == "cell" and r["status"] == "oom":
             add_oom(ooms, Case.from_dict(r["case"]))
     have_ceiling = {r["device"] for r in records if r.get("kind") == "ceiling"}
+    shapes = step_shapes(p.case for p in plan)
     t_start = time.perf_counter()
     parity = state.meta.get("device_parity")
     total = len(plan)
@@ -104,10 +106,14 @@ def execute(state: RunState, worker: Worker, on_progress: Callable[[Progress], N
     try:
         for name in devices:
             if name not in have_ceiling:
-                _probe_ceiling(name, "start", config.timeout_s, worker, writer, state)
+                _probe_ceiling(name, "start", shapes, config.timeout_s, worker, writer, state)
+        last_round = None
         for item in plan:
             if (item.seq, item.case.id) in done_keys:
                 continue
+            if last_round is not None and item.round != last_round:
+                worker.stop()  # each round in a fresh process (restarted by the next request), as pyperf does
+            last_round = item.round
             if config.cooldown_s and done:
                 sleep(config.cooldown_s)
             record = _measure_item(item, devices[item.case.device], config.settings, config.timeout_s, worker, ooms, thermal)
@@ -120,7 +126,7 @@ def execute(state: RunState, worker: Worker, on_progress: Callable[[Progress], N
         # A second probe at the end: the ceiling is an upper bound, so the faster of the two is the better one
         # when the machine's load changed during the run.
         for name in devices:
-            _probe_ceiling(name, "end", config.timeout_s, worker, writer, state)
+            _probe_ceiling(name, "end", shapes, config.timeout_s, worker, writer, state)
         if len(devices) > 1:
             parity = _device_parity(list(devices), config, worker, state)
     except KeyboardInterrupt:
@@ -152,9 +158,11 @@ def _device_parity(devices: list[str], config: SweepConfig, worker: Worker, stat
     return msg[1]
 
 
-def _probe_ceiling(device: str, phase: str, timeout_s: float, worker: Worker, writer: RunWriter, state: RunState) -> None:
+def _probe_ceiling(device: str, phase: str, shapes: list, timeout_s: float, worker: Worker, writer: RunWriter,
+                   state: RunState) -> None:
+    """Probe the device's matmul ceiling (a square chain and the step's own largest shapes) and record it."""
     try:
-        msg = worker.request(("ceiling", device), timeout_s)
+        msg = worker.request(("ceiling", device, shapes), timeout_s)
     except WorkerError as e:
         msg = ("error", e.reason)
     if msg[0] == "result":

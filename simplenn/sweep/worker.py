@@ -2,11 +2,13 @@
 
 Protocol (tuples over a multiprocessing Pipe): the worker sends ("ready", devices, gpu_missing_reason, tf_threads)
 or ("error", text) once started; then for each request ("cell", case dict, device dict, Settings),
-("ceiling", device) or ("parity", devices, seed) it answers ("result", dict) or ("error", text); ("stop",) ends it.
+("ceiling", device, shapes) or ("parity", devices, seed) it answers ("result", dict) or ("error", text); ("stop",) ends it.
+A cell's result carries the worker's pid (`worker_pid`): with `--rounds`, each round runs in a fresh process.
 """
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import signal
 import traceback
 from multiprocessing.connection import wait
@@ -19,7 +21,8 @@ def worker_main(conn, logical_cpus: int) -> None:
     """Runs in a fresh process: set up devices, then measure cells sent by the parent until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it stops us cleanly
     from simplenn import devices
-    from simplenn.measure import measure, probe_ceiling
+    from simplenn.ceiling import probe_ceiling
+    from simplenn.measure import measure
 
     try:
         devices.setup_logical_cpus(logical_cpus)
@@ -45,7 +48,7 @@ def worker_main(conn, logical_cpus: int) -> None:
             if kind == "stop":
                 return
             if kind == "ceiling":
-                conn.send(("result", probe_ceiling(msg[1]).to_dict()))
+                conn.send(("result", probe_ceiling(msg[1], msg[2] if len(msg) > 2 else ()).to_dict()))
             elif kind == "parity":
                 import warnings  # noqa: PLC0415
 
@@ -56,7 +59,7 @@ def worker_main(conn, logical_cpus: int) -> None:
                     conn.send(("result", device_parity(msg[1], seed=msg[2]).to_dict()))
             elif kind == "cell":
                 case, device, settings = Case.from_dict(msg[1]), devices.Device(**msg[2]), msg[3]
-                conn.send(("result", measure(case, settings, device).to_record()))
+                conn.send(("result", {**measure(case, settings, device).to_record(), "worker_pid": os.getpid()}))
         except Exception as e:  # noqa: BLE001 — one cell's failure must not end the sweep
             conn.send(("error", f"{e.__class__.__name__}: {e}\n{traceback.format_exc(limit=3)}"))
 
