@@ -105,6 +105,19 @@ def test_run_records_every_cell_once_with_ceilings(tmp_path):
     assert state.meta["drift"]["ratio"] == pytest.approx(1.0)
 
 
+def test_sentinels_are_timed_to_the_drift_they_resolve_cells_to_the_precision_asked(tmp_path):
+    worker = FakeWorker()
+    state = _run(tmp_path, worker, precision=0.01, max_time_s=3.0)
+    cell_settings = [m[3] for m in worker.requests if m[0] == "cell"]
+    planned = state.meta["plan"]
+    assert len(cell_settings) == len(planned)
+    for item, settings in zip(planned, cell_settings):
+        if item["sentinel"]:
+            assert settings.precision == sweep.DRIFT_WARN / 4 and settings.max_time_s == pytest.approx(1.0)
+        else:
+            assert settings.precision == 0.01 and settings.max_time_s == 3.0
+
+
 def test_crashed_and_timed_out_cells_cost_one_cell(tmp_path):
     fail = {"cpu-b16-w8": ("crashed", "worker killed by SIGSEGV"), "cpu1-b8-w8": ("timeout", "no result within 1 s")}
     state = _run(tmp_path, FakeWorker(fail=fail))

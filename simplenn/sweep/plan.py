@@ -5,16 +5,23 @@ import itertools
 import math
 import random
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from simplenn.cases import DEFAULT_WIDTHS, Case
+from simplenn.measure import Settings
 from simplenn.sweep.config import SweepConfig
 from simplenn.timing import per_step_s
 
 # |last / first − 1| of the sentinel's median step time above which a run is flagged as drifting.
 DRIFT_WARN = 0.10
+
+
+def sentinel_settings(settings: Settings) -> Settings:
+    """The sentinel's timing: it only has to resolve a drift of DRIFT_WARN, so ±DRIFT_WARN/4 in a third of the time."""
+    return replace(settings, precision=max(settings.precision, DRIFT_WARN / 4),
+                   max_time_s=max(settings.min_time_s, settings.max_time_s / 3))
 
 
 @dataclass(frozen=True)

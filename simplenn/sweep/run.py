@@ -14,7 +14,7 @@ from simplenn.errors import FieldError, UsageError
 from simplenn.measure import Settings
 from simplenn.results import RunWriter, completed_keys, read_meta, read_records
 from simplenn.sweep.config import SweepConfig
-from simplenn.sweep.plan import PlanItem, drift, expand, oom_key, oom_skip, order
+from simplenn.sweep.plan import PlanItem, drift, expand, oom_key, oom_skip, order, sentinel_settings
 from simplenn.sweep.worker import Worker, WorkerError
 
 
@@ -116,7 +116,8 @@ def execute(state: RunState, worker: Worker, on_progress: Callable[[Progress], N
             last_round = item.round
             if config.cooldown_s and done:
                 sleep(config.cooldown_s)
-            record = _measure_item(item, devices[item.case.device], config.settings, config.timeout_s, worker, ooms, thermal)
+            settings = sentinel_settings(config.settings) if item.sentinel else config.settings
+            record = _measure_item(item, devices[item.case.device], settings, config.timeout_s, worker, ooms, thermal)
             writer.append(record)
             if record["status"] == "oom" and not item.sentinel:
                 add_oom(ooms, item.case)
