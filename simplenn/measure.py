@@ -91,6 +91,9 @@ class Invalid(Exception):
     """The cell cannot give a trustworthy number; the message says why."""
 
 
+ONE_STEP_BLOCKS = 5  # one-step blocks timed before calibration; the fastest is t(1)
+
+
 def time_blocks(run: Callable[[int], None], sync: Callable[[], object], settings: Settings,
                 check: Callable[[], None] = lambda: None, clock: Callable[[], float] | None = None
                 ) -> tuple[int, list[float], list[float]]:
@@ -109,8 +112,8 @@ def time_blocks(run: Callable[[int], None], sync: Callable[[], object], settings
     - criterion.rs (src/routine.rs, src/lib.rs `iteration_counts`) times samples of d, 2d, …, 100d iterations in a
       fixed 5 s and fits time = slope × iterations, so a fixed per-sample cost drops out of the slope. A device with
       dispatch latency has exactly such a cost per block: the final sync (a host read-back) and the drain of the
-      queue. Here the same two-point idea sizes the block instead of fitting a slope: from the one-step block
-      and the calibrated n-step block, fixed = (n·t(1) − t(n)) / (n − 1); the block is lengthened until
+      queue. Here the same two-point idea sizes the block instead of fitting a slope: from the fastest of a few
+      one-step blocks and the calibrated n-step block, fixed = (n·t(1) − t(n)) / (n − 1); the block is lengthened until
       fixed / block ≤ precision / 2, so that cost stays below half the target precision (capped at
       max_time_s / (2·min_blocks)). On a CPU the read-back is tens of µs and `min_block_s` already covers it;
       on an asynchronous GPU with ms of latency the blocks grow. Per-step time stays block / n (no regression
@@ -145,11 +148,13 @@ def time_blocks(run: Callable[[int], None], sync: Callable[[], object], settings
             n = max(n + 1, min(n * 100, math.ceil(n * 1.2 * target_s / max(dt, 1e-9))))
             dt = block(n)
 
-    # Two one-step blocks: the faster one (a stall or a cold first call inflates the other) is t(1).
-    t_one = min(block(1), block(1))
+    # t(1) is the fastest of a few one-step blocks: on a loaded machine one of them is often slowed (a stall, a
+    # cold first call), and an inflated t(1) would pass for a fixed cost and lengthen every block for nothing.
+    t_one = block(1)
     if t_one >= settings.min_block_s:
-        n, t_n = 1, calibration[-1]
+        n, t_n = calibrate(1, t_one, settings.min_block_s)
     else:
+        t_one = min(t_one, *(block(1) for _ in range(ONE_STEP_BLOCKS - 1)))
         n, t_n = calibrate(1, calibration[-1], settings.min_block_s)
     if n > 1:
         fixed_s = max(0.0, (n * t_one - t_n) / (n - 1))
