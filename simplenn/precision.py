@@ -141,3 +141,35 @@ def reproducibility(table: pd.DataFrame) -> dict[str, float]:
         "max_abs_pct": float(dev.max()),
         "share_ci_holds_other": float((new_in_base & base_in_new).mean()),
     }
+
+
+def n_rounds(samples: pd.DataFrame) -> int:
+    """How many rounds the samples hold (0 when none): ≥ 2 makes every CI hierarchical."""
+    return int(samples["round"].nunique()) if "round" in samples and len(samples) else 0
+
+
+def median_ci_label(rounds: int) -> str:
+    """Which CI a table of medians shows, for the report's method notes."""
+    if rounds >= 2:
+        return (f"95 % CI of the median: hierarchical bootstrap over the {rounds} rounds (each a fresh worker "
+                "process), then the blocks within each round, so it includes run-to-run variation")
+    return ("95 % CI of the median: order statistics of one round's blocks; it does not include run-to-run "
+            "variation (use --rounds ≥ 2 for that)")
+
+
+def ratio_ci_label(rounds: int) -> str:
+    """Which CI a table of ratios (speedup, compare) shows."""
+    if rounds >= 2:
+        return "95 % CI of the ratio: hierarchical bootstrap (rounds, then blocks within a round)"
+    return "95 % CI of the ratio: bootstrap over one round's blocks (run-to-run variation not included)"
+
+
+def hierarchical_cis(samples: pd.DataFrame, by: Sequence[str], value: str = "step_s", seed: int = 0) -> pd.DataFrame:
+    """One row per group of `by`: ci_low_s and ci_high_s of the median, resampling `round` then blocks."""
+    by = list(by)
+    data = samples.dropna(subset=[value])
+    rows = []
+    for key, group in data.groupby(by, sort=True, dropna=False):
+        low, high = hierarchical_median_ci(group[value].to_numpy(), group["round"].to_numpy(), seed=seed)
+        rows.append({**dict(zip(by, key if isinstance(key, tuple) else (key,))), "ci_low_s": low, "ci_high_s": high})
+    return pd.DataFrame(rows, columns=by + ["ci_low_s", "ci_high_s"])
