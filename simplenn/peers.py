@@ -283,7 +283,8 @@ class JaxRunner:
         return [np.asarray(p).copy() for p in self.params_j]
 
 
-RUNNERS = {"keras": KerasRunner, "torch": TorchRunner, "jax": JaxRunner}
+RUNNERS = {"keras": KerasRunner, "torch": TorchRunner, "jax": JaxRunner,
+           "mlx": lambda case, seed=0: importlib.import_module("simplenn.mlx_runner").MlxRunner(case, seed)}
 
 
 def runner(case: Case, seed: int = 0):
