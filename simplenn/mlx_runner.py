@@ -61,6 +61,7 @@ class MlxRunner:
             self.y = mx.array(y, dtype=dtype)
             mx.eval(self.state, self.x, self.y)  # copied in once, outside any timed region
         self._step = _compiled_step(mx, self.state, case.loss, lr, dtype)
+        self.eval_every = EVAL_EVERY
         self._since_eval = 0
         self.loss = None
 
@@ -69,7 +70,7 @@ class MlxRunner:
             for _ in range(n):
                 self.loss = self._step(self.x, self.y)
                 self._since_eval += 1
-                if self._since_eval >= EVAL_EVERY:
+                if self._since_eval >= self.eval_every:
                     self.mx.async_eval(self.state, self.loss)  # bounds the graph; does not wait
                     self._since_eval = 0
 
