@@ -1,7 +1,9 @@
 """The MLX runner: the same start and the same steps as scratch, lazy until sync(), `unsupported` where it cannot run."""
 from __future__ import annotations
 
+import runpy
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -118,3 +120,11 @@ def test_an_unknown_impl_is_a_usage_error_naming_the_allowed_values(capsys):
     assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert "--impl" in err and "nonsense" in err and "mlx" in err and "jax" in err
+
+
+def test_the_mlx_figures_script_runs(capsys):
+    # The script behind the report's MLX figures, shrunk.
+    script = runpy.run_path(str(Path(__file__).resolve().parents[1] / "bench" / "mlx_figures.py"), run_name="figures")
+    assert script["main"](["--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "MLX / scratch per-call step time" in out and "evaluated only in sync()" in out
