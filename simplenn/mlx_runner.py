@@ -16,10 +16,11 @@ import numpy as np
 from simplenn.cases import Case
 from simplenn.peers import Unsupported, _initial_state, _require
 
-# run(n) schedules the parameters (mx.async_eval, which does not wait) every EVAL_EVERY steps, so a long block cannot
-# grow one unbounded lazy graph (every unevaluated step stays recorded, and MLX's lazy-evaluation guide notes that
-# building and walking a graph has a cost of its own). A block's only wait stays sync(). Measured here (bench/mlx_figures.py, batch 32,
-# 0.5 s blocks, two runs): no difference from evaluating only in sync(), 0.99× [95 % CI 0.87–1.12] and 1.04× [0.53–1.37].
+# run(n) schedules the parameters (mx.async_eval, which does not wait) every EVAL_EVERY steps, so a long block
+# cannot grow one unbounded lazy graph (every unevaluated step stays recorded, and MLX's lazy-evaluation guide notes
+# that building and walking a graph has a cost of its own). A block's only wait stays sync(). Measured here
+# (bench/mlx_figures.py, batch 32, 0.5 s blocks, two runs): no difference from evaluating only in sync(),
+# 0.99× [95 % CI 0.87–1.12] and 1.04× [0.53–1.37].
 EVAL_EVERY = 64
 
 

@@ -52,7 +52,8 @@ def test_mlx_matches_scratch_after_k_steps_within_the_dtypes_tolerance(loss, dty
 
 def test_a_wrong_learning_rate_is_a_parity_mismatch(monkeypatch):
     real = mlx_runner._compiled_step
-    monkeypatch.setattr(mlx_runner, "_compiled_step", lambda mx_, state, loss, lr, dtype: real(mx_, state, loss, lr * 1.05, dtype))
+    monkeypatch.setattr(mlx_runner, "_compiled_step",
+                        lambda mx_, state, loss, lr, dtype: real(mx_, state, loss, lr * 1.05, dtype))
     table = impl_parity(WIDTHS, batch_size=8, n_steps=5, impls=("mlx",)).set_index("impl")
     assert table.loc["mlx", "status"] == "mismatch"
 
