@@ -294,9 +294,11 @@ def probe_ceiling(device: str, n: int = 2048, dtype: str = "float32", settings: 
     from simplenn.tfimport import tensorflow
 
     tf = tensorflow()
-    with tf.device(device):
-        a = tf.Variable(tf.random.stateless_uniform((n, n), seed=(1, 2), dtype=dtype) / n)
-        b = tf.Variable(tf.random.stateless_uniform((n, n), seed=(3, 4), dtype=dtype))
+    from simplenn.hostinit import host_uniform
+
+    with tf.device(device):  # drawn on the host and copied once: no random op runs on the measured device
+        a = tf.Variable(host_uniform(1, (n, n), dtype, scale=1.0 / n))
+        b = tf.Variable(host_uniform(3, (n, n), dtype))
 
     @tf.function(input_signature=[tf.TensorSpec((), tf.int32)])
     def chain(k):
