@@ -73,7 +73,8 @@ explain_none() {
         "No Python 3.10-3.12 runs here (tensorflow-metal has no wheel for 3.13 or newer), and uv cannot be set up." \
         "Fix it with either of:" \
         "    brew install python@3.12                          # then: make bench" \
-        "    curl -LsSf https://astral.sh/uv/install.sh | sh   # then: make bench (uv fetches Python $UV_PYTHON itself)" \
+        "    brew install uv                                   # then: make bench (uv fetches Python $UV_PYTHON itself)" \
+        "      (without Homebrew: curl -LsSf https://astral.sh/uv/install.sh | sh)" \
         "or point at an interpreter:  make bench PYTHON=/path/to/python3.12"
 }
 
