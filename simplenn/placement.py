@@ -1,7 +1,7 @@
 """Why a cell is unsupported when an op has no kernel on its device: the op, the mode, and what still works.
 
 With soft placement off (measure.py), an op without a kernel on the requested device is an error instead of a silent
-CPU fallback. TensorFlow words that error four ways; `placement_reason` reads all four from the error's text, so it is
+CPU fallback. TensorFlow words that error several ways; `placement_reason` reads each from the error's text, so it is
 a pure function that tests feed with the texts users reported (tests/fixtures/placement/).
 """
 from __future__ import annotations
@@ -29,9 +29,12 @@ _PATTERNS = (
 # specification '/device:GPU:0' because no supported kernel for GPU devices is available." The op types follow in
 # the "Colocation Debug Info" as lines "OneShotIterator: CPU ".
 _CANNOT_ASSIGN = re.compile(r"Cannot assign a device for operation '?(?P<node>[^:']+)'?: Could not satisfy explicit "
-                            r"device specification '[^']*' because no supported kernel for (?P<kind>\w+) devices")
+                            r"device specification '[^']*' because (?:no supported kernel for (?P<kind>\w+) devices|"
+                            r".*?required incompatible device '[^']*device:(?P<colocated>\w+):)")
 _COLOCATED_TYPE = re.compile(r"^(?P<op>\w+): (?P<kinds>(?:[A-Z_]+ ?)+)$", re.MULTILINE)
 _XLA_MISSING = re.compile(r"Could not find compiler for platform (?P<platform>\w+)")
+# Placement failures whose op this module cannot read: still `unsupported`, with TensorFlow's first line.
+_PLACEMENT_WORDS = ("Cannot assign a device for operation", "Could not satisfy explicit device specification")
 
 
 def missing_ops(text: str) -> tuple[str, ...]:
@@ -43,14 +46,14 @@ def missing_ops(text: str) -> tuple[str, ...]:
     found = _CANNOT_ASSIGN.search(text)
     if not found:
         return ()
-    kind = found["kind"].upper()
+    kind = (found["kind"] or found["colocated"]).upper()
     lacking = [m["op"] for m in _COLOCATED_TYPE.finditer(text) if kind not in m["kinds"].split()]
     return tuple(dict.fromkeys(lacking)) or (found["node"].rsplit("/", 1)[-1],)
 
 
 def is_placement_error(text: str) -> bool:
     """True when TensorFlow's error text says an op (or XLA) is missing on the device, i.e. the cell is unsupported."""
-    return bool(missing_ops(text) or _XLA_MISSING.search(text))
+    return bool(missing_ops(text) or _XLA_MISSING.search(text) or any(w in text for w in _PLACEMENT_WORDS))
 
 
 def placement_reason(text: str, device: str, mode: str, jit: bool = False) -> str:

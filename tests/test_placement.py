@@ -84,3 +84,9 @@ def test_a_real_no_kernel_error_made_here():
     text = caught.value.message
     assert missing_ops(text) == ("CudnnRNNParamsSize",)
     assert placement_reason(text, "CPU:1", "in-graph").startswith("in-graph needs `CudnnRNNParamsSize` on CPU:1")
+
+
+def test_an_unreadable_placement_failure_is_still_unsupported_with_tensorflows_line():
+    text = "Cannot assign a device for operation x: Could not satisfy explicit device specification '/device:GPU:0'"
+    assert is_placement_error(text) and missing_ops(text) == ()
+    assert placement_reason(text, "GPU:0", "per-call") == f"per-call on GPU:0: an op has no kernel there ({text})"
