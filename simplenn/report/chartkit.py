@@ -132,7 +132,8 @@ def save_figure(fig: Figure, path: Path) -> Path:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".png")
     os.close(fd)
     try:
-        fig.savefig(tmp, dpi=DPI, format="png")
+        # zlib level 1: a third of the encoding time of the default level 6, for files ~30 % larger.
+        fig.savefig(tmp, dpi=DPI, format="png", pil_kwargs={"compress_level": 1})
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
