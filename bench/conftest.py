@@ -109,7 +109,8 @@ def group_plans(case, grid, request) -> dict:
     same steps per round on every device (the largest any device needs to reach the minimum round time), those
     ratios are per-step ratios. Calibrated once per group, on fresh runners, when the group's first case runs.
     """
-    from simplenn.measure import ScratchRunner, first_call
+    from simplenn.measure import first_call
+    from simplenn.runners import runner as make_runner
     from simplenn.tfimport import tensorflow
 
     from bench.rounds import plan_rounds
@@ -122,7 +123,7 @@ def group_plans(case, grid, request) -> dict:
         for d in state.devices:
             other = replace(case, device=d.name)
             with tf.device(d.name):
-                runner = ScratchRunner(other, seed=grid.settings.seed)
+                runner = make_runner(other, seed=grid.settings.seed)
                 first_call(runner)
                 plans[d.name] = plan_rounds(runner.run, runner.sync, grid.settings)
         steps = max(p.steps_per_round for p in plans.values())

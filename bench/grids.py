@@ -14,7 +14,7 @@ from simplenn.sweep import QUICK, SweepConfig, expand
 
 @dataclass(frozen=True)
 class Grid:
-    """A named sweep grid. Rounds last ≥ config.min_block_s (steps per round calibrated to reach it);
+    """A named sweep grid. Rounds last ≥ settings.min_block_s (steps per round calibrated to reach it);
     rounds = clamp(ceil(min_time_s / calibrated round time), Settings.min_blocks, Settings.max_blocks)."""
 
     name: str
@@ -23,8 +23,7 @@ class Grid:
     @property
     def settings(self) -> Settings:
         """The per-cell timing settings, as the CLI's sweep hands them to measure()."""
-        c = self.config
-        return Settings(min_block_s=c.min_block_s, min_time_s=c.min_time_s, seed=c.seed)
+        return self.config.settings
 
     def cases(self, devices: list[str]) -> list[Case]:
         """Every cell, ordered widths → batch size → device, so the devices of one group run back to back."""
@@ -41,15 +40,16 @@ class Grid:
 
 GRIDS: dict[str, Grid] = {
     # The suite's own integration test (tests/test_pytest_bench.py): two batch sizes, one network.
-    "tiny": Grid("tiny", SweepConfig(batch_sizes=(8, 64), hidden=((100, 30),), wide_hidden=(),
-                                     min_time_s=0.06, min_block_s=0.02)),
+    "tiny": Grid("tiny", SweepConfig.from_dict(dict(batch_sizes=(8, 64), hidden=((100, 30),), wide_hidden=(),
+                                                    min_time_s=0.06, min_block_s=0.02))),
     # `simplenn-bench run --quick`; plain `pytest` smoke-runs this one (each body once, untimed).
-    "quick": Grid("quick", SweepConfig(**QUICK)),
+    "quick": Grid("quick", SweepConfig.from_dict(QUICK)),
     # `simplenn-bench run`: rounds ≥ 50 ms, ≥ 5 rounds and ≥ 0.5 s of timed rounds per cell.
     "default": Grid("default", SweepConfig()),
     # Every power of two up to 16384, three networks at every batch size, ≥ 1 s of rounds per cell.
-    "full": Grid("full", SweepConfig(batch_sizes=tuple(2**k for k in range(15)),
-                                     hidden=((100, 30), (256, 256), (1024, 1024)), wide_hidden=(), min_time_s=1.0)),
+    "full": Grid("full", SweepConfig.from_dict(dict(batch_sizes=tuple(2**k for k in range(15)),
+                                                    hidden=((100, 30), (256, 256), (1024, 1024)), wide_hidden=(),
+                                                    min_time_s=1.0))),
 }
 SMOKE_GRID = "quick"  # when benchmarks are disabled (plain `pytest`)
 TIMED_GRID = "default"  # when they are timed (`pytest --benchmark-only`, `--benchmark-json`, …)

@@ -24,7 +24,9 @@ except ImportError:  # run from a checkout without installing
 
 from simplenn.cases import FLOPS_FORMULA, Case
 from simplenn.devices import Device
-from simplenn.measure import ScratchRunner, Settings, measure, probe_ceiling
+from simplenn.measure import Settings, measure, probe_ceiling
+from simplenn.runners.scratch import ScratchRunner
+from simplenn.timing import per_step_s
 
 DEVICE = Device("CPU:0", "cpu", "none")
 WIDTHS = (784, 100, 30, 10)
@@ -41,7 +43,7 @@ def suite_step_s(case: Case, settings: Settings) -> tuple[float, ScratchRunner]:
     result = measure(case, settings, DEVICE, make_runner=make)
     if result.status != "ok":
         raise SystemExit(f"{case.id}: {result.status}: {result.reason}")
-    return statistics.median(b / result.n_steps for b in result.block_s), runners[0]
+    return statistics.median(per_step_s(b, result.n_steps) for b in result.block_s), runners[0]
 
 
 def plain_step_s(runner: ScratchRunner, min_block_s: float = 0.05, n_blocks: int = 7) -> float:
@@ -62,7 +64,7 @@ def plain_step_s(runner: ScratchRunner, min_block_s: float = 0.05, n_blocks: int
         for _ in range(n):
             loss = step(x, y)
         loss.numpy()
-        per_step.append((time.perf_counter() - t0) / n)
+        per_step.append(per_step_s(time.perf_counter() - t0, n))
     return statistics.median(per_step)
 
 

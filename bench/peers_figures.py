@@ -43,20 +43,20 @@ def cells(sizes: dict[str, tuple[int, ...]]) -> list[Case]:
 def _torch_threads(n: int):
     """make_runner for measure(): a torch runner with n intra-op threads (restored when the runner is gone)."""
     def make(case: Case, seed: int):
-        import torch  # noqa: PLC0415 — only reached when torch is installed (else peers raises Unsupported)
+        import torch  # noqa: PLC0415 — only reached when torch is installed (else require raises Unsupported)
 
-        from simplenn import peers  # noqa: PLC0415
+        from simplenn import runners  # noqa: PLC0415
 
         before = torch.get_num_threads()
         torch.set_num_threads(n)
-        runner = peers.runner(case, seed)
+        runner = runners.runner(case, seed)
         weakref.finalize(runner, torch.set_num_threads, before)
         return runner
 
     def make_or_unsupported(case: Case, seed: int):
-        from simplenn import peers  # noqa: PLC0415
+        from simplenn.runners import require  # noqa: PLC0415
 
-        peers._require("torch")
+        require("torch")
         return make(case, seed)
 
     return make_or_unsupported

@@ -1,7 +1,7 @@
 """How many steps per round and how many rounds: the calibration of simplenn.measure.time_blocks, reused.
 
 A round is one call of the timed target, `run(steps_per_round)` then `sync()`, so per-step time = round time /
-steps_per_round (the division itself happens in one place: simplenn.results, through simplenn.pytest_json).
+steps_per_round (the division itself happens in one place: simplenn.timing.per_step_s).
 """
 from __future__ import annotations
 
@@ -13,8 +13,6 @@ from simplenn.measure import Settings, time_blocks
 
 # Steps per round when benchmarks are disabled: the body runs once, untimed, to prove it works.
 SMOKE_STEPS = 2
-# Calibration restarts when its result proves short (see plan_rounds); bounded so noise cannot loop forever.
-MAX_RECALIBRATIONS = 3
 
 
 @dataclass(frozen=True)
@@ -38,21 +36,13 @@ def plan_rounds(run: Callable[[int], None], sync: Callable[[], object], settings
                 check: Callable[[], None] = lambda: None) -> RoundPlan:
     """Calibrate steps per round with time_blocks (one timed block, which also warms up) and size the rounds.
 
-    time_blocks is asked for exactly one block and no warm-up blocks: its calibration loop is the part reused,
-    and the one block tells how long a round lasts, so rounds = clamp(ceil(min_time_s / round), min, max).
-    Calibration stops at the first block that reaches the target, so one block slowed by noise (a shared vCPU)
-    can stop it short; when the timed block then falls short, calibration resumes from n with a multiplier.
+    time_blocks is asked for exactly one timed block and no extra warm-up: its calibration is the part reused.
+    Calibration ends only after two consecutive blocks of n steps reach min_block_s, so one block slowed by
+    noise (a stall on a shared vCPU) cannot stop it short. The timed block tells how long a round lasts, so
+    rounds = clamp(ceil(min_time_s / round), min_blocks, max_blocks); calibration_s keeps every block run.
     """
     one_block = replace(settings, min_blocks=1, max_blocks=1, warmup_blocks=0, min_time_s=1e-9)
     n, blocks, calibration = time_blocks(run, sync, one_block, check)
-    for _ in range(MAX_RECALIBRATIONS):
-        if blocks[0] >= settings.min_block_s:
-            break
-        calibration += blocks
-        k, blocks, more = time_blocks(lambda m, n=n: run(m * n), sync, one_block, check)
-        calibration += more
-        n *= k
-    round_s = blocks[0]
-    rounds = min(settings.max_blocks, max(settings.min_blocks, math.ceil(settings.min_time_s / round_s)))
+    rounds = min(settings.max_blocks, max(settings.min_blocks, math.ceil(settings.min_time_s / blocks[0])))
     return RoundPlan(steps_per_round=n, rounds=rounds, warmup_rounds=settings.warmup_blocks,
                      calibration_s=tuple(calibration + blocks))

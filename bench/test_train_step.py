@@ -1,6 +1,6 @@
 """The compiled training step of the from-scratch network, per device × batch size × widths (ids like cpu-b32-w100x30).
 
-Same Case and ScratchRunner as `simplenn-bench run`. One pytest-benchmark round = one call of
+Same Case, runner, set-up and checks as `simplenn-bench run` (simplenn.measure's building blocks). One pytest-benchmark round = one call of
 `run(steps_per_round); sync()` — the synchronisation reads back a value that depends on every parameter's last
 update, so a round on an asynchronous GPU ends when its work does. Hence:
 
@@ -12,7 +12,6 @@ pytest-benchmark's tables are per-step ratios; under --benchmark-compare it is t
 """
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 
 import pytest
@@ -20,10 +19,11 @@ import pytest
 from bench.grids import group_name
 from bench.rounds import SMOKE_PLAN
 from simplenn.cases import FLOPS_FORMULA, unsupported_reason
-from simplenn.devices import short_name
-from simplenn.measure import ScratchRunner, first_call, peak_bytes, reset_peak_bytes
+from simplenn.measure import first_call, peak_bytes, retrace_check, strict_device, validate
 from simplenn.pytest_json import EXTRA_INFO_FORMAT
+from simplenn.runners import runner as make_runner
 from simplenn.tfimport import tensorflow
+from simplenn.timing import per_step_s
 
 
 def test_train_step(benchmark, case, device, grid, per_step_rows, compared_steps, request):
@@ -31,16 +31,12 @@ def test_train_step(benchmark, case, device, grid, per_step_rows, compared_steps
     if reason:
         pytest.skip(reason)
     tf = tensorflow()
-    # As in the CLI: an op without a kernel on this device is an error, never a silent CPU fallback; and every
-    # call is made inside the device scope (a tf.function called outside it runs its call op on CPU:0).
-    tf.config.set_soft_device_placement(False)
-    reset_peak_bytes(tf, case.device)
+    # As in the CLI: strict placement, and every call made inside the device scope (a tf.function called
+    # outside it runs its call op on CPU:0).
+    strict_device(tf, case.device)
     with tf.device(case.device):
-        runner = ScratchRunner(case, seed=grid.settings.seed)
+        runner = make_runner(case, seed=grid.settings.seed)
         trace_s, traces = first_call(runner)
-
-        def no_retrace() -> None:
-            assert runner.n_traces() == traces, f"{case.id} retraced ({runner.n_traces()} traces after {traces})"
 
         # Timed: the group's shared plan (same steps per round on every device, so the tables' ratios are
         # per-step ratios), calibrated on fresh runners; this runner is warmed up by the warm-up rounds.
@@ -62,21 +58,15 @@ def test_train_step(benchmark, case, device, grid, per_step_rows, compared_steps
         benchmark.pedantic(lambda: (runner.run(steps), runner.sync()),
                            rounds=plan.rounds, warmup_rounds=plan.warmup_rounds, iterations=1)
 
-        # Quality, not just speed: finite loss and parameters, the device asked for, no retracing.
-        loss = runner.last_loss()
-        checksum = runner.sync()
-        placement = runner.placement()
+        # Quality, not just speed: measure()'s own checks (no retracing; finite loss and parameters; the device
+        # asked for). They raise simplenn.measure.Invalid, which fails the test with the reason.
+        retrace_check(runner, traces)()
+        loss, placement = validate(runner, case, "the rounds")
     benchmark.extra_info.update({"final_loss": loss, "n_traces": runner.n_traces(), "placement": placement,
                                  "peak_bytes": peak_bytes(tf, case.device)})
-    assert math.isfinite(loss), f"{case.id}: non-finite loss {loss} after the rounds"
-    # The fused MatMul+BiasAdd+ReLU maps NaN to 0, so NaN weights can still give a finite loss.
-    assert math.isfinite(checksum), f"{case.id}: non-finite parameters (checksum {checksum}) after the rounds"
-    no_retrace()
-    wrong = {k: v for k, v in placement.items() if v and short_name(v).upper() != case.device.upper()}
-    assert not wrong, f"{case.id}: requested {case.device}, found {wrong}"
 
     if not benchmark.disabled:
-        median_step_s = benchmark.stats.stats.median / steps
+        median_step_s = per_step_s(benchmark.stats.stats.median, steps)
         per_step_rows.append({
             "group": benchmark.group, "cell_id": case.id, "steps_per_round": steps, "rounds": plan.rounds,
             "median_step_s": median_step_s, "trace_s": trace_s,

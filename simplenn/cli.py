@@ -8,7 +8,7 @@ import sys
 
 from simplenn.errors import UsageError
 
-COMMANDS = ("info", "train", "run", "report", "compare")
+COMMANDS = ("info", "train", "run", "report", "compare", "share")
 
 
 def build_parser() -> argparse.ArgumentParser:

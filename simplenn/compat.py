@@ -22,6 +22,8 @@ Level = Literal["ok", "warning", "error"]
 # Distributions whose versions matter for a run; None in the table means "not installed".
 PACKAGES = ("tensorflow", "tensorflow-macos", "tensorflow-metal", "keras", "numpy", "nvidia-cudnn-cu12")
 
+# The install pin: the best-evidenced pair. 1.2.0 + 2.19 also loads (PR #126360), but 2.18 has more reports
+# (it is the release tensorflow-metal 1.2.0 was published against) and 2.19 adds nothing this benchmark needs.
 KNOWN_GOOD_TF = "2.18"
 KNOWN_GOOD_METAL = "1.2.0"
 MAC_FIX = f'pip install "tensorflow>={KNOWN_GOOD_TF},<2.19" tensorflow-metal=={KNOWN_GOOD_METAL}'
@@ -31,26 +33,41 @@ METAL_PYTHONS = ((3, 9), (3, 12))
 
 @dataclass(frozen=True)
 class MetalPairing:
-    """One row of the compatibility table: a tensorflow-metal release and TensorFlow minor versions."""
+    """One row of the compatibility table: a tensorflow-metal release, one TensorFlow minor, and what is known."""
 
-    metal: str  # "1.2.0", or a prefix ending in ".*" ("1.0.*"), or "*" for any release
-    tf: tuple[str, ...]  # TensorFlow minor versions, "2.18"
-    status: Literal["good", "broken", "unverified"]
-    evidence: str
+    metal: str  # "1.2.0", or a prefix ending in ".*" ("1.0.*")
+    tf: str  # one TensorFlow minor version, "2.18"
+    status: Literal["good", "broken"]
+    source: str  # the public report this row rests on
+
+    @property
+    def evidence(self) -> str:
+        """The row's source (the older name of the field)."""
+        return self.source
 
 
-# The one compatibility table. First matching row wins, so specific rows come before wildcard ones.
+_PR_126360 = "tensorflow/tensorflow PR #126360"
+_ABI_220 = ('TF 2.20 changed its ABI: import fails with "Library not loaded: @rpath/_pywrap_tensorflow_internal.so"'
+            " ({})")
+_WORKS_110 = "reported working from TF 2.13 to 2.17 (tensorflow/tensorflow#84167 runs it with 2.17)"
+_SYMBOL = 'import fails with "Symbol not found: __ZN3tsl8internal10LogMessageC1EPKcii"'
+
+# The one compatibility table, one row per (tensorflow-metal, TensorFlow minor), each from a public report.
+# tensorflow-metal 1.2.0 (2025-01-31) is its last release. Apple's own table in the 1.2.0 setup.py has typos
+# ("v2.14-v2.18 -> v1.1.0"), so no row rests on it. A pair without a row is "not in the table" (a warning).
 METAL_TABLE: tuple[MetalPairing, ...] = (
-    MetalPairing("1.2.0", ("2.18",), "good", "tensorflow-metal's own table; the pair this project pins"),
-    MetalPairing("1.1.0", ("2.14", "2.15", "2.16", "2.17"), "good",
-                 "tensorflow-metal's table (TF 2.14); reported working up to 2.17 (tensorflow/tensorflow#84167)"),
-    MetalPairing("1.1.0", ("2.18",), "broken",
-                 '"Symbol not found" on import (tensorflow/tensorflow#81987, #84167)'),
-    MetalPairing("1.0.*", ("2.13",), "good", "tensorflow-metal's table (1.0.0 <-> TF 2.13)"),
-    MetalPairing("*", ("2.19", "2.20"), "unverified",
-                 "released after tensorflow-metal 1.2.0; no report of the plugin loading"),
-    MetalPairing("*", ("2.21",), "broken",
-                 "the plugin does not load beside TF 2.21 (tensorflow/tensorflow#126384)"),
+    MetalPairing("1.2.0", "2.16", "good", f"loads with TF 2.16.2 ({_PR_126360})"),
+    MetalPairing("1.2.0", "2.18", "good", f'"works on 2.18.1 and 2.19" ({_PR_126360}); the pair this project pins'),
+    MetalPairing("1.2.0", "2.19", "good", f'"works on 2.18.1 and 2.19" ({_PR_126360})'),
+    MetalPairing("1.2.0", "2.20", "broken", _ABI_220.format(f"{_PR_126360}, PR #126254")),
+    MetalPairing("1.2.0", "2.21", "broken", _ABI_220.format("tensorflow/tensorflow PR #126384")),
+    *(MetalPairing("1.1.0", tf, "good", _WORKS_110) for tf in ("2.13", "2.14", "2.15", "2.16")),
+    MetalPairing("1.1.0", "2.17", "good", "works with TF 2.17 (tensorflow/tensorflow#84167)"),
+    MetalPairing("1.1.0", "2.18", "broken", f"{_SYMBOL} (tensorflow/tensorflow#81987, #84167)"),
+    MetalPairing("1.1.0", "2.19", "broken", f"{_SYMBOL}, as with 2.18 (tensorflow/tensorflow#81987, #84167)"),
+    MetalPairing("1.1.0", "2.20", "broken", _ABI_220.format(f"{_PR_126360}, PR #126254")),
+    MetalPairing("1.1.0", "2.21", "broken", _ABI_220.format("tensorflow/tensorflow PR #126384")),
+    MetalPairing("1.0.*", "2.13", "good", "Apple's plugin page: tensorflow-metal 1.0.0 with TF 2.13"),
 )
 
 
@@ -89,8 +106,6 @@ def minor(version: str | None) -> str | None:
 
 
 def _metal_matches(pattern: str, metal: str) -> bool:
-    if pattern == "*":
-        return True
     if pattern.endswith(".*"):
         return metal == pattern[:-2] or metal.startswith(pattern[:-1])
     return metal == pattern
@@ -100,7 +115,7 @@ def lookup_pairing(metal: str, tf: str, table: tuple[MetalPairing, ...] = METAL_
     """Return the first table row for this tensorflow-metal version and TensorFlow version, or None."""
     tf_minor = minor(tf)
     for row in table:
-        if tf_minor in row.tf and _metal_matches(row.metal, metal):
+        if tf_minor == row.tf and _metal_matches(row.metal, metal):
             return row
     return None
 
@@ -180,10 +195,8 @@ def _check_mac_pair(tf: str, metal: str | None) -> Finding:
                        f"tensorflow-metal {metal} with TensorFlow {tf} is not in the compatibility table; "
                        "it may fail to load.", MAC_FIX)
     if row.status == "good":
-        return Finding("ok", f"tensorflow-metal {metal} with TensorFlow {tf}: known-good ({row.evidence}).")
-    level: Level = "error" if row.status == "broken" else "warning"
-    verdict = "known to fail" if row.status == "broken" else "not known to work"
-    return Finding(level, f"tensorflow-metal {metal} with TensorFlow {tf}: {verdict} ({row.evidence}).", MAC_FIX)
+        return Finding("ok", f"tensorflow-metal {metal} with TensorFlow {tf}: known-good ({row.source}).")
+    return Finding("error", f"tensorflow-metal {metal} with TensorFlow {tf}: known to fail ({row.source}).", MAC_FIX)
 
 
 def why_no_gpu(
@@ -213,7 +226,7 @@ def why_no_gpu(
                     f"Fix: {MAC_FIX}")
         row = lookup_pairing(metal, tf)
         if row is None or row.status != "good":
-            reason = row.evidence if row else "not in the compatibility table"
+            reason = row.source if row else "not in the compatibility table"
             return f"tensorflow-metal {metal} does not match TensorFlow {tf} ({reason}). Fix: {MAC_FIX}"
         return (f"tensorflow-metal {metal} and TensorFlow {tf} are a known-good pair, yet no GPU is visible: "
                 "cause unknown. Run the plugin probe (`simplenn.compat.probe_metal_plugin()`) to see the load error.")
@@ -278,6 +291,12 @@ def interpret_probe(returncode: int | None, stdout: str, stderr: str, timeout_s:
     if symbol or library or plugin_load_failed:
         if symbol:
             why = f"the Metal plugin needs symbol {symbol.group(1)}, which this TensorFlow does not export"
+        elif library and "_pywrap_tensorflow_internal" in library.group(1):
+            # tensorflow-metal 1.2.0 links against _pywrap_tensorflow_internal.so, which TF 2.20 no longer ships
+            # (tensorflow/tensorflow PRs #126360, #126254, #126384).
+            why = (f"TensorFlow 2.20 changed its ABI and no longer ships {library.group(1).rsplit('/', 1)[-1]}, "
+                   "which tensorflow-metal 1.2.0 (its last release) was built against; the plugin loads with "
+                   "TensorFlow 2.18 or 2.19 only")
         elif library:
             why = f"a library the plugin links against is missing ({library.group(1)})"
         else:

@@ -5,7 +5,7 @@ import importlib.metadata
 import sys
 from dataclasses import asdict, dataclass
 
-from simplenn.errors import UsageError
+from simplenn.errors import FieldError, UsageError
 
 
 @dataclass(frozen=True)
@@ -92,10 +92,11 @@ def list_devices() -> list[Device]:
     return sorted(out, key=lambda d: (d.kind != "cpu", d.name))
 
 
-def select(requested: list[str], devices: list[Device], gpu_missing_reason: str = "", option: str = "--devices") -> list[Device]:
+def select(requested: list[str], devices: list[Device], gpu_missing_reason: str = "", option: str = "devices") -> list[Device]:
     """Resolve friendly names ('cpu', 'gpu', 'all') and TF names ('CPU:1', 'gpu:0') against the present devices.
 
-    An absent device is an error naming `option` and listing what is present (and why a GPU may be missing),
+    An absent device is an error naming `option` (a field, which the CLI maps to its flag, or the caller's
+    flag) and listing what is present (and why a GPU may be missing),
     never a CPU stand-in.
     """
     by_name = {d.name.upper(): d for d in devices}
@@ -112,7 +113,7 @@ def select(requested: list[str], devices: list[Device], gpu_missing_reason: str 
         if not matches:
             present = ", ".join(d.name for d in devices) or "none"
             why = f" ({gpu_missing_reason})" if gpu_missing_reason and "gpu" in key.lower() else ""
-            raise UsageError(f"{option}: {key!r} is not present; TensorFlow sees: {present}{why}")
+            raise FieldError(option, f"{key!r} is not present; TensorFlow sees: {present}{why}")
         chosen.extend(m for m in matches if m not in chosen)
     return chosen
 

@@ -8,7 +8,6 @@ elsewhere. The fingerprint never contains the hostname: run.json files get share
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import re
@@ -21,6 +20,20 @@ from typing import Any
 import psutil
 
 from simplenn.compat import installed_versions
+from simplenn.macos import (  # noqa: F401  (the parsers are part of this module's interface)
+    THERMAL_KEY,
+    UNKNOWN_APPLE_CHIP,
+    chip_from_brand,
+    int_or_none,
+    parse_clusters,
+    parse_gpu_cores,
+    parse_hardware_chip,
+    parse_low_power_mode,
+    parse_pmset_batt,
+    parse_sysctl,
+    parse_sysctl_brand,
+    parse_thermal_pressure,
+)
 
 PROBE_TIMEOUT_S = 2.0
 THREAD_VARS = ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
@@ -49,100 +62,6 @@ def _is_mac() -> bool:
 
 
 # ---------------------------------------------------------------- parsers (pure)
-
-
-def parse_sysctl(text: str | None) -> dict[str, str]:
-    """Return the ``name: value`` pairs of ``sysctl name ...`` output."""
-    pairs: dict[str, str] = {}
-    for line in (text or "").splitlines():
-        name, sep, value = line.partition(":")
-        if sep and name.strip() and " " not in name.strip():
-            pairs[name.strip()] = value.strip()
-    return pairs
-
-
-def parse_sysctl_brand(text: str | None) -> str | None:
-    """Return the CPU brand from ``sysctl -n machdep.cpu.brand_string`` (or its ``name: value`` form)."""
-    if not text or not text.strip():
-        return None
-    value = parse_sysctl(text).get("machdep.cpu.brand_string", text.strip().splitlines()[0])
-    return " ".join(value.split()) or None
-
-
-def chip_from_brand(brand: str | None) -> str | None:
-    """Return the Apple chip name ("Apple M2 Pro") or None for Intel and Rosetta's "VirtualApple"."""
-    # Any "Apple ..." brand counts, so a chip newer than this code is still reported by its name.
-    if brand and re.match(r"Apple\s+\S", brand):
-        return brand
-    return None
-
-
-def parse_perflevels(text: str | None) -> tuple[int | None, int | None]:
-    """Return (performance, efficiency) core counts from
-    ``sysctl hw.perflevel0.physicalcpu hw.perflevel1.physicalcpu``."""
-    pairs = parse_sysctl(text)
-    if not pairs and text:
-        # `sysctl -n` prints bare values, one a line, in the order asked.
-        values = text.split()
-        pairs = {f"hw.perflevel{i}.physicalcpu": v for i, v in enumerate(values[:2])}
-    return (
-        _int_or_none(pairs.get("hw.perflevel0.physicalcpu")),
-        _int_or_none(pairs.get("hw.perflevel1.physicalcpu")),
-    )
-
-
-def parse_gpu_cores(json_text: str | None) -> int | None:
-    """Return the GPU core count from ``system_profiler SPDisplaysDataType -json`` (key sppci_cores)."""
-    try:
-        entries = json.loads(json_text or "")["SPDisplaysDataType"]
-    except (ValueError, KeyError, TypeError):
-        return None
-    for entry in entries if isinstance(entries, list) else []:
-        cores = _int_or_none(entry.get("sppci_cores")) if isinstance(entry, dict) else None
-        if cores is not None:
-            return cores
-    return None
-
-
-def parse_pmset_batt(text: str | None) -> tuple[str, int | None]:
-    """Return (power source "ac" / "battery" / "unknown", battery percent or None) from ``pmset -g batt``."""
-    if not text:
-        return "unknown", None
-    source_match = re.search(r"Now drawing from '([^']+)'", text)
-    source = source_match.group(1).lower() if source_match else ""
-    if "ac" in source.split():
-        power = "ac"
-    elif "battery" in source or "ups" in source:
-        # A desktop drawing from its UPS has lost mains power: as unsteady as a laptop on battery.
-        power = "battery"
-    else:
-        power = "unknown"
-    # Desktops (Mac mini/Studio) print no battery line, so no percent.
-    percent_match = re.search(r"^\s*-.*?(\d{1,3})%;", text, flags=re.MULTILINE)
-    return power, int(percent_match.group(1)) if percent_match else None
-
-
-def parse_pmset_therm(text: str | None) -> str:
-    """Return "nominal", a short description of thermal pressure, or "unknown" from ``pmset -g therm``."""
-    if not text or not text.strip():
-        return "unknown"
-    pressure = []
-    for name, value in re.findall(r"(CPU_Speed_Limit|CPU_Scheduler_Limit)\s*=\s*(\d+)", text):
-        if int(value) < 100:
-            pressure.append(f"{name}={value}")
-    for kind, level in re.findall(r"(Thermal|Performance)\s+Warning\s+Level\s*[:=]?\s*(?:set to\s*)?(\d+)",
-                                  text, flags=re.IGNORECASE):
-        if int(level) > 0:
-            pressure.append(f"{kind.lower()} warning level {level}")
-    if pressure:
-        return "pressure: " + ", ".join(pressure)
-    recognised = (
-        "No thermal warning level has been recorded" in text
-        or re.search(r"CPU_Speed_Limit\s*=", text)
-        or re.search(r"Warning\s+Level\s*[:=]?\s*(?:set to\s*)?0\b", text, flags=re.IGNORECASE)
-    )
-    # Unrecognised output never reads as healthy.
-    return "nominal" if recognised else "unknown"
 
 
 def parse_proc_cpuinfo(text: str | None) -> str | None:
@@ -185,7 +104,7 @@ def make_label(cpu_model: str | None, chip: str | None, system: str, machine: st
 
 
 def preflight_warnings(fp: Mapping[str, Any]) -> list[str]:
-    """Return reasons a sweep on this machine may give unsteady times (empty when none)."""
+    """Return reasons a sweep on this machine may give unsteady times (empty when none), one line each."""
     warnings = []
     if fp.get("power_source") == "battery":
         percent = fp.get("battery_percent")
@@ -193,27 +112,56 @@ def preflight_warnings(fp: Mapping[str, Any]) -> list[str]:
         warnings.append(
             f"Running on battery{charge}: macOS may lower clocks to save power; plug in for stable times."
         )
+    if fp.get("low_power_mode"):
+        warnings.append("Low Power Mode is on: it caps CPU and GPU clocks. Turn it off (System Settings > Battery, "
+                        "or `sudo pmset -a lowpowermode 0`) before measuring.")
     thermal = fp.get("thermal", "unknown")
     if thermal not in ("nominal", "unknown"):
         warnings.append(
-            f"Thermal {thermal}: the machine is already throttled; let it cool down before measuring."
+            f"Thermal pressure {thermal}: the machine is already throttling or close to it; "
+            "let it cool down before measuring."
         )
     return warnings
 
 
-def _int_or_none(value: object) -> int | None:
-    try:
-        return int(str(value).strip())
-    except (TypeError, ValueError):
-        return None
+def setup_warnings(fp: Mapping[str, Any], python: tuple[int, ...]) -> list[str]:
+    """Return one line per setup that silently loses the Metal GPU or steady clocks, each with its fix (pure).
+
+    ``fp`` is a fingerprint (its os, rosetta, versions, power_source, low_power_mode); ``python`` the version.
+    """
+    warnings = []
+    on_mac = fp.get("os") == "macOS"
+    if on_mac and fp.get("rosetta"):
+        warnings.append("This Python is x86_64 under Rosetta 2 on an Apple Silicon Mac (sysctl.proc_translated=1): "
+                        "no Metal GPU. Fix: install an arm64 Python (python.org, or Homebrew in /opt/homebrew) and "
+                        "recreate the venv.")
+    if on_mac and tuple(python[:2]) >= (3, 13):
+        warnings.append(f"Python {'.'.join(map(str, python[:2]))}: tensorflow-metal has no wheel for it "
+                        "(CPython 3.9-3.12 only), so no Metal GPU. Fix: `python3.12 -m venv .venv`.")
+    versions = fp.get("versions") or {}
+    if versions.get("tensorflow-macos") and versions.get("tensorflow"):
+        warnings.append(f"Both tensorflow-macos {versions['tensorflow-macos']} and tensorflow "
+                        f"{versions['tensorflow']} are installed: they share one package directory and can pin an "
+                        "old TensorFlow. Fix: `pip uninstall -y tensorflow-macos tensorflow` then `pip install -e .`")
+    return warnings + preflight_warnings(fp)
 
 
 # ---------------------------------------------------------------- probes (impure, never raise)
 
 
 def thermal_state() -> str:
-    """Return "nominal", a description of thermal pressure, or "unknown" (cheap: one pmset call)."""
-    return parse_pmset_therm(_run(["pmset", "-g", "therm"])) if _is_mac() else "unknown"
+    """Return the thermal pressure level ("nominal" ... "sleeping", an unknown number as text) or "unknown".
+
+    One ``notifyutil`` call (milliseconds, no sudo). ``pmset -g therm`` is not used: on Apple Silicon it prints
+    only its notes, even while the chip throttles (exelban/stats#749, macmade/Hot#80). Caveat: notifyutil prints
+    0 for a key nobody publishes, so a Mac whose thermald never posted the key reads "nominal".
+    """
+    return parse_thermal_pressure(_run(["notifyutil", "-g", THERMAL_KEY])) if _is_mac() else "unknown"
+
+
+def low_power_mode() -> bool | None:
+    """Return whether macOS Low Power Mode is on (``pmset -g``); None off the Mac or when pmset says nothing."""
+    return parse_low_power_mode(_run(["pmset", "-g"])) if _is_mac() else None
 
 
 def _power() -> tuple[str, int | None]:
@@ -254,21 +202,38 @@ def _read_text(path: str) -> str | None:
         return None
 
 
+def _clusters() -> dict[str, int]:
+    levels = int_or_none(_run(["sysctl", "-n", "hw.nperflevels"])) or 0
+    # Ask only for the levels that exist: sysctl exits non-zero on an unknown name.
+    names = [f"hw.perflevel{i}.{key}" for i in range(levels) for key in ("name", "physicalcpu")]
+    return parse_clusters(_run(["sysctl", *names])) if names else {}
+
+
 def _mac_facts() -> dict[str, Any]:
     brand = parse_sysctl_brand(_run(["sysctl", "-n", "machdep.cpu.brand_string"]))
-    perf, eff = parse_perflevels(_run(["sysctl", "hw.perflevel0.physicalcpu", "hw.perflevel1.physicalcpu"]))
-    version = (_run(["sw_vers", "-productVersion"]) or "").strip() or platform.mac_ver()[0] or None
+    chip = chip_from_brand(brand)
     # 1 when this (x86_64) Python runs under Rosetta 2 on Apple Silicon: no Metal GPU then.
     translated = _run(["sysctl", "-n", "sysctl.proc_translated"])
+    rosetta = translated.strip() == "1" if translated is not None else None
+    apple_silicon = platform.machine() == "arm64" or rosetta
+    if chip is None and apple_silicon:
+        # Launch-era M1 says "Apple processor" (archspec/archspec#38); system_profiler names the chip.
+        hardware = _run(["system_profiler", "SPHardwareDataType"], timeout_s=15)
+        chip = parse_hardware_chip(hardware) or UNKNOWN_APPLE_CHIP
+    clusters = _clusters()
+    version = (_run(["sw_vers", "-productVersion"]) or "").strip() or platform.mac_ver()[0] or None
     return {
         "cpu_model": brand,
-        "chip": chip_from_brand(brand),
-        "cores_performance": perf,
-        "cores_efficiency": eff,
-        "gpu_cores": parse_gpu_cores(_run(["system_profiler", "SPDisplaysDataType", "-json"])),
+        "chip": chip,
+        "model": (_run(["sysctl", "-n", "hw.model"]) or "").strip() or None,
+        "cpu_clusters": clusters,
+        "cores_performance": clusters.get("Performance"),
+        "cores_efficiency": clusters.get("Efficiency"),
+        "gpu_cores": parse_gpu_cores(_run(["system_profiler", "SPDisplaysDataType", "-json"], timeout_s=15)),
         "os": "macOS",
         "os_version": version,
-        "rosetta": translated.strip() == "1" if translated is not None else None,
+        "rosetta": rosetta,
+        "low_power_mode": low_power_mode(),
     }
 
 
@@ -280,12 +245,15 @@ def _other_facts() -> dict[str, Any]:
     return {
         "cpu_model": cpu_model,
         "chip": None,
+        "model": None,
+        "cpu_clusters": {},
         "cores_performance": None,
         "cores_efficiency": None,
         "gpu_cores": None,
         "os": system,
         "os_version": f"{distro} (kernel {release})" if distro else release or None,
         "rosetta": None,
+        "low_power_mode": None,
     }
 
 

@@ -1,23 +1,25 @@
-"""Measure one Case: build the network and compiled step on the device, trace, warm up, time calibrated blocks.
+"""Measure one Case: build its runner on the device, trace, warm up, time calibrated blocks, check the result.
 
 The per-block protocol (the only place time is taken):
   run(n) enqueues n training steps; sync() reads back, on the host, a value that depends on every parameter's
   last update — on an asynchronous GPU, fetching the loss would prove only that the loss was computed.
   block_s = perf_counter() after sync − perf_counter() before run(n). Per-step time = block_s / n is derived
-  in exactly one place (simplenn.results).
+  in exactly one place (simplenn.timing.per_step_s).
 """
 from __future__ import annotations
 
 import math
 import time
+
+import numpy as np
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from simplenn.cases import Case, check_seconds, unsupported_reason
 from simplenn.data import synthetic_batch
 from simplenn.devices import Device, short_name
-from simplenn.errors import UsageError
-from simplenn.peers import Unsupported
+from simplenn.errors import FieldError
+from simplenn.runners import Runner, Unsupported, runner
 
 
 @dataclass(frozen=True)
@@ -32,10 +34,10 @@ class Settings:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        check_seconds(self.min_block_s, "--min-block-time")
-        check_seconds(self.min_time_s, "--min-time")
+        check_seconds(self.min_block_s, "min_block_s")
+        check_seconds(self.min_time_s, "min_time_s")
         if self.min_blocks < 1 or self.max_blocks < self.min_blocks:
-            raise UsageError(f"--min-blocks: must be ≥ 1 and ≤ max blocks ({self.max_blocks}), got {self.min_blocks}")
+            raise FieldError("min_blocks", f"must be ≥ 1 and ≤ max_blocks ({self.max_blocks}), got {self.min_blocks}")
 
 
 @dataclass(frozen=True)
@@ -111,62 +113,6 @@ def time_blocks(run: Callable[[int], None], sync: Callable[[], object], settings
     return n, blocks, calibration
 
 
-class ScratchRunner:
-    """The from-scratch Network's compiled step on one device, in 'per-call' or 'in-graph' mode."""
-
-    def __init__(self, case: Case, seed: int = 0):
-        from simplenn.model import Network, make_train_loop, make_train_step, tf
-
-        self.tf = tf
-        self.case = case
-        with tf.device(case.device):
-            self.network = Network(case.widths, seed=seed, loss=case.loss, dtype=case.dtype)
-            x, y = synthetic_batch(case.batch_size, case.widths[0], case.widths[-1], seed=seed)
-            # Copied to the device once, outside the timed region.
-            self.x = tf.identity(tf.constant(x, dtype=case.dtype))
-            self.y = tf.identity(tf.constant(y, dtype=case.dtype))
-        if case.mode == "in-graph":
-            self.fn = make_train_loop(self.network, jit_compile=case.jit)
-        else:
-            self.fn = make_train_step(self.network, jit_compile=case.jit)
-        params = self.network.params
-
-        @tf.function
-        def checksum():
-            # One element of every parameter: reading it back waits for every parameter's last update.
-            return tf.add_n([tf.cast(tf.reshape(p, [-1])[0], tf.float32) for p in params])
-
-        self._checksum = checksum
-        self.loss = None
-
-    def run(self, n: int) -> None:
-        if self.case.mode == "in-graph":
-            self.loss = self.fn(self.x, self.y, self.tf.constant(n, self.tf.int32))
-        else:
-            for _ in range(n):
-                self.loss = self.fn(self.x, self.y)
-
-    def sync(self) -> float:
-        return float(self._checksum().numpy())
-
-    def n_traces(self) -> int | None:
-        return self.fn.experimental_get_tracing_count()
-
-    def last_loss(self) -> float:
-        return float(self.loss.numpy())
-
-    def placement(self) -> dict:
-        return {"variables": self.network.weights[0].device, "output": self.loss.device}
-
-
-def _runner_for(case: Case, seed: int):
-    if case.impl == "scratch":
-        return ScratchRunner(case, seed)
-    from simplenn import peers  # noqa: PLC0415 — optional implementations load only when asked for
-
-    return peers.runner(case, seed)
-
-
 def reset_peak_bytes(tf, device: str) -> None:
     """Reset the device allocator's peak, where the allocator keeps statistics."""
     try:
@@ -185,8 +131,11 @@ def peak_bytes(tf, device: str) -> int | None:
 
 
 def measure(case: Case, settings: Settings = Settings(), device: Device | None = None,
-            make_runner: Callable[[Case, int], object] | None = None) -> CellResult:
-    """Measure one cell and give it a status: ok, invalid (why), unsupported (why) or oom."""
+            make_runner: Callable[[Case, int], Runner] | None = None) -> CellResult:
+    """Measure one cell and give it a status: ok, invalid (why), unsupported (why) or oom.
+
+    `make_runner(case, seed)` builds the runner (default: simplenn.runners.runner).
+    """
     from simplenn.tfimport import tensorflow
 
     tf = tensorflow()
@@ -195,15 +144,13 @@ def measure(case: Case, settings: Settings = Settings(), device: Device | None =
     reason = unsupported_reason(case, device.backend)
     if reason:
         return CellResult(status="unsupported", reason=reason, **common)
-    # Strict placement: an op without a kernel on this device is an error, never a silent CPU fallback.
-    tf.config.set_soft_device_placement(False)
-    reset_peak_bytes(tf, case.device)
+    strict_device(tf, case.device)
     runner_box: list = []  # the runner, once built, so a failure can still report its trace count
     # Calls are made inside the device scope too: a tf.function called outside it places its call op (and
     # its outputs) on the default device.
     try:
         with tf.device(case.device):
-            return _measure_on_device(case, settings, make_runner or _runner_for, common, runner_box)
+            return _measure_on_device(case, settings, make_runner or runner, common, runner_box)
     except Unsupported as e:  # a peer implementation that is not installed or cannot run this case
         return CellResult(status="unsupported", reason=str(e), **common)
     except Invalid as e:
@@ -220,12 +167,44 @@ def measure(case: Case, settings: Settings = Settings(), device: Device | None =
         return CellResult(status="oom", reason=f"host memory exhausted: {e}", **common)
 
 
-def first_call(runner) -> tuple[float, int | None]:
+def first_call(runner: Runner) -> tuple[float, int | None]:
     """Time the first call (tracing/compilation) on its own; returns (seconds, trace count after it)."""
     t0 = time.perf_counter()
     runner.run(1)
     runner.sync()
     return time.perf_counter() - t0, runner.n_traces()
+
+
+def strict_device(tf, device: str) -> None:
+    """Strict placement (an op without a kernel on `device` is an error, never a silent CPU fallback); fresh peak."""
+    tf.config.set_soft_device_placement(False)
+    reset_peak_bytes(tf, device)
+
+
+def retrace_check(runner: Runner, traces_after_first: int | None) -> Callable[[], None]:
+    """A check() for time_blocks that raises Invalid once the runner has traced again since its first call."""
+    def check() -> None:
+        count = runner.n_traces()
+        if traces_after_first is not None and count != traces_after_first:
+            raise Invalid(f"retraced during timing ({count} traces after {traces_after_first}); times would include tracing")
+
+    return check
+
+
+def validate(runner: Runner, case: Case, after: str) -> tuple[float, dict]:
+    """Raise Invalid unless loss and parameters are finite and the variables sit on case.device; (loss, placement)."""
+    loss = runner.last_loss()
+    placement = runner.placement()
+    if not math.isfinite(loss):
+        raise Invalid(f"non-finite loss ({loss}) after {after}")
+    # The loss alone is not enough: the fused MatMul+BiasAdd+ReLU maps NaN to 0, so NaN weights can give a finite loss.
+    checksum = runner.sync()
+    if isinstance(checksum, (int, float)) and not math.isfinite(checksum):
+        raise Invalid(f"non-finite parameters (checksum {checksum}) after {after}")
+    wrong = {k: v for k, v in placement.items() if v and short_name(v).upper() != case.device.upper()}
+    if wrong:
+        raise Invalid(f"wrong placement: requested {case.device}, found {wrong}")
+    return loss, placement
 
 
 def _measure_on_device(case: Case, settings: Settings, make_runner, common: dict, runner_box: list) -> CellResult:
@@ -235,24 +214,8 @@ def _measure_on_device(case: Case, settings: Settings, make_runner, common: dict
     runner = make_runner(case, settings.seed)
     runner_box.append(runner)
     trace_s, traces_after_first = first_call(runner)
-
-    def check() -> None:
-        count = runner.n_traces()
-        if traces_after_first is not None and count != traces_after_first:
-            raise Invalid(f"retraced during timing ({count} traces after {traces_after_first}); times would include tracing")
-
-    n, blocks, calibration = time_blocks(runner.run, runner.sync, settings, check)
-    loss = runner.last_loss()
-    placement = runner.placement()
-    if not math.isfinite(loss):
-        raise Invalid(f"non-finite loss ({loss}) after {len(blocks)} blocks")
-    # The loss alone is not enough: the fused MatMul+BiasAdd+ReLU maps NaN to 0, so NaN weights can give a finite loss.
-    checksum = runner.sync()
-    if isinstance(checksum, (int, float)) and not math.isfinite(checksum):
-        raise Invalid(f"non-finite parameters (checksum {checksum}) after {len(blocks)} blocks")
-    wrong = {k: v for k, v in placement.items() if v and short_name(v).upper() != case.device.upper()}
-    if wrong:
-        raise Invalid(f"wrong placement: requested {case.device}, found {wrong}")
+    n, blocks, calibration = time_blocks(runner.run, runner.sync, settings, retrace_check(runner, traces_after_first))
+    loss, placement = validate(runner, case, f"{len(blocks)} blocks")
     return CellResult(
         status="ok", trace_s=trace_s, n_steps=n, block_s=tuple(blocks), calibration_s=tuple(calibration),
         # TensorFlow's allocator says nothing about torch's or jax's memory.
@@ -279,9 +242,8 @@ class Ceiling:
 
     @property
     def gflops(self) -> float:
-        blocks = sorted(self.block_s)
-        median = blocks[len(blocks) // 2] if len(blocks) % 2 else sum(blocks[len(blocks) // 2 - 1 : len(blocks) // 2 + 1]) / 2
-        return 2.0 * self.n**3 * self.n_steps / median / 1e9
+        """2·n³ FLOPs per matmul × matmuls per block / median block seconds / 1e9."""
+        return 2.0 * self.n**3 * self.n_steps / float(np.median(self.block_s)) / 1e9
 
     def to_dict(self) -> dict:
         return {"kind": "ceiling", "device": self.device, "n": self.n, "dtype": self.dtype, "n_steps": self.n_steps,

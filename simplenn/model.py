@@ -15,24 +15,24 @@ tf = tensorflow()
 
 
 class Network:
-    """An MLP over `n_layers` sizes, e.g. [784, 100, 30, 10]: ReLU hidden layers, logits out."""
+    """An MLP over `layer_sizes`, e.g. [784, 100, 30, 10]: ReLU hidden layers, logits out."""
 
     def __init__(
         self,
-        n_layers: Sequence[int] = DEFAULT_WIDTHS,
+        layer_sizes: Sequence[int] = DEFAULT_WIDTHS,
         seed: int = 0,
         loss: str = "sigmoid",
         learning_rate: float = 0.01,
         dtype: str = "float32",
     ):
-        self.n_layers = check_widths(list(n_layers), "--layers")
-        self.loss_name = check_choice(loss, LOSSES, "--loss")
-        self.learning_rate = check_positive(learning_rate, "--learning-rate")
+        self.layer_sizes = check_widths(list(layer_sizes))
+        self.loss_name = check_choice(loss, LOSSES, "loss")
+        self.learning_rate = check_positive(learning_rate, "learning_rate")
         self.dtype = tf.as_dtype(dtype)
         rng = tf.random.Generator.from_seed(seed)
         self.weights: list[tf.Variable] = []
         self.biases: list[tf.Variable] = []
-        for i, (n_in, n_out) in enumerate(zip(self.n_layers[:-1], self.n_layers[1:]), start=1):
+        for i, (n_in, n_out) in enumerate(zip(self.layer_sizes[:-1], self.layer_sizes[1:]), start=1):
             w = rng.normal((n_in, n_out), stddev=0.1, dtype=tf.float32)
             self.weights.append(tf.Variable(tf.cast(w, self.dtype), name=f"W{i}"))
             self.biases.append(tf.Variable(tf.zeros((n_out,), self.dtype), name=f"b{i}"))
@@ -43,7 +43,7 @@ class Network:
         return [p for pair in zip(self.weights, self.biases) for p in pair]
 
     def forward(self, x: tf.Tensor) -> tf.Tensor:
-        """Logits for a batch x of shape (batch, n_layers[0])."""
+        """Logits for a batch x of shape (batch, layer_sizes[0])."""
         return forward_with(self.params, x)
 
     def loss(self, y_true: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
@@ -92,15 +92,15 @@ def sgd_step(network: Network, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
 def _signature(network: Network) -> list[tf.TensorSpec]:
     # Batch dimension left open: one trace serves every minibatch size, including a shorter last batch.
     return [
-        tf.TensorSpec((None, network.n_layers[0]), network.dtype),
-        tf.TensorSpec((None, network.n_layers[-1]), network.dtype),
+        tf.TensorSpec((None, network.layer_sizes[0]), network.dtype),
+        tf.TensorSpec((None, network.layer_sizes[-1]), network.dtype),
     ]
 
 
 def make_train_step(network: Network, learning_rate: float | None = None, jit_compile: bool = False):
     """The compiled training step `step(x, y) -> loss` (forward + gradient + SGD update) that the benchmark times."""
     if learning_rate is not None:
-        network.learning_rate = check_positive(learning_rate, "--learning-rate")
+        network.learning_rate = check_positive(learning_rate, "learning_rate")
 
     @tf.function(input_signature=_signature(network), jit_compile=jit_compile, reduce_retracing=True)
     def train_step(x, y):

@@ -1,6 +1,6 @@
 """Do the timed things compute the same thing? Implementation parity (scratch vs keras/torch/jax) and device parity.
 
-Both checks run the same seeded steps from the same initial weights (`Network(widths, seed)`) on the same
+Both checks run the same seeded steps from the same initial weights (`Network(layer_sizes, seed)`) on the same
 `synthetic_batch`, then compare the last step's loss and every parameter with an explicit tolerance:
 
     |a − b| ≤ atol + rtol × |b|     (b: the reference — scratch for implementations, the first device for devices)
@@ -23,6 +23,9 @@ from simplenn.cases import DEFAULT_WIDTHS, Case
 
 # (rtol, atol) per dtype. Same device, different implementation: only the summation order differs.
 IMPL_TOLERANCE = {"float32": (1e-4, 1e-6), "float64": (1e-9, 1e-12), "float16": (2e-2, 2e-3)}
+# MLX's CPU exp computes float64 through its float32 approximation (ml-explore/mlx#3047, open): its float64 step
+# agrees with scratch to ~4e-9 relative (measured), still 100× tighter than the float32 tolerance.
+IMPL_TOLERANCE_OVERRIDES = {("mlx", "float64"): (1e-6, 1e-9)}
 # Different devices: a GPU may also use TF32 matmuls (10-bit mantissa; CUDA Ampere+ by default in TF) or
 # reassociate reductions differently.
 DEVICE_TOLERANCE = {"float32": (2e-3, 1e-5), "float64": (1e-9, 1e-12), "float16": (2e-2, 2e-3)}
@@ -40,24 +43,20 @@ class Steps:
 def run_steps(case: Case, n_steps: int, seed: int = 0) -> Steps:
     """Build the runner for `case` (any impl), run n_steps seeded steps, return loss and parameters.
 
-    Raises simplenn.peers.Unsupported when the implementation cannot run the case.
+    Raises simplenn.runners.Unsupported when the implementation cannot run the case.
     """
-    from simplenn.measure import ScratchRunner, _runner_for  # noqa: PLC0415
+    from simplenn.runners import runner as make_runner  # noqa: PLC0415
     from simplenn.tfimport import tensorflow  # noqa: PLC0415
 
     tf = tensorflow()
     # Called inside the device scope, as measure() does: TF ops would otherwise land on the default device.
     with tf.device(case.device):
-        runner = _runner_for(case, seed)
+        runner = make_runner(case, seed)
         runner.run(n_steps)
         runner.sync()
         loss = runner.last_loss()
         placement = runner.placement()
-    if isinstance(runner, ScratchRunner):
-        params = [p.numpy() for p in runner.network.params]
-    else:
-        params = runner.params()
-    return Steps(loss, params, placement)
+    return Steps(loss, runner.params(), placement)
 
 
 def _diffs(a: Sequence[np.ndarray], b: Sequence[np.ndarray], rtol: float, atol: float) -> tuple[float, float, bool]:
@@ -79,7 +78,7 @@ def _diffs(a: Sequence[np.ndarray], b: Sequence[np.ndarray], rtol: float, atol: 
 
 
 def impl_parity(
-    widths: Sequence[int] = DEFAULT_WIDTHS,
+    layer_sizes: Sequence[int] = DEFAULT_WIDTHS,
     batch_size: int = 32,
     loss: str = "sigmoid",
     n_steps: int = 5,
@@ -96,13 +95,13 @@ def impl_parity(
     loss_rel_diff, weights_max_abs_diff, weights_max_rel_diff, rtol, atol, ok. The reference row (scratch
     per-call) is included; an implementation that cannot run is 'unsupported' with the reason, never an error.
     """
-    from simplenn.peers import Unsupported  # noqa: PLC0415
+    from simplenn.runners import Unsupported  # noqa: PLC0415
 
-    rtol, atol = tolerance or IMPL_TOLERANCE[dtype]
-    base = dict(device=device, batch_size=batch_size, widths=tuple(widths), loss=loss, dtype=dtype)
+    base = dict(device=device, batch_size=batch_size, layer_sizes=tuple(layer_sizes), loss=loss, dtype=dtype)
     ref = run_steps(Case(**base), n_steps, seed)
     rows = []
     for impl in ("scratch", *[i for i in impls if i != "scratch"]):
+        rtol, atol = tolerance or IMPL_TOLERANCE_OVERRIDES.get((impl, dtype), IMPL_TOLERANCE[dtype])
         for mode in modes:
             row = {"impl": impl, "mode": mode, "n_steps": n_steps, "rtol": rtol, "atol": atol, "ref_loss": ref.loss}
             try:
@@ -147,7 +146,7 @@ class DeviceParity:
 
 def device_parity(
     devices: Sequence[str] = ("CPU:0", "GPU:0"),
-    widths: Sequence[int] = DEFAULT_WIDTHS,
+    layer_sizes: Sequence[int] = DEFAULT_WIDTHS,
     batch_size: int = 32,
     n_steps: int = 5,
     seed: int = 0,
@@ -167,7 +166,7 @@ def device_parity(
     from simplenn.devices import short_name  # noqa: PLC0415
 
     rtol, atol = tolerance or DEVICE_TOLERANCE[dtype]
-    results = [run_steps(Case(device=d, batch_size=batch_size, widths=tuple(widths), loss=loss, dtype=dtype,
+    results = [run_steps(Case(device=d, batch_size=batch_size, layer_sizes=tuple(layer_sizes), loss=loss, dtype=dtype,
                               impl=impl, mode=mode), n_steps, seed) for d in devices]
     ref = results[0]
     worst = [0.0, 0.0, 0.0, 0.0]

@@ -1,30 +1,52 @@
-"""Published peak figures of Apple Silicon GPUs, so a measured GFLOP/s can be put next to what the chip could do.
+"""Peak FP32 figures of Apple Silicon GPUs, so a measured GFLOP/s can be put next to what the chip could do.
 
-Sources (FP32 = GPU cores × 128 ALUs × 2 FLOPs per FMA × GPU clock):
-  - Apple newsroom / product pages and spec sheets for M1 (2020), M1 Pro/Max (2021), M1 Ultra (2022),
-    M2 (2022), M2 Pro/Max (2023), M2 Ultra (2023): FP32 TFLOPS of the full GPU and unified-memory bandwidth.
-  - Apple product pages for M3 (2023) and M4 (2024) families: GPU core counts and memory bandwidth only;
-    Apple no longer publishes TFLOPS, so their FP32 figures are third-party estimates from core count × clock
-    (public spec databases and reviews) and are marked `estimate=True`.
-  - Binned variants (fewer GPU cores than the full chip) are scaled per core from the full chip's figure and
-    marked as estimates unless Apple published that variant's number.
-Reports must say "% of published peak" only next to the chip and core count used, and flag estimates.
+Every row carries its GPU clock, its source, and a kind:
+  - "published": Apple published the TFLOPS figure itself: only the 8-core M1 ("2.6 teraflops of throughput",
+    Apple's M1 announcement of 2020-11-10, as reported by macrumors.com); none for the M2 family or later;
+  - "derived": FP32 = GPU cores x 128 ALUs x 2 FLOPs per FMA x a clock measured or documented by third parties
+    (philipturner/metal-benchmarks lists M1 at 1278 MHz, M1 Pro/Max/Ultra at 1296 MHz, M2 at 1398 MHz and
+    M2 Pro/Max/Ultra at >= 1398 MHz);
+  - "estimate": the same formula with a clock from third-party spec listings only (M3, M4, M5 families), or a
+    core count not in the table scaled per core.
+Memory bandwidth is Apple's published figure (GB/s), None where Apple published none.
+Reports must say "% of peak" only next to the chip, core count and kind used.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from typing import Literal
+
+Kind = Literal["published", "derived", "estimate"]
+# How the report should word each kind next to a peak.
+KIND_WORDING = {
+    "published": "published by Apple",
+    "derived": "derived: cores x 128 x 2 x measured clock",
+    "estimate": "estimate: third-party clock",
+}
 
 
 @dataclass(frozen=True)
 class ChipPeak:
-    """One chip configuration: FP32 GPU peak in TFLOPS and memory bandwidth in GB/s."""
+    """One chip configuration: FP32 GPU peak (TFLOPS), memory bandwidth (GB/s), GPU clock (GHz) and provenance."""
 
     chip: str  # "M2 Pro"
     gpu_cores: int
     fp32_tflops: float
-    memory_gb_s: float
-    estimate: bool = False
+    memory_gb_s: float | None
+    clock_ghz: float
+    kind: Kind
+    source: str
+
+    @property
+    def is_estimate(self) -> bool:
+        """True when the figure rests on a third-party clock or a per-core scaling (kind "estimate")."""
+        return self.kind == "estimate"
+
+    @property
+    def estimate(self) -> bool:
+        """The older name of ``is_estimate``."""
+        return self.is_estimate
 
     @property
     def fp32_gflops(self) -> float:
@@ -32,42 +54,55 @@ class ChipPeak:
 
     @property
     def label(self) -> str:
-        flag = " (estimate)" if self.estimate else ""
-        return f"Apple {self.chip}, {self.gpu_cores}-core GPU: {self.fp32_tflops:g} TFLOPS FP32{flag}, {self.memory_gb_s:g} GB/s"
+        memory = f", {self.memory_gb_s:g} GB/s" if self.memory_gb_s else ""
+        return (f"Apple {self.chip}, {self.gpu_cores}-core GPU at {self.clock_ghz:g} GHz: "
+                f"{self.fp32_tflops:g} TFLOPS FP32 ({KIND_WORDING[self.kind]}){memory}")
+
+
+def fp32_tflops(gpu_cores: int, clock_ghz: float) -> float:
+    """FP32 TFLOPS of an Apple GPU: cores x 128 ALUs x 2 FLOPs (one FMA) x clock."""
+    return round(gpu_cores * 128 * 2 * clock_ghz / 1000.0, 2)
+
+
+_MB = "philipturner/metal-benchmarks"
+_HMC = "hmc-tech.com spec listing"
+
+
+def _family(chip: str, cores: tuple[int, ...], clock_ghz: float, memory: tuple[float | None, ...], kind: Kind,
+            source: str) -> tuple[ChipPeak, ...]:
+    return tuple(ChipPeak(chip, n, fp32_tflops(n, clock_ghz), mem, clock_ghz, kind, source)
+                 for n, mem in zip(cores, memory))
 
 
 # Full-GPU configurations first within each chip: lookup() without a core count returns the first row.
 PEAKS: tuple[ChipPeak, ...] = (
-    ChipPeak("M1", 8, 2.6, 68.25),
-    ChipPeak("M1", 7, 2.3, 68.25, estimate=True),
-    ChipPeak("M1 Pro", 16, 5.3, 200.0),
-    ChipPeak("M1 Pro", 14, 4.6, 200.0, estimate=True),
-    ChipPeak("M1 Max", 32, 10.6, 400.0),
-    ChipPeak("M1 Max", 24, 7.9, 400.0, estimate=True),
-    ChipPeak("M1 Ultra", 64, 21.2, 800.0),
-    ChipPeak("M1 Ultra", 48, 15.9, 800.0, estimate=True),
-    ChipPeak("M2", 10, 3.6, 100.0),
-    ChipPeak("M2", 8, 2.9, 100.0, estimate=True),
-    ChipPeak("M2 Pro", 19, 6.8, 200.0),
-    ChipPeak("M2 Pro", 16, 5.7, 200.0, estimate=True),
-    ChipPeak("M2 Max", 38, 13.6, 400.0),
-    ChipPeak("M2 Max", 30, 10.7, 400.0, estimate=True),
-    ChipPeak("M2 Ultra", 76, 27.2, 800.0),
-    ChipPeak("M2 Ultra", 60, 21.5, 800.0, estimate=True),
-    ChipPeak("M3", 10, 3.6, 100.0, estimate=True),
-    ChipPeak("M3", 8, 2.9, 100.0, estimate=True),
-    ChipPeak("M3 Pro", 18, 6.4, 150.0, estimate=True),
-    ChipPeak("M3 Pro", 14, 5.0, 150.0, estimate=True),
-    ChipPeak("M3 Max", 40, 14.2, 400.0, estimate=True),
-    ChipPeak("M3 Max", 30, 10.7, 300.0, estimate=True),
-    ChipPeak("M3 Ultra", 80, 28.4, 819.0, estimate=True),
-    ChipPeak("M3 Ultra", 60, 21.3, 819.0, estimate=True),
-    ChipPeak("M4", 10, 4.3, 120.0, estimate=True),
-    ChipPeak("M4", 8, 3.4, 120.0, estimate=True),
-    ChipPeak("M4 Pro", 20, 8.6, 273.0, estimate=True),
-    ChipPeak("M4 Pro", 16, 6.9, 273.0, estimate=True),
-    ChipPeak("M4 Max", 40, 17.2, 546.0, estimate=True),
-    ChipPeak("M4 Max", 32, 13.8, 410.0, estimate=True),
+    ChipPeak("M1", 8, 2.6, 68.25, 1.278, "published",
+             f"Apple, 2020-11-10: 2.6 TFLOPS (cores x 128 x 2 x 1278 MHz from {_MB} gives 2.62)"),
+    *_family("M1", (7,), 1.278, (68.25,), "derived", f"{_MB}: 1278 MHz"),
+    *_family("M1 Pro", (16, 14), 1.296, (200.0, 200.0), "derived", f"{_MB}: 1296 MHz"),
+    *_family("M1 Max", (32, 24), 1.296, (400.0, 400.0), "derived", f"{_MB}: 1296 MHz"),
+    *_family("M1 Ultra", (64, 48), 1.296, (800.0, 800.0), "derived", f"{_MB}: 1296 MHz"),
+    *_family("M2", (10, 8), 1.398, (100.0, 100.0), "derived", f"{_MB}: 1398 MHz"),
+    *_family("M2 Pro", (19, 16), 1.398, (200.0, 200.0), "derived", f"{_MB}: >= 1398 MHz"),
+    *_family("M2 Max", (38, 30), 1.398, (400.0, 400.0), "derived", f"{_MB}: >= 1398 MHz"),
+    *_family("M2 Ultra", (76, 60), 1.398, (800.0, 800.0), "derived", f"{_MB}: >= 1398 MHz"),
+    # M3: hmc-tech.com lists the 40-core M3 Max at 1398 MHz (14.32 TFLOPS); the same clock is assumed family-wide.
+    *_family("M3", (10, 8), 1.398, (100.0, 100.0), "estimate", f"{_HMC}: M3 Max at 1398 MHz"),
+    *_family("M3 Pro", (18, 14), 1.398, (150.0, 150.0), "estimate", f"{_HMC}: M3 Max at 1398 MHz"),
+    *_family("M3 Max", (40, 30), 1.398, (400.0, 300.0), "estimate", f"{_HMC}: 1398 MHz"),
+    *_family("M3 Ultra", (80, 60), 1.398, (819.0, 819.0), "estimate", f"{_HMC}: M3 Max at 1398 MHz"),
+    # M4: third-party clocks run 1.47-1.6 GHz (hmc-tech.com: 10-core M4 1470 MHz = 3.76 TFLOPS; one listing puts
+    # the 32-core M4 Max at 1678 MHz). The low, best-attested clock is used: a peak that is too high would
+    # make the measured % of peak look worse than it is, a low one errs the other way by at most ~14 %.
+    *_family("M4", (10, 8), 1.47, (120.0, 120.0), "estimate", f"{_HMC}: 10-core M4 at 1470 MHz"),
+    *_family("M4 Pro", (20, 16), 1.47, (273.0, 273.0), "estimate", f"{_HMC}: M4 at 1470 MHz"),
+    *_family("M4 Max", (40, 32), 1.47, (546.0, 410.0), "estimate", f"{_HMC}: M4 at 1470 MHz"),
+    # M5 (Apple newsroom 2025-10-15: 10-core GPU, 153 GB/s); M5 Pro up to 20 and M5 Max up to 40 GPU cores
+    # (Apple, 2026-03). Clocks: hmc-tech.com lists the 10-core M5 at 1740 MHz (4.45 TFLOPS); the M5 Max GPU is
+    # put at up to ~1.62 GHz by third parties (issue 14; no primary source found). M5 Max 614 GB/s: turbovs.com.
+    *_family("M5", (10,), 1.74, (153.0,), "estimate", f"{_HMC}: 10-core M5 at 1740 MHz"),
+    *_family("M5 Pro", (20,), 1.62, (None,), "estimate", "third-party M5 Max clock (~1.62 GHz) assumed"),
+    *_family("M5 Max", (40, 32), 1.62, (614.0, None), "estimate", "third-party clock, up to ~1.62 GHz"),
 )
 
 def normalize_chip(name: str) -> str | None:
@@ -96,5 +131,5 @@ def lookup(chip_name: str | None, gpu_cores: int | None = None) -> ChipPeak | No
         if row.gpu_cores == gpu_cores:
             return row
     full = rows[0]
-    scaled = round(full.fp32_tflops * gpu_cores / full.gpu_cores, 1)
-    return replace(full, gpu_cores=int(gpu_cores), fp32_tflops=scaled, estimate=True)
+    return replace(full, gpu_cores=int(gpu_cores), fp32_tflops=fp32_tflops(int(gpu_cores), full.clock_ghz),
+                   kind="estimate", source=f"{full.source}; scaled from the {full.gpu_cores}-core {full.chip}")

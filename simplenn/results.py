@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -23,7 +21,10 @@ from types import MappingProxyType
 import pandas as pd
 
 from simplenn.cases import Case
+from simplenn import files
 from simplenn.errors import UsageError
+from simplenn.lock import LOCK_FILE
+from simplenn.records import check_record
 
 SCHEMA_VERSION = 1
 RUN_FILE = "run.json"
@@ -46,16 +47,6 @@ class ResultsError(UsageError):
     """A run folder that cannot be read: missing, corrupt, or from a newer version of the tool."""
 
 
-def _atomic_write_json(path: Path, data: dict) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2, sort_keys=True, default=str)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 class RunWriter:
     """Writes one run folder. Records are appended one JSON line at a time, flushed and fsynced."""
 
@@ -63,24 +54,20 @@ class RunWriter:
         self.run_dir = Path(run_dir)
 
     def create(self, meta: dict) -> None:
-        if self.run_dir.exists() and any(self.run_dir.iterdir()):
+        files.ensure_dir(self.run_dir, "--out")
+        if any(p.name != LOCK_FILE for p in self.run_dir.iterdir()):
             raise UsageError(f"--out: {self.run_dir} already exists; use --resume {self.run_dir} to continue it, or choose a new folder")
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        _atomic_write_json(self.run_dir / RUN_FILE, {**meta, "schema_version": SCHEMA_VERSION})
-        (self.run_dir / SAMPLES_FILE).touch()
+        files.write_json(self.run_dir / RUN_FILE, {**meta, "schema_version": SCHEMA_VERSION}, "--out")
+        files.write_bytes(self.run_dir / SAMPLES_FILE, b"", "--out")
 
     def update_meta(self, **changes) -> dict:
         meta = read_meta(self.run_dir)
         meta.update(changes)
-        _atomic_write_json(self.run_dir / RUN_FILE, meta)
+        files.write_json(self.run_dir / RUN_FILE, meta)
         return meta
 
     def append(self, record: dict) -> None:
-        line = json.dumps(record, sort_keys=True, default=str)
-        with open(self.run_dir / SAMPLES_FILE, "a") as f:
-            f.write(line + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        files.append_line(self.run_dir / SAMPLES_FILE, json.dumps(record, sort_keys=True, default=str))
 
     def drop_torn_tail(self) -> str | None:
         """Remove a torn last line (a write cut short by a kill) so appends start clean; return a warning."""
@@ -89,10 +76,7 @@ class RunWriter:
         if not data or data.endswith(b"\n"):
             return None
         keep = data[: data.rfind(b"\n") + 1]
-        with open(path, "wb") as f:
-            f.write(keep)
-            f.flush()
-            os.fsync(f.fileno())
+        files.write_bytes(path, keep)
         return f"{path}: dropped a torn last line ({len(data) - len(keep)} bytes) left by an interrupted write"
 
 
@@ -143,6 +127,9 @@ def read_records(run_dir: Path | str) -> tuple[list[dict], list[str]]:
                 notes.append(f"{path}: dropped a torn last line (line {i + 1})")
                 continue
             raise ResultsError(f"{path}: line {i + 1} is corrupt ({e})") from None
+        problem = check_record(rec)
+        if problem:
+            raise ResultsError(f"{path}: line {i + 1}: {problem}")
         records.append(rec)
     return records, notes
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -43,39 +44,47 @@ def test_minor() -> None:
     assert minor("garbage") is None
 
 
-@pytest.mark.parametrize(
-    ("metal", "tf", "status"),
-    [
-        ("1.2.0", "2.18.1", "good"),
-        ("1.1.0", "2.14.0", "good"),
-        ("1.1.0", "2.17.1", "good"),
-        ("1.1.0", "2.18.0", "broken"),
-        ("1.0.1", "2.13.1", "good"),
-        ("1.0.0", "2.13.0", "good"),
-        ("1.2.0", "2.19.0", "unverified"),
-        ("1.2.0", "2.20.0", "unverified"),
-        ("1.2.0", "2.21.0", "broken"),
-        ("1.1.0", "2.21.0", "broken"),
-    ],
-)
-def test_lookup_pairing(metal: str, tf: str, status: str) -> None:
+# Every row of the table, with the status the public reports give it (see METAL_TABLE's sources).
+EXPECTED_ROWS = {
+    ("1.2.0", "2.16.2"): "good", ("1.2.0", "2.18.1"): "good", ("1.2.0", "2.19.0"): "good",
+    ("1.2.0", "2.20.0"): "broken", ("1.2.0", "2.21.0"): "broken",
+    ("1.1.0", "2.13.1"): "good", ("1.1.0", "2.14.0"): "good", ("1.1.0", "2.15.1"): "good",
+    ("1.1.0", "2.16.2"): "good", ("1.1.0", "2.17.1"): "good",
+    ("1.1.0", "2.18.0"): "broken", ("1.1.0", "2.19.0"): "broken", ("1.1.0", "2.20.0"): "broken",
+    ("1.1.0", "2.21.0"): "broken",
+    ("1.0.0", "2.13.0"): "good",
+}
+
+
+@pytest.mark.parametrize(("metal", "tf"), sorted(EXPECTED_ROWS))
+def test_lookup_pairing(metal: str, tf: str) -> None:
     row = lookup_pairing(metal, tf)
-    assert row is not None and row.status == status
+    assert row is not None and row.status == EXPECTED_ROWS[(metal, tf)]
+    assert row.tf == minor(tf) and ("#" in row.source or "Apple" in row.source)  # every row names its source
+
+
+def test_every_table_row_is_covered_once() -> None:
+    covered = {(lookup_pairing(m, tf).metal, lookup_pairing(m, tf).tf) for m, tf in EXPECTED_ROWS}
+    assert covered == {(row.metal, row.tf) for row in METAL_TABLE}
+    assert len({(row.metal, row.tf) for row in METAL_TABLE}) == len(METAL_TABLE)  # one row per pair
+
+
+def test_apples_setup_py_typo_is_not_a_source() -> None:
+    # Apple's 1.2.0 setup.py maps "v2.14-v2.18 -> v1.1.0"; 1.1.0 with 2.18 fails in public reports.
+    assert lookup_pairing("1.1.0", "2.18.0").status == "broken"
+    assert not any("setup.py" in row.source for row in METAL_TABLE)
 
 
 def test_lookup_pairing_absent() -> None:
     assert lookup_pairing("1.2.0", "2.17.0") is None
     assert lookup_pairing("1.0.0", "2.18.0") is None
     assert lookup_pairing("1.10.0", "2.13.0") is None  # "1.0.*" must not match "1.10.0"
+    assert lookup_pairing("1.2.0", "2.1.0") is None  # "2.1" must not match the "2.18" row
 
 
-def test_table_is_frozen_and_specific_rows_come_first() -> None:
+def test_table_is_frozen() -> None:
     with pytest.raises(AttributeError):
         METAL_TABLE[0].status = "broken"  # type: ignore[misc]
-    wildcard_seen = False
-    for row in METAL_TABLE:
-        wildcard_seen = wildcard_seen or row.metal == "*"
-        assert not (wildcard_seen and row.metal != "*"), "a specific row after a wildcard would never match"
 
 
 # ---------------------------------------------------------------- check_versions
@@ -97,13 +106,18 @@ def test_mac_incompatible_metal_110_with_tf_218() -> None:
 def test_mac_tf_221_with_metal() -> None:
     findings = check_versions(table("2.21.0", "1.2.0"), "Darwin", "arm64", PY311)
     assert levels(findings) == ["error"]
-    assert "#126384" in findings[0].message
+    assert "#126384" in findings[0].message and "_pywrap_tensorflow_internal" in findings[0].message
 
 
-def test_mac_tf_219_is_a_warning() -> None:
+def test_mac_tf_220_with_metal_is_an_abi_error() -> None:
+    findings = check_versions(table("2.20.0", "1.2.0"), "Darwin", "arm64", PY311)
+    assert levels(findings) == ["error"] and "ABI" in findings[0].message and findings[0].fix == MAC_FIX
+
+
+def test_mac_tf_219_does_not_warn() -> None:
     findings = check_versions(table("2.19.0", "1.2.0"), "Darwin", "arm64", PY311)
-    assert levels(findings) == ["warning"]
-    assert "not known to work" in findings[0].message
+    assert levels(findings) == ["ok"]
+    assert "#126360" in findings[0].message
 
 
 def test_mac_pair_not_in_table() -> None:
@@ -190,7 +204,18 @@ def test_why_no_gpu_on_this_box() -> None:
     import platform
 
     text = why_no_gpu(installed_versions(), sys.platform, platform.machine(), sys.version_info[:3])
-    assert isinstance(text, str) and len(text) > 20
+    # The branch this box's own facts select (the nvidia-smi lookup is the function's, left to its default).
+    machine, nvidia = platform.machine().lower(), shutil.which("nvidia-smi") is not None
+    if sys.platform.startswith("linux") and machine in ("x86_64", "amd64") and not nvidia:
+        assert text.startswith("CPU-only environment: no NVIDIA driver found (nvidia-smi is missing)")
+    elif sys.platform.startswith("linux") and machine in ("x86_64", "amd64"):
+        assert "NVIDIA driver" in text and "CPU-only" not in text
+    elif sys.platform.startswith("linux"):
+        assert f"Linux {platform.machine()} wheels are CPU-only" in text
+    elif sys.platform == "darwin" and machine == "arm64":
+        assert "tensorflow-metal" in text or "Python" in text or "TensorFlow is not installed" in text
+    else:
+        assert "CPU" in text
 
 
 # ---------------------------------------------------------------- the probe
@@ -214,6 +239,25 @@ def test_interpret_library_not_loaded() -> None:
     result = interpret_probe(1, "", (FIXTURES / "probe_library_not_loaded.txt").read_text())
     assert result.status == "plugin-mismatch"
     assert "@rpath/libtensorflow_framework.2.dylib" in result.message and result.fix == MAC_FIX
+
+
+@pytest.mark.parametrize(
+    ("fixture", "words"),
+    [
+        # TF 2.19 beside tensorflow-metal 1.1.0: a missing symbol.
+        ("probe_tf219_metal110_symbol.txt", ["__ZN3tsl8internal10LogMessageC1EPKcii", "does not export"]),
+        # TF 2.20 / 2.21 beside tensorflow-metal 1.2.0: the ABI change, never "a library is missing".
+        ("probe_tf220_metal120_pywrap.txt", ["TensorFlow 2.20 changed its ABI", "_pywrap_tensorflow_internal.so",
+                                              "2.18 or 2.19"]),
+        ("probe_tf221_metal120_pywrap.txt", ["TensorFlow 2.20 changed its ABI", "2.18 or 2.19"]),
+    ],
+)
+def test_interpret_failures_by_tensorflow_release(fixture: str, words: list[str]) -> None:
+    result = interpret_probe(1, "", (FIXTURES / fixture).read_text())
+    assert result.status == "plugin-mismatch" and result.fix == MAC_FIX
+    for word in words:
+        assert word in result.message
+    assert "is missing" not in result.message
 
 
 def test_interpret_gpu_found() -> None:

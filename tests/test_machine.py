@@ -17,12 +17,15 @@ from simplenn.machine import (
     fingerprint,
     make_label,
     parse_gpu_cores,
-    parse_perflevels,
+    parse_clusters,
+    parse_hardware_chip,
+    parse_low_power_mode,
     parse_pmset_batt,
-    parse_pmset_therm,
     parse_proc_cpuinfo,
     parse_sysctl_brand,
+    parse_thermal_pressure,
     preflight_warnings,
+    setup_warnings,
     tf_environment,
 )
 
@@ -30,7 +33,16 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def mac(name: str) -> str:
-    return (FIXTURES / "macos" / name).read_text()
+    """A macOS fixture without its header lines ("# real: <source>" or "# reconstructed: ...")."""
+    lines = (FIXTURES / "macos" / name).read_text().splitlines(keepends=True)
+    while lines and lines[0].startswith("# "):
+        lines.pop(0)
+    return "".join(lines)
+
+
+def test_every_macos_fixture_says_where_it_comes_from() -> None:
+    for path in (FIXTURES / "macos").iterdir():
+        assert path.read_text().startswith(("# real", "# reconstructed")), path.name
 
 
 def linux(name: str) -> str:
@@ -61,23 +73,45 @@ def test_sysctl_brand_empty() -> None:
     assert chip_from_brand(None) is None
 
 
+def test_generic_apple_processor_brand_names_no_chip() -> None:
+    # Launch-era M1: machdep.cpu.brand_string is "Apple processor" (archspec/archspec#38).
+    brand = parse_sysctl_brand(mac("sysctl_machdep_m1_launch.txt"))
+    assert brand == "Apple processor"
+    assert chip_from_brand(brand) is None
+
+
+@pytest.mark.parametrize(
+    ("fixture", "chip"),
+    [("system_profiler_hardware_m1pro.txt", "Apple M1 Pro"), ("system_profiler_hardware_intel.txt", None)],
+)
+def test_hardware_chip(fixture: str, chip: str | None) -> None:
+    assert parse_hardware_chip(mac(fixture)) == chip
+    assert parse_hardware_chip(None) is None and parse_hardware_chip("      Chip: Apple processor\n") is None
+
+
 @pytest.mark.parametrize(
     ("fixture", "expected"),
     [
-        ("sysctl_perflevels_m1.txt", (4, 4)),
-        ("sysctl_perflevels_m2pro.txt", (8, 4)),
-        ("sysctl_perflevels_m1ultra.txt", (16, 4)),
-        ("sysctl_perflevels_values_only.txt", (6, 4)),
+        ("sysctl_perflevels_m1.txt", {"Performance": 4, "Efficiency": 4}),
+        ("sysctl_perflevels_m2pro.txt", {"Performance": 8, "Efficiency": 4}),
+        ("sysctl_perflevels_m1ultra.txt", {"Performance": 16, "Efficiency": 4}),
+        # M5: "Super" cores; M5 Pro/Max: Super + Performance and no efficiency cores (pytorch/cpuinfo#424).
+        ("sysctl_perflevels_m5.txt", {"Super": 4, "Efficiency": 6}),
+        ("sysctl_perflevels_m5pro.txt", {"Super": 5, "Performance": 10}),
+        ("sysctl_perflevels_m5max.txt", {"Super": 6, "Performance": 12}),
+        ("sysctl_perflevels_no_names.txt", {"perflevel0": 8, "perflevel1": 2}),
     ],
 )
-def test_perflevels(fixture: str, expected: tuple[int, int]) -> None:
-    assert parse_perflevels(mac(fixture)) == expected
+def test_clusters(fixture: str, expected: dict[str, int]) -> None:
+    clusters = parse_clusters(mac(fixture))
+    assert clusters == expected
+    assert list(clusters) == list(expected)  # fastest cluster first, as macOS numbers them
 
 
-def test_perflevels_missing() -> None:
-    # Intel Macs have no perflevel sysctls; the probe returns None.
-    assert parse_perflevels(None) == (None, None)
-    assert parse_perflevels("hw.perflevel0.physicalcpu: 8\n") == (8, None)
+def test_clusters_missing() -> None:
+    # Intel Macs have no perflevel sysctls.
+    assert parse_clusters(None) == {}
+    assert parse_clusters("hw.perflevel0.name: Super\n") == {}
 
 
 @pytest.mark.parametrize(
@@ -123,24 +157,44 @@ def test_pmset_batt_unknown() -> None:
 @pytest.mark.parametrize(
     ("fixture", "expected"),
     [
-        ("pmset_therm_notes_only.txt", "nominal"),
-        ("pmset_therm_nominal_power_notify.txt", "nominal"),
-        ("pmset_therm_speed_limit_70.txt", "pressure: CPU_Speed_Limit=70"),
-        # No warning recorded, yet clocks are capped: the cap wins.
-        ("pmset_therm_no_warning_but_limited.txt", "pressure: CPU_Speed_Limit=35"),
-        ("pmset_therm_scheduler_limited.txt", "pressure: CPU_Scheduler_Limit=80, CPU_Speed_Limit=62"),
-        ("pmset_therm_garbled.txt", "unknown"),
+        ("notifyutil_thermal_nominal.txt", "nominal"),
+        ("notifyutil_thermal_moderate.txt", "moderate"),
+        ("notifyutil_thermal_heavy.txt", "heavy"),
+        ("notifyutil_thermal_trapping.txt", "trapping"),
+        ("notifyutil_thermal_sleeping.txt", "sleeping"),
+        ("notifyutil_thermal_unknown_number.txt", "10"),  # recorded as it is, never mapped to a level
     ],
 )
-def test_pmset_therm(fixture: str, expected: str) -> None:
-    assert parse_pmset_therm(mac(fixture)) == expected
+def test_thermal_pressure(fixture: str, expected: str) -> None:
+    assert parse_thermal_pressure(mac(fixture)) == expected
 
 
-def test_pmset_therm_levels() -> None:
-    assert parse_pmset_therm("") == "unknown"
-    assert parse_pmset_therm(None) == "unknown"
-    assert parse_pmset_therm("Thermal Warning Level = 2\n") == "pressure: thermal warning level 2"
-    assert parse_pmset_therm("Thermal Warning Level = 0\n") == "nominal"
+def test_thermal_pressure_unreadable_is_unknown_never_nominal() -> None:
+    assert parse_thermal_pressure(None) == "unknown"  # notifyutil missing or failed
+    assert parse_thermal_pressure("") == "unknown"
+    assert parse_thermal_pressure("com.apple.system.thermalpressurelevel\n") == "unknown"
+    assert parse_thermal_pressure("com.apple.system.other 0\n") == "unknown"
+
+
+def test_thermal_state_without_notifyutil_is_unknown(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(machine, "_is_mac", lambda: True)
+    monkeypatch.setenv("PATH", "/nonexistent")  # no notifyutil on PATH: the probe cannot start
+    assert machine.thermal_state() == "unknown"
+
+
+@pytest.mark.parametrize(
+    ("fixture", "expected"),
+    [
+        ("pmset_g_lowpowermode_on.txt", True),
+        ("pmset_g_lowpowermode_off.txt", False),
+        ("pmset_g_powermode_low.txt", True),
+        ("pmset_g_powermode_high.txt", False),
+        ("pmset_g_desktop_no_mode.txt", None),
+    ],
+)
+def test_low_power_mode(fixture: str, expected: bool | None) -> None:
+    assert parse_low_power_mode(mac(fixture)) is expected
+    assert parse_low_power_mode(None) is None
 
 
 @pytest.mark.parametrize(
@@ -171,14 +225,40 @@ def test_make_label() -> None:
 
 
 def test_preflight_warnings() -> None:
-    assert preflight_warnings({"power_source": "ac", "thermal": "nominal"}) == []
+    assert preflight_warnings({"power_source": "ac", "thermal": "nominal", "low_power_mode": False}) == []
     assert preflight_warnings({"power_source": "unknown", "thermal": "unknown"}) == []
-    warnings = preflight_warnings(
-        {"power_source": "battery", "battery_percent": 63, "thermal": "pressure: CPU_Speed_Limit=70"}
-    )
+    warnings = preflight_warnings({"power_source": "battery", "battery_percent": 63, "thermal": "heavy"})
     assert len(warnings) == 2
     assert "battery (63 %)" in warnings[0]
-    assert "CPU_Speed_Limit=70" in warnings[1]
+    assert "Thermal pressure heavy" in warnings[1]
+
+
+MAC_OK = {"os": "macOS", "rosetta": False, "power_source": "ac", "low_power_mode": False, "thermal": "nominal",
+          "versions": {"tensorflow": "2.18.1", "tensorflow-metal": "1.2.0", "tensorflow-macos": None}}
+
+
+@pytest.mark.parametrize(
+    ("change", "python", "words"),
+    [
+        ({"rosetta": True}, (3, 12), ["Rosetta", "arm64 Python"]),
+        ({}, (3, 13), ["Python 3.13", "python3.12 -m venv"]),
+        ({"versions": {"tensorflow": "2.16.2", "tensorflow-macos": "2.16.2"}}, (3, 12),
+         ["tensorflow-macos 2.16.2", "pip uninstall"]),
+        ({"low_power_mode": True}, (3, 12), ["Low Power Mode is on", "lowpowermode 0"]),
+        ({"power_source": "battery", "battery_percent": 40}, (3, 12), ["battery (40 %)", "plug in"]),
+    ],
+)
+def test_setup_warnings_one_line_each_with_the_fix(change: dict, python: tuple, words: list[str]) -> None:
+    assert setup_warnings(MAC_OK, (3, 12)) == []
+    warnings = setup_warnings({**MAC_OK, **change}, python)
+    assert len(warnings) == 1 and "\n" not in warnings[0]
+    for word in words:
+        assert word in warnings[0]
+
+
+def test_setup_warnings_off_the_mac() -> None:
+    linux = {"os": "Linux", "rosetta": None, "power_source": "unknown", "low_power_mode": None, "versions": {}}
+    assert setup_warnings(linux, (3, 13)) == []
 
 
 def test_tf_environment_keeps_tensorflow_drops_terraform() -> None:
@@ -215,6 +295,7 @@ EXPECTED_KEYS = {
     "label", "cpu_model", "chip", "cores_logical", "cores_physical", "cores_performance", "cores_efficiency",
     "gpu_cores", "ram_bytes", "os", "os_version", "arch", "python", "versions", "threads", "tf_env",
     "power_source", "battery_percent", "thermal", "git_commit", "git_dirty", "rosetta",
+    "model", "cpu_clusters", "low_power_mode",
 }
 
 
@@ -299,3 +380,19 @@ def test_fingerprint_git_checkout(tmp_path: Path) -> None:
     assert fp["git_dirty"] is False  # untracked results do not make the code dirty
     (tmp_path / "a.txt").write_text("2\n")
     assert fingerprint(tmp_path)["git_dirty"] is True
+
+
+@pytest.mark.skipif(sys.platform != "darwin", reason="calls the real macOS probes (sysctl, pmset, notifyutil, "
+                    "system_profiler); runs on the macos-14/macos-15 CI jobs")
+def test_live_macos_probes_fill_the_fields() -> None:
+    fp = fingerprint()
+    assert fp["os"] == "macOS" and fp["os_version"]
+    assert fp["cpu_model"] and fp["model"]
+    assert fp["thermal"] in ("nominal", "moderate", "heavy", "trapping", "sleeping")  # notifyutil answered
+    assert fp["power_source"] in ("ac", "battery", "unknown")
+    assert fp["low_power_mode"] in (True, False, None)
+    if fp["arch"] == "arm64":
+        assert fp["chip"] and fp["chip"].startswith(("Apple M", machine.UNKNOWN_APPLE_CHIP))
+        assert fp["cpu_clusters"] and all(n > 0 for n in fp["cpu_clusters"].values())
+        assert sum(fp["cpu_clusters"].values()) <= fp["cores_physical"]
+        assert fp["rosetta"] is False

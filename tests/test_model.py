@@ -129,11 +129,11 @@ def test_train_step_traces_once_across_calls_and_batch_sizes():
 @pytest.mark.parametrize(
     "kwargs, option",
     [
-        ({"n_layers": [784]}, "--layers"),
-        ({"n_layers": [784, 0, 10]}, "--layers"),
-        ({"n_layers": [784, 10], "loss": "hinge"}, "--loss"),
-        ({"n_layers": [784, 10], "learning_rate": 0}, "--learning-rate"),
-        ({"n_layers": [784, 10], "learning_rate": float("nan")}, "--learning-rate"),
+        ({"layer_sizes": [784]}, "^layer_sizes:"),
+        ({"layer_sizes": [784, 0, 10]}, "^layer_sizes:"),
+        ({"layer_sizes": [784, 10], "loss": "hinge"}, "^loss:"),
+        ({"layer_sizes": [784, 10], "learning_rate": 0}, "^learning_rate:"),
+        ({"layer_sizes": [784, 10], "learning_rate": float("nan")}, "^learning_rate:"),
     ],
 )
 def test_network_rejects_bad_configuration(kwargs, option):

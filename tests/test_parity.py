@@ -26,7 +26,7 @@ def test_in_graph_and_per_call_leave_the_same_weights(loss):
     per_call = run_steps(Case("CPU:0", 8, WIDTHS, loss=loss, mode="per-call"), n_steps=6)
     in_graph = run_steps(Case("CPU:0", 8, WIDTHS, loss=loss, mode="in-graph"), n_steps=6)
     assert in_graph.loss == pytest.approx(per_call.loss, rel=1e-6)
-    for a, b in zip(in_graph.params, per_call.params):
+    for a, b in zip(in_graph.params, per_call.params, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
 
 

@@ -10,10 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simplenn import peers
+from simplenn import runners
 from simplenn.cases import Case
-from simplenn.measure import ScratchRunner, Settings, measure
+from simplenn.measure import Settings, measure
 from simplenn.parity import run_steps
+from simplenn.runners.scratch import ScratchRunner
+from simplenn.runners.torch_peer import torch_device
 
 WIDTHS = (16, 8, 4)
 FAST = Settings(min_block_s=0.005, min_blocks=2, min_time_s=0.01, max_blocks=3)
@@ -24,21 +26,22 @@ def case(impl: str, mode: str = "per-call", loss: str = "sigmoid", device: str =
 
 
 def scratch_initial(c: Case) -> list[np.ndarray]:
-    return [p.numpy() for p in ScratchRunner(c).network.params]
+    return ScratchRunner(c).params()
 
 
 def assert_params_close(got, ref, rtol=1e-4, atol=1e-6):
     assert len(got) == len(ref)
-    for g, r in zip(got, ref):
+    for g, r in zip(got, ref, strict=True):
         np.testing.assert_allclose(g, r, rtol=rtol, atol=atol)
 
 
 def test_keras_starts_from_the_scratch_networks_weights():
     c = case("keras")
-    runner = peers.runner(c, seed=3)
-    ref = [p.numpy() for p in ScratchRunner(case("scratch"), seed=3).network.params]
-    for got, want in zip(runner.params(), ref):
-        np.testing.assert_array_equal(got, want)
+    got = runners.runner(c, seed=3).params()
+    ref = ScratchRunner(case("scratch"), seed=3).params()
+    assert len(ref) == 2 * (len(WIDTHS) - 1)  # [W1, b1, W2, b2, …]
+    for g, want in zip(got, ref, strict=True):  # strict: a missing or extra parameter fails
+        np.testing.assert_array_equal(g, want)
 
 
 @pytest.mark.parametrize("loss", ["sigmoid", "softmax"])
@@ -101,16 +104,16 @@ def test_an_unknown_gpu_has_no_torch_device_and_cpus_map_to_cpu(monkeypatch):
     no_gpu = types.SimpleNamespace(
         backends=types.SimpleNamespace(mps=types.SimpleNamespace(is_available=lambda: False)),
         cuda=types.SimpleNamespace(is_available=lambda: False, device_count=lambda: 0), __version__="x")
-    assert peers.torch_device("CPU:1", no_gpu) == "cpu"
-    with pytest.raises(peers.Unsupported, match="no GPU"):
-        peers.torch_device("GPU:0", no_gpu)
+    assert torch_device("CPU:1", no_gpu) == "cpu"
+    with pytest.raises(runners.Unsupported, match="no GPU"):
+        torch_device("GPU:0", no_gpu)
     mac = types.SimpleNamespace(backends=types.SimpleNamespace(mps=types.SimpleNamespace(is_available=lambda: True)),
                                 cuda=no_gpu.cuda, __version__="x")
     monkeypatch.setattr(sys, "platform", "darwin")
-    assert peers.torch_device("/device:GPU:0", mac) == "mps"
+    assert torch_device("/device:GPU:0", mac) == "mps"
     cuda = types.SimpleNamespace(backends=no_gpu.backends, __version__="x",
                                  cuda=types.SimpleNamespace(is_available=lambda: True, device_count=lambda: 1))
-    assert peers.torch_device("GPU:0", cuda) == "cuda:0"
+    assert torch_device("GPU:0", cuda) == "cuda:0"
 
 
 @pytest.mark.parametrize("loss", ["sigmoid", "softmax"])

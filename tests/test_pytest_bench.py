@@ -171,16 +171,20 @@ def test_benchmarks_are_timed_only_when_asked_for(given, timed):
     assert timing_requested(config) is timed
 
 
-def test_plan_rounds_recalibrates_after_a_noisy_first_block():
+def test_plan_rounds_is_not_stopped_short_by_a_stalled_first_block(monkeypatch):
+    """A stall that makes the first 1-step block look long enough must not become the round: it is re-checked."""
+    clock = [0.0]
+    monkeypatch.setattr(time, "perf_counter", lambda: clock[0])  # a fake clock: 1 ms per step, exactly
     calls = []
 
     def run(n: int) -> None:
-        # The very first block is slowed by noise: calibration would stop at n = 1 without the re-check.
-        time.sleep(0.03 if not calls else 0.001 * n)
+        clock[0] += 0.001 * n + (0.030 if not calls else 0.0)  # the very first block also stalls for 30 ms
         calls.append(n)
 
     plan = plan_rounds(run, lambda: None, Settings(min_block_s=0.02, min_blocks=3, min_time_s=0.05))
-    assert plan.steps_per_round >= 20
-    assert plan.rounds == 3
+    # 1 (stalled, 31 ms), 1 (1 ms: not confirmed), then 24 = ceil(1.2 × 20 ms / 1 ms) twice, then the timed block.
+    assert calls == [1, 1, 24, 24, 24]
+    assert plan.steps_per_round == 24  # a round lasts 24 ms ≥ min_block_s
+    assert plan.rounds == 3  # ceil(50 ms / 24 ms) = 3 = min_blocks
     assert plan.warmup_rounds == 1
-    assert len(plan.calibration_s) >= 3
+    assert plan.calibration_s == pytest.approx((0.031, 0.001, 0.024, 0.024, 0.024))

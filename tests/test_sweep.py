@@ -14,7 +14,8 @@ import pytest
 from simplenn import results, sweep
 from simplenn.cases import Case
 from simplenn.cli import main
-from simplenn.errors import UsageError
+from simplenn.errors import FieldError, UsageError
+from simplenn.measure import Settings
 
 CPU0 = {"name": "CPU:0", "kind": "cpu", "backend": "none", "description": ""}
 CPU1 = {"name": "CPU:1", "kind": "cpu", "backend": "none", "description": ""}
@@ -58,7 +59,7 @@ class FakeWorker:
 
 
 def _run(tmp_path, worker, **overrides):
-    config = sweep.SweepConfig(**{**TINY, "devices": ("all",), **overrides})
+    config = sweep.SweepConfig.from_dict({**TINY, "devices": ("all",), **overrides})
     state = sweep.prepare(tmp_path / "run", config, worker, {"label": "test machine"}, [])
     return sweep.execute(state, worker)
 
@@ -75,11 +76,11 @@ def test_grid_sorted_deduplicated_and_default_shape():
                                  dict(losses=("hinge",)), dict(dtypes=("int8",)), dict(devices=())])
 def test_config_rejects_bad_values(bad):
     with pytest.raises(UsageError):
-        sweep.SweepConfig(**bad)
+        sweep.SweepConfig.from_dict(bad)
 
 
 def test_order_interleaves_devices_and_places_sentinels():
-    cases = sweep.expand(sweep.SweepConfig(**TINY), ["CPU:0", "CPU:1"])
+    cases = sweep.expand(sweep.SweepConfig.from_dict(TINY), ["CPU:0", "CPU:1"])
     plan = sweep.order(cases, rounds=2, seed=1, sentinel_every=3)
     main_items = [p for p in plan if not p.sentinel]
     assert len(main_items) == 2 * len(cases)
@@ -115,7 +116,7 @@ def test_crashed_and_timed_out_cells_cost_one_cell(tmp_path):
 
 
 def test_oom_skips_larger_batches_on_the_same_axis_and_says_so(tmp_path):
-    cases = sweep.expand(sweep.SweepConfig(**TINY), ["CPU:0", "CPU:1"])
+    cases = sweep.expand(sweep.SweepConfig.from_dict(TINY), ["CPU:0", "CPU:1"])
 
     def b16_before_b32(seed):
         batches = [p.case.batch_size for p in sweep.order(cases, 1, seed, 0) if p.case.device == "CPU:0"]
@@ -135,7 +136,7 @@ def test_oom_skips_larger_batches_on_the_same_axis_and_says_so(tmp_path):
 
 def test_metal_rules_are_known_before_anything_runs(tmp_path):
     worker = FakeWorker(devices=(CPU0, METAL))
-    config = sweep.SweepConfig(**{**TINY, "dtypes": ("float32", "float64"), "jit": (False, True)})
+    config = sweep.SweepConfig.from_dict({**TINY, "dtypes": ("float32", "float64"), "jit": (False, True)})
     state = sweep.prepare(tmp_path / "run", config, worker, {"label": "m"}, [])
     notes = state.meta["unsupported_before_run"]
     assert any(n.startswith("gpu-b8-w8-f64") and "float64" in n for n in notes)
@@ -145,7 +146,7 @@ def test_metal_rules_are_known_before_anything_runs(tmp_path):
 
 def test_resume_measures_only_what_is_missing(tmp_path):
     worker = FakeWorker()
-    config = sweep.SweepConfig(**{**TINY, "devices": ("all",)})
+    config = sweep.SweepConfig.from_dict({**TINY, "devices": ("all",)})
     state = sweep.prepare(tmp_path / "run", config, worker, {"label": "m"}, [])
     calls = {"n": 0}
 
@@ -200,14 +201,14 @@ def test_real_worker_killed_mid_cell_then_a_fresh_worker_carries_on():
     worker.start()
     try:
         slow = Case("CPU:0", 8, (8, 8, 10)).to_dict()
-        settings = {"min_block_s": 0.01, "min_time_s": 30.0, "seed": 0}
+        settings = Settings(min_block_s=0.01, min_time_s=30.0)
         pid = worker.proc.pid
         killer = subprocess.Popen([sys.executable, "-c", f"import os,time,signal; time.sleep(1.5); os.kill({pid}, signal.SIGKILL)"])
         with pytest.raises(sweep.WorkerError) as err:
             worker.request(("cell", slow, CPU0, settings), timeout_s=60)
         killer.wait()
         assert err.value.status == "crashed" and "SIGKILL" in err.value.reason
-        fast = {"min_block_s": 0.005, "min_time_s": 0.02, "seed": 0}
+        fast = Settings(min_block_s=0.005, min_time_s=0.02)
         msg = worker.request(("cell", Case("CPU:1", 8, (8, 8, 10)).to_dict(), CPU1, fast), timeout_s=120)
         assert msg[0] == "result" and msg[1]["status"] == "ok" and worker.proc.pid != pid
         with pytest.raises(sweep.WorkerError) as err:
@@ -306,11 +307,47 @@ def test_toml_config_matches_flags(tmp_path):
     assert from_toml.batch_sizes == (8, 16) and from_toml.hidden == ((64, 64), (100, 30))
 
 
+def test_one_table_of_keys_drives_flags_toml_and_the_stored_grid(tmp_path):
+    """Every key of sweep.KEYS is a `run` flag and a sweep.toml key, and lands in run.json's grid under grid_key."""
+    from simplenn.cli import build_parser
+    from simplenn.commands.run import build_config
+
+    flag_values = {"devices": "CPU:1", "ints": "3", "hidden": "7x5", "seconds": "9.5", "seconds0": "9.5",
+                   "count": "3", "int": "3"}
+    for key in sweep.KEYS:
+        text = key.choices[-1] if key.kind == "choices" else flag_values[key.kind]
+        from_flag = build_config(build_parser().parse_args(["run", key.flag, text]))
+        toml = tmp_path / f"{key.name}.toml"
+        toml.write_text(f"{key.name} = {json.dumps(text)}\n")
+        assert build_config(build_parser().parse_args(["run", "--config", str(toml)])) == from_flag, key
+        stored = json.loads(json.dumps(from_flag.to_dict()))[key.grid_key]  # as run.json stores it
+        assert stored != json.loads(json.dumps(sweep.SweepConfig().to_dict()))[key.grid_key], key
+        assert sweep.SweepConfig.from_dict(json.loads(json.dumps(from_flag.to_dict()))) == from_flag, key
+    assert sweep.CONFIG_KEYS == tuple(k.name for k in sweep.KEYS)
+
+
+def test_a_field_error_below_the_cli_names_the_field_and_the_cli_maps_it_to_the_flag():
+    with pytest.raises(FieldError, match="^min_block_s: ") as err:
+        sweep.SweepConfig.from_dict({"min_block_s": 0})
+    assert str(err.value.as_flag(sweep.FIELD_FLAGS)).startswith("--min-block-time: must be a positive number")
+    with pytest.raises(FieldError, match="^layer_sizes: ") as err:
+        Case("CPU:0", 8, (784,))
+    assert str(err.value.as_flag(sweep.FIELD_FLAGS)).startswith("--widths: ")
+
+
+def test_an_existing_run_folder_is_refused_naming_out(tmp_path, capsys):
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "x").write_text("")
+    assert main(["run", "--devices", "CPU:0", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert f"error: --out: {tmp_path / 'r'} already exists; use --resume" in err
+
+
 def test_unknown_device_exits_2_listing_present_devices(tmp_path):
     proc = _cli("run", "--logical-cpus", "2", "--devices", "GPU:3", "--out", str(tmp_path / "r"))
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 2 and "Traceback" not in err
-    assert "'GPU:3' is not present" in err and "CPU:0, CPU:1" in err
+    assert "error: --devices: 'GPU:3' is not present" in err and "CPU:0, CPU:1" in err
     assert not (tmp_path / "r").exists()
 
 
@@ -356,7 +393,7 @@ def test_run_summary_as_json_and_text(tmp_path, capsys):
 
 
 def test_implementation_limits_are_known_before_anything_runs(tmp_path):
-    config = sweep.SweepConfig(**{**TINY, "modes": ("per-call", "in-graph"), "impls": ("scratch", "keras")})
+    config = sweep.SweepConfig.from_dict({**TINY, "modes": ("per-call", "in-graph"), "impls": ("scratch", "keras")})
     state = sweep.prepare(tmp_path / "run", config, FakeWorker(), {"label": "m"}, [])
     notes = state.meta["unsupported_before_run"]
     assert any(n.startswith("cpu-b8-w8-in-graph-keras:") and "train_on_batch" in n for n in notes)

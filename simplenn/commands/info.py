@@ -26,6 +26,7 @@ def collect(logical_cpus: int = 1, ceiling: bool = True) -> dict:
     fp = machine.fingerprint()
     out = {
         "machine": fp,
+        "setup_warnings": machine.setup_warnings(fp, sys.version_info[:3]),
         "devices": [d.to_dict() for d in present],
         "gpu_missing_reason": None if any(d.kind == "gpu" for d in present) else devices.gpu_missing_reason(),
     }
@@ -45,6 +46,10 @@ def run(args) -> int:
     print(f"python           {fp.get('python')}")
     for pkg in ("tensorflow", "keras", "tensorflow-metal"):
         print(f"{pkg:<16} {fp['versions'].get(pkg) or 'not installed'}")
+    if fp.get("os") == "macOS":
+        print(format_mac(fp))
+    for warning in info["setup_warnings"]:
+        print(f"warning: {warning}")
     ceilings = {c["device"]: c for c in info.get("ceilings", [])}
     print("devices (TensorFlow's view; ceiling = tf.matmul n×n float32 GFLOP/s, median of timed blocks):")
     for d in info["devices"]:
@@ -54,3 +59,13 @@ def run(args) -> int:
     if info["gpu_missing_reason"]:
         print(f"  no GPU: {info['gpu_missing_reason']}")
     return 0
+
+
+def format_mac(fp: dict) -> str:
+    """The Mac lines of `info`: chip and model, CPU clusters by macOS's names, power and thermal pressure."""
+    clusters = " + ".join(f"{n} {name}" for name, n in (fp.get("cpu_clusters") or {}).items()) or "unknown"
+    lpm = {True: "on", False: "off"}.get(fp.get("low_power_mode"), "unknown")
+    return (f"chip             {fp.get('chip') or 'unknown'} ({fp.get('model') or 'model unknown'}), "
+            f"CPU {clusters}, GPU {fp.get('gpu_cores') or '?'} cores\n"
+            f"power            {fp.get('power_source')}, Low Power Mode {lpm}, "
+            f"thermal pressure {fp.get('thermal')} (notifyutil)")

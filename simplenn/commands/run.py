@@ -8,39 +8,28 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from simplenn.cases import DTYPES, IMPLS, LOSSES, MODES
 from simplenn.commands import _args
-from simplenn.errors import UsageError
+from simplenn.errors import FieldError, UsageError
+from simplenn.sweep.config import CONFIG_KEYS, FIELD_FLAGS, KEYS, QUICK, SUSTAINED, ConfigKey, SweepConfig
 
-GRID_FLAGS = ("devices", "batch_sizes", "widths", "loss", "dtypes", "jit", "modes", "impls", "min_time", "min_block_time",
-              "cooldown", "rounds", "seed", "sentinel_every", "timeout", "logical_cpus")
+# How each kind of configuration key is parsed, from a flag's text or a sweep.toml value written as text.
+PARSERS = {"devices": lambda s: [x for x in s.split(",") if x.strip()], "ints": _args.int_list,
+           "hidden": _args.widths_list, "seconds": _args.positive_float, "seconds0": _args.non_negative_float,
+           "count": _args.positive_int, "int": int}
+METAVARS = {"seconds": "S", "seconds0": "S", "count": "N", "int": None}
+GRID_FLAGS = tuple(k.name for k in KEYS)
+
+
+def _parser_for(key: ConfigKey):
+    return _args.choice_list(key.choices) if key.kind == "choices" else PARSERS[key.kind]
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("run", help="measure a device × batch size × widths grid into a run folder")
     g = p.add_argument_group("grid (flags override --config, which overrides --quick/--sustained and defaults)")
-    g.add_argument("--devices", type=lambda s: [x for x in s.split(",") if x.strip()], metavar="LIST",
-                   help="cpu, gpu, all (default) or TensorFlow names: CPU:0,GPU:0")
-    g.add_argument("--batch-sizes", type=_args.int_list, metavar="LIST", help="default 1,8,32,128,512,2048,8192")
-    g.add_argument("--widths", type=_args.widths_list, metavar="LIST",
-                   help="hidden widths between input 784 and output 10, e.g. 100x30,256x256 (default: 100x30 at "
-                        "every batch size plus 256x256 and 1024x1024 at batch 512)")
-    g.add_argument("--loss", type=_args.choice_list(LOSSES), metavar="LIST", help="sigmoid (default), softmax")
-    g.add_argument("--dtypes", type=_args.choice_list(DTYPES), metavar="LIST", help="float32 (default), float16, float64")
-    g.add_argument("--jit", type=_args.choice_list(("off", "on")), metavar="LIST", help="XLA: off (default), on, or off,on")
-    g.add_argument("--modes", type=_args.choice_list(MODES), metavar="LIST",
-                   help="per-call (default: one compiled call per step) and/or in-graph (K steps in one call)")
-    g.add_argument("--impl", dest="impls", type=_args.choice_list(IMPLS), metavar="LIST",
-                   help="scratch (default), keras, torch, jax")
-    g.add_argument("--min-time", type=_args.positive_float, metavar="S", help="minimum timed seconds per cell (0.5)")
-    g.add_argument("--min-block-time", type=_args.positive_float, metavar="S", help="minimum seconds per timed block (0.05)")
-    g.add_argument("--cooldown", type=_args.non_negative_float, metavar="S", help="pause between cells (0)")
-    g.add_argument("--rounds", type=_args.positive_int, metavar="N", help="measure every cell N times, interleaved (1)")
-    g.add_argument("--seed", type=int, help="seed of the order shuffle, the weights and the batch (0)")
-    g.add_argument("--sentinel-every", type=_args.positive_int, metavar="N", help="re-measure the sentinel cell every N cells (8)")
-    g.add_argument("--timeout", type=_args.positive_float, metavar="S", help="per-cell timeout in seconds (300)")
-    g.add_argument("--logical-cpus", type=_args.positive_int, metavar="N",
-                   help="split the CPU into N logical devices (how the two-device path runs without a GPU)")
+    for key in KEYS:
+        g.add_argument(key.flag, dest=key.name, type=_parser_for(key), metavar=METAVARS.get(key.kind, "LIST"),
+                       help=key.help)
     g.add_argument("--config", type=Path, metavar="TOML", help="a sweep.toml with the same keys (batch_sizes = [...])")
     preset = g.add_mutually_exclusive_group()
     preset.add_argument("--quick", action="store_true", help="a reduced grid (about a minute on a 2-core machine)")
@@ -63,65 +52,54 @@ def _load_toml(path: Path) -> dict:
         data = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise UsageError(f"--config: {path} is not valid TOML ({e})") from None
-    from simplenn.sweep import CONFIG_KEYS
-
-    unknown = sorted(set(data) - set(CONFIG_KEYS) - {"quick", "sustained"})
+    allowed = CONFIG_KEYS + ("quick", "sustained")
+    unknown = sorted(set(data) - set(allowed))
     if unknown:
-        raise UsageError(f"--config: unknown keys {unknown} in {path}; allowed: {', '.join(CONFIG_KEYS + ('quick', 'sustained'))}")
+        raise UsageError(f"--config: unknown keys {unknown} in {path}; allowed: {', '.join(allowed)}")
     return _normalise_toml(data, path)
 
 
 def _normalise_toml(data: dict, path: Path) -> dict:
-    """TOML values in the same form the flags produce (lists of ints, hidden-width tuples, …)."""
+    """TOML values in the same form the flags produce (lists of ints, hidden-size tuples, …)."""
     out = {}
-    conv = {"batch_sizes": _args.int_list, "widths": _args.widths_list, "loss": _args.choice_list(LOSSES),
-            "dtypes": _args.choice_list(DTYPES), "modes": _args.choice_list(MODES), "impls": _args.choice_list(IMPLS),
-            "jit": _args.choice_list(("off", "on")), "devices": lambda s: [x for x in s.split(",") if x.strip()]}
-    for key, value in data.items():
+    keys = {k.name: k for k in KEYS}
+    for name, value in data.items():
+        if name not in keys:  # quick, sustained
+            out[name] = value
+            continue
         try:
-            if key in conv:
-                if isinstance(value, bool) and key == "jit":
-                    value = "on" if value else "off"
-                if isinstance(value, list):
-                    value = ",".join("x".join(map(str, v)) if isinstance(v, list) else str(v) for v in value)
-                out[key] = conv[key](str(value))
-            elif key in ("min_time", "min_block_time", "timeout"):
-                out[key] = _args.positive_float(str(value))
-            elif key == "cooldown":
-                out[key] = _args.non_negative_float(str(value))
-            elif key in ("rounds", "sentinel_every", "logical_cpus"):
-                out[key] = _args.positive_int(str(value))
-            else:
-                out[key] = value
+            if isinstance(value, bool) and name == "jit":
+                value = "on" if value else "off"
+            if isinstance(value, list):
+                value = ",".join("x".join(map(str, v)) if isinstance(v, list) else str(v) for v in value)
+            out[name] = _parser_for(keys[name])(str(value))
         except Exception as e:  # noqa: BLE001 — argparse type errors carry the message we want
-            raise UsageError(f"--config: {path}: key {key!r}: {e}") from None
+            raise UsageError(f"--config: {path}: key {name!r}: {e}") from None
     return out
 
 
 def build_config(args):
     """SweepConfig from defaults < preset < TOML < flags."""
-    from simplenn.sweep import QUICK, SUSTAINED, SweepConfig
-
     values = _load_toml(args.config) if args.config else {}
-    flags = {k: getattr(args, k) for k in GRID_FLAGS if getattr(args, k, None) is not None}
-    values.update(flags)
-    kwargs: dict = {}
+    values.update({k: getattr(args, k) for k in GRID_FLAGS if getattr(args, k, None) is not None})
+    grid: dict = {}
     if args.quick or values.pop("quick", False):
-        kwargs.update(QUICK)
+        grid.update(QUICK)
     if args.sustained or values.pop("sustained", False):
-        kwargs.update(SUSTAINED)
-    rename = {"loss": "losses", "min_time": "min_time_s", "min_block_time": "min_block_s", "cooldown": "cooldown_s",
-              "timeout": "timeout_s"}
-    for key, value in values.items():
-        if key == "widths":
-            kwargs["hidden"], kwargs["wide_hidden"] = tuple(value), ()
-        elif key == "jit":
-            kwargs["jit"] = tuple(v == "on" for v in value)
-        elif key in ("devices", "batch_sizes", "loss", "dtypes", "modes", "impls"):
-            kwargs[rename.get(key, key)] = tuple(value)
-        else:
-            kwargs[rename.get(key, key)] = value
-    return SweepConfig(**kwargs)
+        grid.update(SUSTAINED)
+    for key in KEYS:
+        if key.name not in values:
+            continue
+        value = values[key.name]
+        if key.name == "widths":
+            grid["wide_hidden"] = ()  # hidden sizes given: measured at every batch size, none only at wide_batch
+        if key.name == "jit":
+            value = [v == "on" for v in value]
+        grid[key.grid_key] = tuple(value) if isinstance(value, list) else value
+    try:
+        return SweepConfig.from_dict(grid)
+    except FieldError as e:
+        raise e.as_flag(FIELD_FLAGS) from None
 
 
 def _default_out(label: str) -> Path:
@@ -163,6 +141,9 @@ def run(args) -> int:
         worker = sweep.Worker(config.logical_cpus)
         try:
             state = sweep.prepare(out, config, worker, fp, warnings)
+        except FieldError as e:
+            worker.stop()
+            raise e.as_flag(FIELD_FLAGS) from None
         except BaseException:
             worker.stop()
             raise

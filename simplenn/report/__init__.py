@@ -4,14 +4,13 @@ The package reads one way: tables → crossover → analysis (every table once) 
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from simplenn import files
 from simplenn.report.analysis import Analysis, analyse
 from simplenn.report.charts import save_all
 from simplenn.report.markdown import render_markdown
@@ -31,28 +30,15 @@ class ReportFiles:
     charts: dict[str, Path] = field(default_factory=dict)
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write through a temporary file and os.replace, so a reader never sees half a report."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_report(sources: Iterable[Results | pd.DataFrame | Path | str], out_dir: Path | str, charts: bool = True,
                  seed: int = 0) -> ReportFiles:
     """Write report.md, summary.csv (the per-cell table, seconds) and the charts into out_dir; return their paths."""
     results = combine(s if isinstance(s, (Results, pd.DataFrame)) else load(s) for s in sources)
     require_ok(results, ", ".join(dict.fromkeys(results.table["run"].astype(str))) or "results")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = files.ensure_dir(out_dir, "--out")
     analysis = analyse(results, seed=seed)  # every table once; charts and Markdown only read it
     chart_paths = save_all(analysis, out_dir) if charts else {}
     report_md, summary_csv = out_dir / "report.md", out_dir / "summary.csv"
-    write_text_atomic(summary_csv, analysis.cells.to_csv(index=False))
-    write_text_atomic(report_md, render_markdown(analysis, out_dir, chart_paths))
+    files.write_text(summary_csv, analysis.cells.to_csv(index=False), "--out")
+    files.write_text(report_md, render_markdown(analysis, out_dir, chart_paths), "--out")
     return ReportFiles(report_md, summary_csv, chart_paths)

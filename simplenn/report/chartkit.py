@@ -5,8 +5,6 @@ backend, nothing to close, safe in tests and worker processes.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 import textwrap
 from pathlib import Path
 
@@ -16,6 +14,7 @@ from matplotlib import ticker
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from simplenn import files
 from simplenn.report.captions import ChartSpec
 from simplenn.results import Results, machine_of, machine_versions
 
@@ -128,14 +127,6 @@ def empty_message(ax, text: str) -> None:
 
 
 def save_figure(fig: Figure, path: Path) -> Path:
-    """Save as PNG through a temporary file and os.replace, so a half-written chart is never left behind."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".png")
-    os.close(fd)
-    try:
-        # zlib level 1: a third of the encoding time of the default level 6, for files ~30 % larger.
-        fig.savefig(tmp, dpi=DPI, format="png", pil_kwargs={"compress_level": 1})
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Save as PNG atomically (simplenn.files), so a half-written chart is never left behind."""
+    # zlib level 1: a third of the encoding time of the default level 6, for files ~10 % larger.
+    return files.save_figure(fig, path, dpi=DPI, pil_kwargs={"compress_level": 1})

@@ -9,6 +9,7 @@ from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+from simplenn import files
 from simplenn.report.analysis import Analysis
 from simplenn.report.captions import CHARTS
 from simplenn.report.chartkit import (batch_axis, default_widths, empty_message, footnote, new_figure, plain_log_y,
@@ -191,6 +192,5 @@ BUILDERS = {"step_time": step_time_chart, "throughput": throughput_chart, "speed
 
 def save_all(analysis: Analysis, out_dir: Path | str) -> dict[str, Path]:
     """Write every chart the data can fill as out_dir/<name>.png; return {name: path} in report order."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = files.ensure_dir(out_dir, "--out")
     return {name: save_figure(BUILDERS[name](analysis), out_dir / f"{name}.png") for name in analysis.chart_names}

@@ -1,0 +1,139 @@
+"""How precise a median is: the stopping rule for timing a cell, and CIs that resample rounds before blocks.
+
+A block bootstrap inside one process understates run-to-run variation: blocks of one round share the process's
+memory layout, allocator state, thread pools and whatever else ran on the machine then. With several rounds
+(each in a fresh worker process), a hierarchical bootstrap resamples rounds first, then blocks within each
+chosen round, so the interval also covers the between-round spread. With a single round it is the ordinary
+block bootstrap.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from simplenn.stats import CONFIDENCE, median_ci
+
+N_RESAMPLES = 2000
+
+
+def rel_halfwidth(blocks: Sequence[float], confidence: float = CONFIDENCE) -> float:
+    """Half the width of the median's distribution-free CI, relative to the median (inf with < 6 blocks).
+
+    With fewer than 6 samples no order-statistic interval reaches 95 %: precision is then unknown, not good.
+    """
+    x = np.asarray(blocks, dtype=float)
+    if x.size < 6:
+        return math.inf
+    low, high = median_ci(x, confidence)
+    median = float(np.median(x))
+    return (high - low) / 2 / median if median > 0 else math.inf
+
+
+@dataclass(frozen=True)
+class StopRule:
+    """When a cell has been timed enough: tight enough, or out of time (then it is flagged imprecise)."""
+
+    precision: float = 0.02  # target: the median's 95 % CI within ±2 % of the median
+    max_time_s: float = 3.0  # of timed blocks, per cell
+    min_blocks: int = 6
+    min_time_s: float = 0.0
+    max_blocks: int = 1000
+
+    def done(self, blocks: Sequence[float]) -> bool:
+        """True when timing can stop: the minimum is met and the target precision or a limit is reached."""
+        total_s = float(np.sum(blocks)) if len(blocks) else 0.0
+        if len(blocks) >= self.max_blocks or total_s >= self.max_time_s:
+            return True
+        if len(blocks) < self.min_blocks or total_s < self.min_time_s:
+            return False
+        return rel_halfwidth(blocks) <= self.precision
+
+    def reached(self, blocks: Sequence[float]) -> tuple[float, bool]:
+        """(relative CI half-width reached, imprecise): imprecise when it stopped short of the target."""
+        reached = rel_halfwidth(blocks)
+        return reached, not reached <= self.precision
+
+
+def _resampled_medians(values: np.ndarray, rounds: np.ndarray, chosen: np.ndarray, rng: np.random.Generator
+                       ) -> np.ndarray:
+    """Median of each resample: the rounds in `chosen` (B × R codes), then blocks drawn within each round."""
+    order = np.argsort(rounds, kind="stable")
+    v, codes = values[order], rounds[order]
+    counts = np.bincount(codes)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    n_chosen = counts[chosen]  # B × R
+    width = int(counts.max())
+    draw = np.floor(rng.random((*chosen.shape, width)) * n_chosen[..., None]).astype(int)
+    idx = starts[chosen][..., None] + draw
+    sample = np.where(np.arange(width) < n_chosen[..., None], v[idx], np.nan)
+    return np.nanmedian(sample.reshape(len(chosen), -1), axis=1)
+
+
+def _codes(rounds: Sequence | None, n: int) -> np.ndarray:
+    if rounds is None:
+        return np.zeros(n, dtype=int)
+    return pd.factorize(pd.Series(list(rounds)), sort=True)[0]
+
+
+def hierarchical_median_ci(values: Sequence[float], rounds: Sequence | None = None,
+                           confidence: float = CONFIDENCE, n_resamples: int = N_RESAMPLES, seed: int = 0
+                           ) -> tuple[float, float]:
+    """Percentile-bootstrap CI of the median, resampling rounds first, then blocks within each round."""
+    v = np.asarray(values, dtype=float)
+    if v.size == 0:
+        return (math.nan, math.nan)
+    codes = _codes(rounds, v.size)
+    rng = np.random.default_rng(seed)
+    chosen = rng.integers(0, codes.max() + 1, size=(n_resamples, codes.max() + 1))
+    medians = _resampled_medians(v, codes, chosen, rng)
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(medians, [alpha, 1 - alpha])
+    return (float(low), float(high))
+
+
+def hierarchical_ratio_ci(base: Sequence[float], new: Sequence[float], base_rounds: Sequence | None = None,
+                          new_rounds: Sequence | None = None, paired: bool = False, confidence: float = CONFIDENCE,
+                          n_resamples: int = N_RESAMPLES, seed: int = 0) -> tuple[float, float, float]:
+    """median(base) / median(new) with a hierarchical-bootstrap CI.
+
+    `paired=True` draws the same round numbers on both sides: right for two devices measured in the same
+    rounds of one run (round r of each shares the machine's state), wrong for two independent runs.
+    """
+    a, b = np.asarray(base, dtype=float), np.asarray(new, dtype=float)
+    if a.size == 0 or b.size == 0:
+        return (math.nan, math.nan, math.nan)
+    ca, cb = _codes(base_rounds, a.size), _codes(new_rounds, b.size)
+    rng = np.random.default_rng(seed)
+    ra, rb = ca.max() + 1, cb.max() + 1
+    chosen_a = rng.integers(0, ra, size=(n_resamples, ra))
+    chosen_b = chosen_a if paired and ra == rb else rng.integers(0, rb, size=(n_resamples, rb))
+    ratios = _resampled_medians(a, ca, chosen_a, rng) / _resampled_medians(b, cb, chosen_b, rng)
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(ratios, [alpha, 1 - alpha])
+    return (float(np.median(a) / np.median(b)), float(low), float(high))
+
+
+def reproducibility(table: pd.DataFrame) -> dict[str, float]:
+    """How far two runs of the same grid disagree, from a comparison table with one row per matched cell.
+
+    Columns read: base_median_s, new_median_s, base_ci_low_s, base_ci_high_s, new_ci_low_s, new_ci_high_s.
+    Returns the median, 90th percentile and max of |ratio − 1| in percent (from |log ratio|, so 2× faster and 2×
+    slower count alike), the share of cells whose CI holds the other run's median (both ways), and n_cells.
+    """
+    if table.empty:
+        return {"n_cells": 0}
+    ratio = table["new_median_s"] / table["base_median_s"]
+    dev = 100 * np.expm1(np.abs(np.log(ratio.to_numpy(dtype=float))))
+    new_in_base = table["new_median_s"].between(table["base_ci_low_s"], table["base_ci_high_s"])
+    base_in_new = table["base_median_s"].between(table["new_ci_low_s"], table["new_ci_high_s"])
+    return {
+        "n_cells": int(len(table)),
+        "median_abs_pct": float(np.median(dev)),
+        "p90_abs_pct": float(np.quantile(dev, 0.9)),
+        "max_abs_pct": float(dev.max()),
+        "share_ci_holds_other": float((new_in_base & base_in_new).mean()),
+    }

@@ -1,0 +1,27 @@
+"""A sweep: grid → ordered plan → cells measured in a supervised worker process → records in the run folder.
+
+Modules, in the order data flows: `config` (SweepConfig, presets, the table of configuration keys), `plan`
+(Cases, interleaved order, sentinel and its drift), `worker` (the measurement process and its protocol), `run`
+(prepare a run folder, execute its plan, resume). Resumable; a crashed or hung worker costs one cell.
+
+The public names below are loaded on first use, so `simplenn.sweep.config` (read by the CLI's parser) does not
+pull in pandas through the run loop's results writer.
+"""
+from __future__ import annotations
+
+import importlib
+
+EXPORTS = {
+    "config": ("CONFIG_KEYS", "FIELD_FLAGS", "KEYS", "QUICK", "SUSTAINED", "ConfigKey", "SweepConfig"),
+    "plan": ("DRIFT_WARN", "PlanItem", "drift", "expand", "order"),
+    "run": ("Progress", "RunState", "execute", "prepare", "resolve_devices", "resume_state"),
+    "worker": ("Worker", "WorkerError"),
+}
+__all__ = sorted(name for names in EXPORTS.values() for name in names)
+
+
+def __getattr__(name: str):
+    for module, names in EXPORTS.items():
+        if name in names:
+            return getattr(importlib.import_module(f"simplenn.sweep.{module}"), name)
+    raise AttributeError(f"module 'simplenn.sweep' has no attribute {name!r}")

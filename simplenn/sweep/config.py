@@ -1,0 +1,125 @@
+"""What a sweep measures and how: `SweepConfig`, its presets, and the one table of its configuration keys."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+
+from simplenn.cases import DTYPES, IMPLS, LOSSES, MODES, check_choice, check_seconds
+from simplenn.errors import FieldError
+from simplenn.measure import Settings
+
+DEFAULT_BATCH_SIZES = (1, 8, 32, 128, 512, 2048, 8192)
+DEFAULT_HIDDEN = ((100, 30),)
+WIDE_HIDDEN = ((256, 256), (1024, 1024))  # the default grid adds these at WIDE_BATCH
+WIDE_BATCH = 512
+SETTINGS_KEYS = ("min_time_s", "min_block_s", "seed")  # the grid keys that are timing Settings
+
+
+@dataclass(frozen=True)
+class ConfigKey:
+    """One key a user can set: its sweep.toml name (= argparse dest), flag, grid key, value kind and help."""
+
+    name: str
+    flag: str
+    grid_key: str  # the SweepConfig field (or timing Settings field) it sets, and its key in run.json's grid
+    kind: str  # how the CLI parses it: devices, ints, hidden, choices, seconds, seconds0, count, int
+    help: str
+    choices: tuple[str, ...] = ()
+
+
+# The one list of settable keys: the TOML reader, the `run` flags and the run.json grid all derive from it.
+KEYS = (
+    ConfigKey("devices", "--devices", "devices", "devices", "cpu, gpu, all (default) or TensorFlow names: CPU:0,GPU:0"),
+    ConfigKey("batch_sizes", "--batch-sizes", "batch_sizes", "ints", "default 1,8,32,128,512,2048,8192"),
+    # Hidden sizes; the flag keeps its name for existing scripts and configs.
+    ConfigKey("widths", "--widths", "hidden", "hidden",
+              "hidden sizes between input 784 and output 10, e.g. 100x30,256x256 (default: 100x30 at every batch "
+              "size plus 256x256 and 1024x1024 at batch 512)"),
+    ConfigKey("loss", "--loss", "losses", "choices", "sigmoid (default), softmax", LOSSES),
+    ConfigKey("dtypes", "--dtypes", "dtypes", "choices", "float32 (default), float16, float64", DTYPES),
+    ConfigKey("jit", "--jit", "jit", "choices", "XLA: off (default), on, or off,on", ("off", "on")),
+    ConfigKey("modes", "--modes", "modes", "choices",
+              "per-call (default: one compiled call per step) and/or in-graph (K steps in one call)", MODES),
+    ConfigKey("impls", "--impl", "impls", "choices", "scratch (default), keras, torch, jax", IMPLS),
+    ConfigKey("min_time", "--min-time", "min_time_s", "seconds", "minimum timed seconds per cell (0.5)"),
+    ConfigKey("min_block_time", "--min-block-time", "min_block_s", "seconds", "minimum seconds per timed block (0.05)"),
+    ConfigKey("cooldown", "--cooldown", "cooldown_s", "seconds0", "pause between cells (0)"),
+    ConfigKey("rounds", "--rounds", "rounds", "count", "measure every cell N times, interleaved (1)"),
+    ConfigKey("seed", "--seed", "seed", "int", "seed of the order shuffle, the weights and the batch (0)"),
+    ConfigKey("sentinel_every", "--sentinel-every", "sentinel_every", "count", "re-measure the sentinel cell every N cells (8)"),
+    ConfigKey("timeout", "--timeout", "timeout_s", "seconds", "per-cell timeout in seconds (300)"),
+    ConfigKey("logical_cpus", "--logical-cpus", "logical_cpus", "count",
+              "split the CPU into N logical devices (how the two-device path runs without a GPU)"),
+)
+CONFIG_KEYS = tuple(k.name for k in KEYS)
+# Field name -> flag, for errors raised below the CLI: the grid's keys and the Case fields they become.
+FIELD_FLAGS = {**{k.grid_key: k.flag for k in KEYS}, "batch_size": "--batch-sizes", "layer_sizes": "--widths",
+               "loss": "--loss", "dtype": "--dtypes", "mode": "--modes", "impl": "--impl", "device": "--devices",
+               "wide_hidden": "--widths", "run_dir": "--out"}
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """What to measure and how. `hidden` lists hidden sizes (input 784 and output 10 are added)."""
+
+    devices: tuple[str, ...] = ("all",)
+    batch_sizes: tuple[int, ...] = DEFAULT_BATCH_SIZES
+    hidden: tuple[tuple[int, ...], ...] = DEFAULT_HIDDEN
+    wide_hidden: tuple[tuple[int, ...], ...] = WIDE_HIDDEN  # measured at wide_batch only
+    wide_batch: int = WIDE_BATCH
+    losses: tuple[str, ...] = ("sigmoid",)
+    dtypes: tuple[str, ...] = ("float32",)
+    jit: tuple[bool, ...] = (False,)
+    modes: tuple[str, ...] = ("per-call",)
+    impls: tuple[str, ...] = ("scratch",)
+    settings: Settings = field(default_factory=Settings)  # per-cell timing (min_time_s, min_block_s, seed)
+    cooldown_s: float = 0.0
+    rounds: int = 1
+    sentinel_every: int = 8
+    timeout_s: float = 300.0
+    logical_cpus: int = 1
+
+    def __post_init__(self) -> None:
+        for name, allowed in (("losses", LOSSES), ("dtypes", DTYPES), ("modes", MODES), ("impls", IMPLS)):
+            for v in getattr(self, name):
+                check_choice(v, allowed, name)
+        check_seconds(self.timeout_s, "timeout_s")
+        if not (isinstance(self.cooldown_s, (int, float)) and self.cooldown_s >= 0):
+            raise FieldError("cooldown_s", f"must be ≥ 0 seconds, got {self.cooldown_s!r}")
+        for name in ("rounds", "sentinel_every", "logical_cpus"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < (0 if name == "sentinel_every" else 1):
+                raise FieldError(name, f"must be a positive integer, got {v!r}")
+        if not self.batch_sizes or any(isinstance(b, bool) or not isinstance(b, int) or b <= 0 for b in self.batch_sizes):
+            raise FieldError("batch_sizes", f"must be positive integers, got {list(self.batch_sizes)}")
+        if not self.devices:
+            raise FieldError("devices", "give at least one device (cpu, gpu, all, or names like CPU:0,GPU:0)")
+        # Duplicates removed, values sorted: the same grid however it was written.
+        object.__setattr__(self, "batch_sizes", tuple(sorted(set(self.batch_sizes))))
+        object.__setattr__(self, "hidden", tuple(sorted(set(map(tuple, self.hidden)))))
+        object.__setattr__(self, "wide_hidden", tuple(sorted(set(map(tuple, self.wide_hidden)) - set(self.hidden))))
+        for name in ("losses", "dtypes", "modes", "impls", "jit", "devices"):
+            object.__setattr__(self, name, tuple(dict.fromkeys(getattr(self, name))))
+
+    @property
+    def seed(self) -> int:
+        """The seed of the order shuffle, the weights and the batch."""
+        return self.settings.seed
+
+    def to_dict(self) -> dict:
+        """The run.json grid: one flat dict keyed by grid key, timing Settings included."""
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "settings"}
+        return {**d, **{k: getattr(self.settings, k) for k in SETTINGS_KEYS}}
+
+    @classmethod
+    def from_dict(cls, grid: dict) -> "SweepConfig":
+        """A config from grid keys (run.json's grid, a preset, a test's overrides); missing keys take defaults."""
+        names = {f.name for f in fields(cls)} - {"settings"}
+        timing = {k: grid[k] for k in SETTINGS_KEYS if k in grid}
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in grid.items() if k in names}
+        return cls(settings=replace(Settings(), **timing), **values)
+
+
+# Presets, in grid keys.
+QUICK = dict(batch_sizes=(8, 128, 2048), hidden=((100, 30),), wide_hidden=((256, 256),), wide_batch=512,
+             min_time_s=0.2, min_block_s=0.02, sentinel_every=4)
+SUSTAINED = dict(cooldown_s=5.0, min_block_s=0.2, min_time_s=2.0)

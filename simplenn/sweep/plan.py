@@ -1,0 +1,98 @@
+"""The plan of a sweep: grid → Cases → interleaved order with sentinel re-measurements; the sentinel's drift."""
+from __future__ import annotations
+
+import itertools
+import math
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from simplenn.cases import DEFAULT_WIDTHS, Case
+from simplenn.sweep.config import SweepConfig
+from simplenn.timing import per_step_s
+
+# |last / first − 1| of the sentinel's median step time above which a run is flagged as drifting.
+DRIFT_WARN = 0.10
+
+
+@dataclass(frozen=True)
+class PlanItem:
+    """One planned measurement: its place in the run, the Case, the round, and whether it is the sentinel."""
+
+    seq: int
+    case: Case
+    round: int = 0
+    sentinel: bool = False
+
+    def to_dict(self) -> dict:
+        return {"seq": self.seq, "id": self.case.id, "case": self.case.to_dict(), "round": self.round,
+                "sentinel": self.sentinel}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "PlanItem":
+        return cls(d["seq"], Case.from_dict(d["case"]), d.get("round", 0), d.get("sentinel", False))
+
+
+def expand(config: SweepConfig, devices: Iterable[str]) -> list[Case]:
+    """Every Case of the grid for the resolved device names: (batch × hidden) ∪ (wide_batch × wide_hidden)."""
+    pairs = [(b, h) for h in config.hidden for b in config.batch_sizes]
+    pairs += [(config.wide_batch, h) for h in config.wide_hidden]
+    cases = [Case(dev, batch, (DEFAULT_WIDTHS[0], *hidden, DEFAULT_WIDTHS[-1]), loss, dtype, jit, impl, mode)
+             for (batch, hidden), loss, dtype, jit, mode, impl, dev
+             in itertools.product(pairs, config.losses, config.dtypes, config.jit, config.modes, config.impls, devices)]
+    return list(dict.fromkeys(cases))
+
+
+def order(cases: list[Case], rounds: int, seed: int, sentinel_every: int) -> list[PlanItem]:
+    """Interleave: shuffle the device-independent cells (seeded), then run each one on every device back to back
+    with the device order rotating, so slow drift cannot land on one device. The sentinel (the first device's
+    cell nearest batch 128) is measured first, then every `sentinel_every` cells, and last."""
+    rng = random.Random(seed)
+    groups: dict[tuple, list[Case]] = {}
+    for c in cases:
+        groups.setdefault((c.batch_size, c.layer_sizes, c.loss, c.dtype, c.jit, c.mode, c.impl), []).append(c)
+    keys = list(groups)
+    ordered: list[tuple[int, Case]] = []
+    for r in range(rounds):
+        rng.shuffle(keys)
+        for i, key in enumerate(keys):
+            devs = groups[key]
+            k = (i + r) % len(devs)
+            ordered.extend((r, c) for c in devs[k:] + devs[:k])
+    sentinel = min(cases, key=lambda c: (c.device, abs(math.log2(c.batch_size) - 7), c.layer_sizes)) if cases else None
+    plan: list[PlanItem] = []
+    for i, (rnd, case) in enumerate(ordered):
+        if sentinel_every and sentinel is not None and i % sentinel_every == 0:
+            plan.append(PlanItem(len(plan), sentinel, rnd, True))
+        plan.append(PlanItem(len(plan), case, rnd, False))
+    if sentinel_every and sentinel is not None:
+        plan.append(PlanItem(len(plan), sentinel, rounds - 1, True))
+    return plan
+
+
+def oom_key(case: Case) -> tuple:
+    """What a smaller batch must share with `case` for its out-of-memory to predict this one's."""
+    return (case.device, case.layer_sizes, case.loss, case.dtype, case.jit, case.mode, case.impl)
+
+
+def oom_skip(case: Case, ooms: dict[tuple, int]) -> str | None:
+    """Why to skip `case` when a smaller batch of the same cell ran out of memory on the same device, else None."""
+    batch = ooms.get(oom_key(case))
+    if batch is not None and case.batch_size > batch:
+        return f"skipped: batch {batch} already ran out of memory on {case.device}"
+    return None
+
+
+def drift(records: list[dict]) -> dict | None:
+    """Sentinel drift: median per-step time of its last measurement / its first (> 1 means the machine slowed)."""
+    cells = sorted((r for r in records if r.get("kind") == "cell"), key=lambda r: r["seq"])
+    meds = [float(np.median(per_step_s(np.asarray(r["block_s"]), r["n_steps"]))) for r in cells
+            if r.get("sentinel") and r.get("status") == "ok" and r.get("block_s")]
+    if len(meds) < 2:
+        return None
+    ratio = meds[-1] / meds[0]
+    return {"cell": next(r["id"] for r in records if r.get("sentinel")), "first_median_s": meds[0],
+            "last_median_s": meds[-1], "ratio": ratio, "max_over_min": max(meds) / min(meds), "n": len(meds),
+            "warning": abs(ratio - 1) > DRIFT_WARN}

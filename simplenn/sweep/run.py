@@ -1,0 +1,193 @@
+"""The run loop of a sweep: prepare a run folder, execute its plan through the worker, resume an interrupted one."""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from simplenn import __version__
+from simplenn.cases import Case, unsupported_reason
+from simplenn.errors import FieldError, UsageError
+from simplenn.measure import Settings
+from simplenn.results import RunWriter, completed_keys, read_meta, read_records
+from simplenn.sweep.config import SweepConfig
+from simplenn.sweep.plan import PlanItem, drift, expand, oom_key, oom_skip, order
+from simplenn.sweep.worker import Worker, WorkerError
+
+
+def add_oom(ooms: dict[tuple, int], case: Case) -> None:
+    """Remember that `case` ran out of memory (the smallest such batch per cell is kept)."""
+    key = oom_key(case)
+    ooms[key] = min(ooms.get(key, case.batch_size), case.batch_size)
+
+
+@dataclass
+class Progress:
+    """What the caller is told after each cell (for a progress bar)."""
+
+    done: int
+    total: int
+    record: dict
+    elapsed_s: float
+
+
+@dataclass
+class RunState:
+    """A run in progress: its folder, its run.json metadata, and the warnings gathered so far."""
+
+    run_dir: Path
+    meta: dict
+    warnings: list[str] = field(default_factory=list)
+    interrupted: bool = False
+
+
+def resolve_devices(requested: Iterable[str], present: list[dict], missing_reason: str) -> list[dict]:
+    """The devices of the run (as dicts) among those the worker found; a missing one is a UsageError saying why."""
+    from simplenn.devices import Device, select
+
+    chosen = select(list(requested), [Device(**d) for d in present], missing_reason)
+    return [d.to_dict() for d in chosen]
+
+
+def now() -> str:
+    """The current UTC time, ISO 8601 to the second."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def prepare(run_dir: Path, config: SweepConfig, worker: Worker, machine: dict, extra_warnings: list[str]) -> RunState:
+    """Start a new run folder: resolve devices (in the worker), expand, order, and write run.json."""
+    writer = RunWriter(run_dir)
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise FieldError("run_dir", f"{run_dir} already exists; use --resume {run_dir} to continue it, or choose a new folder")
+    worker.start()
+    devices = resolve_devices(config.devices, worker.devices, worker.gpu_missing_reason)
+    cases = expand(config, [d["name"] for d in devices])
+    plan = order(cases, config.rounds, config.seed, config.sentinel_every)
+    backends = {d["name"]: d["backend"] for d in devices}
+    impossible = sorted({f"{c.id}: {r}" for c in cases if (r := unsupported_reason(c, backends[c.device]))})
+    meta = {
+        "tool": "simplenn-bench", "tool_version": __version__, "created": now(), "status": "running",
+        "grid": config.to_dict(), "devices": devices, "all_devices": worker.devices,
+        "gpu_missing_reason": worker.gpu_missing_reason or None, "tf_threads": getattr(worker, "tf_threads", {}),
+        "order": {"method": "seeded shuffle of cells, devices rotated within each cell, sentinel every "
+                            f"{config.sentinel_every} cells", "seed": config.seed},
+        "plan": [p.to_dict() for p in plan], "machine": machine, "warnings": list(extra_warnings),
+        "unsupported_before_run": impossible, "drift": None,
+    }
+    writer.create(meta)
+    return RunState(run_dir, meta, list(extra_warnings))
+
+
+def execute(state: RunState, worker: Worker, on_progress: Callable[[Progress], None] | None = None,
+            thermal: Callable[[], str] = lambda: "unknown", sleep: Callable[[float], None] = time.sleep) -> RunState:
+    """Measure every planned cell not yet recorded; append each record as it completes."""
+    writer = RunWriter(state.run_dir)
+    torn = writer.drop_torn_tail()
+    if torn:
+        state.warnings.append(torn)
+    records, _ = read_records(state.run_dir)
+    done_keys = completed_keys(records)
+    plan = [PlanItem.from_dict(p) for p in state.meta["plan"]]
+    devices = {d["name"]: d for d in state.meta["devices"]}
+    config = SweepConfig.from_dict(state.meta["grid"])
+    ooms: dict[tuple, int] = {}
+    for r in records:
+        if r.get("kind") == "cell" and r["status"] == "oom":
+            add_oom(ooms, Case.from_dict(r["case"]))
+    have_ceiling = {r["device"] for r in records if r.get("kind") == "ceiling"}
+    t_start = time.perf_counter()
+    parity = state.meta.get("device_parity")
+    total = len(plan)
+    done = sum(1 for p in plan if (p.seq, p.case.id) in done_keys)
+    try:
+        for name in devices:
+            if name not in have_ceiling:
+                _probe_ceiling(name, "start", config.timeout_s, worker, writer, state)
+        for item in plan:
+            if (item.seq, item.case.id) in done_keys:
+                continue
+            if config.cooldown_s and done:
+                sleep(config.cooldown_s)
+            record = _measure_item(item, devices[item.case.device], config.settings, config.timeout_s, worker, ooms, thermal)
+            writer.append(record)
+            if record["status"] == "oom" and not item.sentinel:
+                add_oom(ooms, item.case)
+            done += 1
+            if on_progress:
+                on_progress(Progress(done, total, record, time.perf_counter() - t_start))
+        # A second probe at the end: the ceiling is an upper bound, so the faster of the two is the better one
+        # when the machine's load changed during the run.
+        for name in devices:
+            _probe_ceiling(name, "end", config.timeout_s, worker, writer, state)
+        if len(devices) > 1:
+            parity = _device_parity(list(devices), config, worker, state)
+    except KeyboardInterrupt:
+        state.interrupted = True
+    finally:
+        worker.stop()
+    records, _ = read_records(state.run_dir)
+    d = drift(records)
+    if d and d["warning"]:
+        state.warnings.append(f"sentinel cell {d['cell']} drifted by {100 * (d['ratio'] - 1):+.0f} % "
+                              f"(last/first median); the machine's speed changed during the run")
+    state.meta = writer.update_meta(status="interrupted" if state.interrupted else "complete", drift=d,
+                                    device_parity=parity,
+                                    warnings=list(dict.fromkeys(state.warnings)), finished=now())
+    return state
+
+
+def _device_parity(devices: list[str], config: SweepConfig, worker: Worker, state: RunState) -> dict | None:
+    """The same seeded steps on every device of the run (784-100-30-10, batch 32): losses and weights must agree."""
+    try:
+        msg = worker.request(("parity", devices, config.seed), config.timeout_s)
+    except WorkerError as e:
+        msg = ("error", e.reason)
+    if msg[0] != "result":
+        state.warnings.append(f"device parity check failed to run: {msg[1].splitlines()[0]}")
+        return None
+    if not msg[1]["ok"]:
+        state.warnings.append(f"device parity: {msg[1]['message']}")
+    return msg[1]
+
+
+def _probe_ceiling(device: str, phase: str, timeout_s: float, worker: Worker, writer: RunWriter, state: RunState) -> None:
+    try:
+        msg = worker.request(("ceiling", device), timeout_s)
+    except WorkerError as e:
+        msg = ("error", e.reason)
+    if msg[0] == "result":
+        writer.append({**msg[1], "phase": phase, "measured": now()})
+    else:
+        state.warnings.append(f"ceiling probe on {device} ({phase} of run) failed: {msg[1].splitlines()[0]}")
+
+
+def _measure_item(item: PlanItem, device: dict, settings: Settings, timeout_s: float, worker: Worker,
+                  ooms: dict[tuple, int], thermal: Callable[[], str]) -> dict:
+    base = {"kind": "cell", "seq": item.seq, "id": item.case.id, "round": item.round, "sentinel": item.sentinel,
+            "case": item.case.to_dict(), "backend": device["backend"], "device_kind": device["kind"]}
+    skip = None if item.sentinel else oom_skip(item.case, ooms)
+    if skip:
+        return {**base, "status": "skipped", "reason": skip, "block_s": [], "measured": now()}
+    before = thermal()
+    t0 = time.perf_counter()
+    try:
+        msg = worker.request(("cell", item.case.to_dict(), device, settings), timeout_s)
+    except WorkerError as e:
+        msg = ("failed", e.status, e.reason)
+    wall_s = time.perf_counter() - t0
+    extra = {"thermal_before": before, "thermal_after": thermal(), "wall_s": wall_s, "measured": now()}
+    if msg[0] == "result":
+        return {**msg[1], **base, **extra}
+    if msg[0] == "failed":
+        return {**base, "status": msg[1], "reason": msg[2], "block_s": [], **extra}
+    return {**base, "status": "invalid", "reason": f"unexpected error: {msg[1].splitlines()[0]}", "block_s": [], **extra}
+
+
+def resume_state(run_dir: Path) -> RunState:
+    """The state of an interrupted run folder, from its run.json (which holds the plan)."""
+    meta = read_meta(run_dir)
+    if "plan" not in meta:
+        raise UsageError(f"--resume: {run_dir} has no stored plan; it was not written by `simplenn-bench run`")
+    return RunState(Path(run_dir), meta, list(meta.get("warnings", [])))
