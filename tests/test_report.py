@@ -157,14 +157,20 @@ def test_cell_table_gpu_gets_published_peak_and_flags(df):
     assert cells.loc["cpu-b16-w100x30", "warnings"] == ""
 
 
-def test_thermal_warning(tmp_path):
+@pytest.mark.parametrize("level, flagged", [
+    ("nominal", False), ("unknown", False), ("moderate", True), ("heavy", True), ("trapping", True),
+    ("sleeping", True), ("7", True),  # a level number the code does not know is recorded, and flagged, as it is
+])
+def test_thermal_pressure_flag(tmp_path, level, flagged):
+    import json
+
     run = write_run(tmp_path / "hot", extras=False, widths_list=(SMALL,), modes=("per-call",), batches=(16, 32))
     with open(run / "samples.jsonl", "a") as f:
-        import json
         rec = _cell(Case("CPU:0", 64, SMALL), 99, [1e-3] * 6)
-        f.write(json.dumps({**rec, "thermal_after": "serious"}) + "\n")
+        f.write(json.dumps({**rec, "thermal_before": "nominal", "thermal_after": level}) + "\n")
     cells = tables.cell_table(load(run)).set_index("cell_id")
-    assert "thermal after: serious" in cells.loc["cpu-b64-w100x30", "warnings"]
+    assert (f"thermal after: {level}" in cells.loc["cpu-b64-w100x30", "warnings"]) is flagged
+    assert "thermal before" not in cells.loc["cpu-b64-w100x30", "warnings"]
 
 
 # --------------------------------------------------------------------------------------- speedup, crossover

@@ -78,7 +78,7 @@ def _section_table(display: pd.DataFrame) -> str:
 
 
 def machines_section(analysis: Analysis) -> str:
-    """One row per run: machine label, chip/CPU, OS, Python and library versions, published GPU peak."""
+    """One row per run: machine label, chip/CPU, OS, Python and library versions, GPU peak and its kind."""
     df, runs = analysis.samples, analysis.runs
     rows = []
     for run in dict.fromkeys(df["run"]):
@@ -95,7 +95,7 @@ def machines_section(analysis: Analysis) -> str:
             "keras": versions.get("keras", "–"),
             "tensorflow-metal": versions.get("tensorflow-metal", "–"),
             "devices": ", ".join(sorted(df.loc[df["run"] == run, "device"].unique())),
-            "published GPU peak": peak.label if peak else "–",
+            "GPU peak (FP32; kind)": peak.label if peak else "–",
         })
     return markdown_table(pd.DataFrame(rows))
 
@@ -149,7 +149,14 @@ METHOD = (
     "one synchronisation per block, so the per-step time is block time / N; cells are interleaved across devices "
     "and rounds, and every table gives the median over blocks with its 95 % confidence interval (speedups: a "
     "seeded bootstrap over blocks). " + FLOPS_FORMULA + "; GFLOP/s is compared with the same run's measured "
-    "tf.matmul ceiling of each device and, on Apple GPUs, with the chip's published FP32 peak."
+    "tf.matmul ceiling of each device and, on Apple GPUs, with the chip's FP32 peak. The timed step trains with "
+    "the grid's loss (default: the tutorial's per-class sigmoid cross-entropy) and plain SGD, whose cost does not "
+    "depend on the learning rate (`train`'s own defaults, softmax and 0.2, are for learning, not timing). Apple "
+    "GPU peaks are FP32 cores × 128 × 2 × clock, each labelled published (by Apple), "
+    "derived (from a measured clock) or estimate (a third-party clock), with its source in simplenn/peaks.py. "
+    "Thermal pressure is macOS's level (`notifyutil -g com.apple.system.thermalpressurelevel`: nominal, moderate, "
+    "heavy, trapping, sleeping), read before and after each cell; moderate or worse is flagged in the cell's "
+    "warnings. `unknown` means no reading (not a Mac, or notifyutil missing): it is not evidence of a cool machine."
 )
 
 
@@ -180,7 +187,8 @@ def render_markdown(analysis: Analysis, out_dir: Path | str, chart_paths: Mappin
     parts += ["## Per-cell results",
               "Median step time over blocks with IQR and the median's 95 % CI; samples/s = batch / median; "
               "pct_of_ceiling = GFLOP/s as % of the device's measured matmul ceiling; pct_of_peak = % of the chip's "
-              "published FP32 GPU peak (Apple GPUs only). Full precision in `summary.csv` (seconds).",
+              "FP32 GPU peak (Apple GPUs only; published, derived or estimate: see Machines). Full precision in "
+              "`summary.csv` (seconds).",
               _section_table(cells_for_display(analysis.cells, unit))]
     if not host.empty:
         parts += ["## Where the time goes",

@@ -63,7 +63,7 @@ def is_nominal(value: object) -> bool:
 
 
 def chip_peak(meta: Mapping) -> peaks.ChipPeak | None:
-    """The published GPU peak of a run's chip, or None when the chip is not an Apple one we know."""
+    """The FP32 GPU peak (published, derived or estimate) of a run's chip; None for a chip not in simplenn.peaks."""
     machine = meta.get("machine") or {}
     return peaks.lookup(machine.get("chip"), machine.get("gpu_cores"))
 
@@ -112,14 +112,14 @@ def cell_table(data: Results | pd.DataFrame) -> pd.DataFrame:
     out["samples_per_s"] = out["batch_size"] / out["median_step_s"]
     out["gflop_per_s"] = out["flops_per_step"] / out["median_step_s"] / 1e9
     out["pct_of_ceiling"] = 100 * out["gflop_per_s"] / out["ceiling_gflop_per_s"]
-    out = _add_published_peak(out, res.runs)
+    out = _add_chip_peak(out, res.runs)
     out["unstable"] = out["unstable"].astype("boolean").fillna(False).astype(bool)
     out["warnings"] = [_cell_warnings(r) for r in out.itertuples(index=False)]
     return _sorted_cells(out)
 
 
-def _add_published_peak(cells: pd.DataFrame, runs: Mapping[str, dict]) -> pd.DataFrame:
-    # Only GPU cells: a chip's published figure is its GPU's, and a CPU cell on the same chip would look absurd.
+def _add_chip_peak(cells: pd.DataFrame, runs: Mapping[str, dict]) -> pd.DataFrame:
+    # Only GPU cells: a chip's peak figure is its GPU's, and a CPU cell on the same chip would look absurd.
     per_run = {run: chip_peak(meta or {}) for run, meta in runs.items()}
     peak = cells["run"].map(lambda r: per_run.get(r))
     is_gpu = cells["device_kind"] == "gpu"
