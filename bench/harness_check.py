@@ -24,7 +24,7 @@ except ImportError:  # run from a checkout without installing
 
 from simplenn.cases import FLOPS_FORMULA, Case
 from simplenn.devices import Device
-from simplenn.ceiling import probe_ceiling, step_shapes
+from simplenn.ceiling import ceiling_shapes, probe_ceiling
 from simplenn.measure import Settings, measure
 from simplenn.runners.scratch import ScratchRunner
 from simplenn.timing import per_step_s
@@ -94,7 +94,7 @@ def main() -> None:
     case = Case("CPU:0", 8192, WIDTHS)
     step_gflops, ceiling_gflops = [], []
     for _ in range(max(3, args.rounds // 2)):
-        ceiling_gflops.append(probe_ceiling("CPU:0", step_shapes([case])).gflops)
+        ceiling_gflops.append(probe_ceiling("CPU:0", ceiling_shapes([case])).gflops)
         s, _ = suite_step_s(case, settings)
         step_gflops.append(case.flops_per_step / s / 1e9)
     step, ceiling = statistics.median(step_gflops), statistics.median(ceiling_gflops)

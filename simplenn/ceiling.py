@@ -75,23 +75,30 @@ def step_shapes(cases: Iterable[Case], limit: int = MAX_STEP_SHAPES) -> list[Sha
     return sorted(shapes, key=lambda s: (-s[0] * s[1] * s[2], s))[:limit]
 
 
-def probe_ceiling(device: str, shapes: Iterable[Shape] = (), dtype: str = "float32",
+def ceiling_shapes(cases: Iterable[Case]) -> list[Shape]:
+    """What a sweep's ceiling probe times: the 1024³ square chain and the step's own largest matmuls."""
+    return list(dict.fromkeys([SQUARE, *step_shapes(cases)]))
+
+
+def probe_ceiling(device: str, shapes: Iterable[Shape] = (SQUARE,), dtype: str = "float32",
                   settings: Settings = PROBE_SETTINGS) -> Ceiling:
-    """Time the 1024³ square chain and each of `shapes` on `device`; the ceiling is the fastest."""
-    all_shapes = list(dict.fromkeys([SQUARE, *(tuple(int(d) for d in s) for s in shapes)]))
-    return Ceiling(device, dtype, tuple(_probe(device, s, dtype, settings) for s in all_shapes))
+    """Time the chain of each of `shapes` on `device`; the ceiling is the fastest."""
+    unique = list(dict.fromkeys(tuple(int(d) for d in s) for s in shapes))
+    return Ceiling(device, dtype, tuple(_probe(device, s, dtype, settings) for s in unique))
 
 
 def _probe(device: str, shape: Shape, dtype: str, settings: Settings) -> Probe:
     from simplenn.tfimport import tensorflow
 
+    from simplenn.hostinit import host_uniform, on_host
+
     tf = tensorflow()
     m, k, n = shape
-    with tf.device(device):
-        x = tf.Variable(tf.random.stateless_uniform((m, k), seed=(1, 2), dtype=dtype) + 1)
+    with tf.device(device):  # drawn on the host and copied once: no random op runs on the measured device
+        x = tf.Variable(host_uniform(1, (m, k), dtype) + 1)
         # Every entry 1/k (1/n): each product is a row mean, so values neither grow nor decay into denormals.
-        w = tf.Variable(tf.fill((k, n), tf.constant(1 / k, dtype)))
-        w_back = tf.Variable(tf.fill((n, k), tf.constant(1 / n, dtype)))
+        w = tf.Variable(on_host(np.full((k, n), 1 / k, np.float32), dtype))
+        w_back = tf.Variable(on_host(np.full((n, k), 1 / n, np.float32), dtype))
 
     @tf.function(input_signature=[tf.TensorSpec((), tf.int32)])
     def chain(steps):

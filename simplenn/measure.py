@@ -19,6 +19,7 @@ from simplenn.cases import Case, check_seconds, unsupported_reason
 from simplenn.data import synthetic_batch
 from simplenn.devices import Device, short_name
 from simplenn.errors import FieldError
+from simplenn.placement import is_placement_error, placement_reason
 from simplenn.precision import StopRule
 from simplenn.runners import Runner, Unsupported, runner
 from simplenn.timing import per_step_s
@@ -217,10 +218,12 @@ def measure(case: Case, settings: Settings = Settings(), device: Device | None =
     except tf.errors.ResourceExhaustedError as e:
         return CellResult(status="oom", reason=_first_line(e), **common)
     except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError, tf.errors.UnimplementedError) as e:
-        text = _first_line(e)
-        if "device" in text.lower() and ("kernel" in text.lower() or "assign" in text.lower() or "satisfy" in text.lower()):
-            return CellResult(status="unsupported", reason=f"an op has no kernel on {case.device}: {text}", **common)
-        return CellResult(status="invalid", reason=text, **common)
+        # The whole message, not its first line: the op types of a colocation failure follow on later lines.
+        text = getattr(e, "message", None) or str(e)
+        if is_placement_error(text):
+            return CellResult(status="unsupported", reason=placement_reason(text, case.device, case.mode, case.jit),
+                              **common)
+        return CellResult(status="invalid", reason=_first_line(e), **common)
     except MemoryError as e:
         return CellResult(status="oom", reason=f"host memory exhausted: {e}", **common)
 

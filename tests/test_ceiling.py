@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from simplenn.cases import Case
-from simplenn.ceiling import SQUARE, Ceiling, Probe, probe_ceiling, step_shapes
+from simplenn.ceiling import SQUARE, Ceiling, Probe, ceiling_shapes, probe_ceiling, step_shapes
 from simplenn.measure import Settings
 from simplenn.sweep import SweepConfig, expand
 
@@ -29,10 +29,11 @@ def test_the_default_grid_probes_the_steps_largest_matmuls():
     # (batch × 784) @ (784 × 100) at the largest batch, and each wide network's largest layer at batch 512.
     assert shapes == [(8192, 784, 100), (512, 1024, 1024), (512, 784, 256)]  # largest m·k·n first
     assert step_shapes([Case("CPU:0", 8, (16, 8, 4)), Case("CPU:0", 32, (16, 8, 4))]) == [(32, 16, 8)]
+    assert ceiling_shapes([Case("CPU:0", 8, (16, 8, 4))]) == [SQUARE, (8, 16, 8)]
 
 
 def test_a_real_probe_times_every_shape_on_the_device():
     tiny = Settings(min_block_s=0.002, min_blocks=2, min_time_s=0.004, max_blocks=3, max_time_s=0.01)
-    ceiling = probe_ceiling("CPU:0", [(64, 32, 16)], settings=tiny)
-    assert [p.shape for p in ceiling.probes] == [SQUARE, (64, 32, 16)]
+    ceiling = probe_ceiling("CPU:0", [(128, 128, 128), (64, 32, 16), (64, 32, 16)], settings=tiny)
+    assert [p.shape for p in ceiling.probes] == [(128, 128, 128), (64, 32, 16)]
     assert all(p.gflops > 0 and len(p.block_s) >= 2 for p in ceiling.probes)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from simplenn import __version__
 from simplenn.cases import Case, unsupported_reason
-from simplenn.ceiling import step_shapes
+from simplenn.ceiling import ceiling_shapes
 from simplenn.errors import FieldError, UsageError
 from simplenn.measure import Settings
 from simplenn.results import RunWriter, completed_keys, read_meta, read_records
@@ -98,7 +98,7 @@ def execute(state: RunState, worker: Worker, on_progress: Callable[[Progress], N
         if r.get("kind") == "cell" and r["status"] == "oom":
             add_oom(ooms, Case.from_dict(r["case"]))
     have_ceiling = {r["device"] for r in records if r.get("kind") == "ceiling"}
-    shapes = step_shapes(p.case for p in plan)
+    shapes = ceiling_shapes(p.case for p in plan)
     t_start = time.perf_counter()
     parity = state.meta.get("device_parity")
     total = len(plan)
