@@ -18,12 +18,13 @@ from simplenn.display import markdown_table, split_constant
 from simplenn.errors import UsageError
 from simplenn.report.tables import first_non_ok, measured, only_ok, require_ok
 from simplenn.results import Results, machine_of, machine_versions
-from simplenn.stats import bootstrap_ratio_ci
+from simplenn.precision import median_ci_of, ratio_ci, ratio_ci_label, reproducibility
 from simplenn.units import time_unit
 
 # What makes two cells "the same measurement" in two runs; the run and its timing details do not.
 MATCH_KEYS = ["device", "impl", "mode", "loss", "dtype", "jit", "widths", "batch_size"]
-TABLE_COLUMNS = ["base_median_s", "new_median_s", "ratio", "ci_low", "ci_high", "verdict"]
+TABLE_COLUMNS = ["base_median_s", "new_median_s", "base_ci_low_s", "base_ci_high_s", "new_ci_low_s", "new_ci_high_s",
+                 "ratio", "ci_low", "ci_high", "verdict"]
 REGRESSION, IMPROVEMENT, SAME = "regression", "improvement", "no significant change"
 
 
@@ -39,6 +40,12 @@ class Comparison:
     only_in_base: tuple[str, ...] = ()
     only_in_new: tuple[str, ...] = ()
     not_ok: tuple[str, ...] = ()  # cells present on both sides but not ok on at least one
+    rounds: int = 1  # the fewer rounds of the two sides: ≥ 2 makes every CI hierarchical
+
+    @property
+    def reproducibility(self) -> dict[str, float]:
+        """How far the two runs disagree over all matched cells (precision.reproducibility)."""
+        return reproducibility(self.table)
 
     @property
     def regressions(self) -> pd.DataFrame:
@@ -99,13 +106,15 @@ def _ratio_table(base: pd.DataFrame, new: pd.DataFrame, keys: list[str], thresho
     limit = 1 + threshold_pct / 100
 
     def one(group: pd.DataFrame) -> pd.Series:
-        b = group.loc[group["_side"] == "base", "step_s"].to_numpy()
-        n = group.loc[group["_side"] == "new", "step_s"].to_numpy()
-        if b.size == 0 or n.size == 0:
+        b, n = group[group["_side"] == "base"], group[group["_side"] == "new"]
+        if b.empty or n.empty:
             return pd.Series({c: math.nan for c in TABLE_COLUMNS[:-1]})
-        ratio, low, high = bootstrap_ratio_ci(n, b, seed=seed)  # median(new) / median(base)
-        return pd.Series({"base_median_s": float(pd.Series(b).median()), "new_median_s": float(pd.Series(n).median()),
-                          "ratio": ratio, "ci_low": low, "ci_high": high})
+        # Two runs are independent: their rounds are not paired. median(new) / median(base).
+        ratio, low, high = ratio_ci(n["step_s"], b["step_s"], n["round"], b["round"], paired=False, seed=seed)
+        (b_low, b_high), (n_low, n_high) = (median_ci_of(s["step_s"], s["round"], seed=seed) for s in (b, n))
+        return pd.Series({"base_median_s": float(b["step_s"].median()), "new_median_s": float(n["step_s"].median()),
+                          "base_ci_low_s": b_low, "base_ci_high_s": b_high, "new_ci_low_s": n_low,
+                          "new_ci_high_s": n_high, "ratio": ratio, "ci_low": low, "ci_high": high})
 
     if both.empty:
         return pd.DataFrame(columns=keys + TABLE_COLUMNS)
@@ -143,9 +152,10 @@ def compare(base: Results, new: Results, threshold_pct: float = 10.0,
     only_new = status[status["status_base"].isna()]
     paired = status.dropna(subset=["status_base", "status_new"])
     not_ok = paired[(paired["status_base"] != "ok") | (paired["status_new"] != "ok")]
+    rounds = min(int(only_ok(measured(r.table), "step_s")["round"].nunique()) for r in (base, new))
     return Comparison(
         table=table, threshold_pct=threshold_pct, base_label=_side_label(base), new_label=_side_label(new),
-        cross_machine=cross,
+        cross_machine=cross, rounds=rounds,
         only_in_base=tuple(only_base["cell_id_base"]),
         only_in_new=tuple(only_new["cell_id_new"]),
         not_ok=tuple(f"{r.cell_id_base}: base {r.status_base}, new {r.status_new}"
@@ -161,6 +171,18 @@ def rule_text(threshold_pct: float) -> str:
             f"95 % bootstrap CI entirely above 1; improvement = ratio < {1 / limit:.3g} and the CI entirely below 1")
 
 
+def reproducibility_text(result: Comparison) -> str:
+    """The reproducibility figure: how far apart two runs of the same grid are, cell by cell."""
+    r = result.reproducibility
+    if not r.get("n_cells"):
+        return "Reproducibility: no cell matched."
+    return (f"Reproducibility over {r['n_cells']} matched cells (for two runs of the same code on the same machine, "
+            f"this is how much a difference must exceed to be real here): |new/base − 1| median "
+            f"{r['median_abs_pct']:.1f} %, 90th percentile {r['p90_abs_pct']:.1f} %, max {r['max_abs_pct']:.1f} % "
+            f"(from |log ratio|); cells whose median CI holds the other run's median, both ways: "
+            f"{100 * r['share_ci_holds_other']:.0f} %.")
+
+
 def format_comparison(result: Comparison) -> str:
     """Plain-text summary: title, rule, Markdown table (times in one unit picked for it), unmatched cells, verdict."""
     t = result.table
@@ -172,7 +194,8 @@ def format_comparison(result: Comparison) -> str:
         "ratio_x": t["ratio"], "ci95_low_x": t["ci_low"], "ci95_high_x": t["ci_high"], "verdict": t["verdict"],
     })
     shown, constant = split_constant(shown, ["machine", *MATCH_KEYS])
-    lines = [result.title, rule_text(result.threshold_pct), "", *([constant] if constant else []), markdown_table(shown)]
+    lines = [result.title, rule_text(result.threshold_pct), ratio_ci_label(result.rounds) + ".", "",
+             *([constant] if constant else []), markdown_table(shown), "", reproducibility_text(result)]
     if result.cross_machine:
         lines.insert(1, "Different machines: ratios mix hardware and software differences.")
     for what, cells in (("only in base", result.only_in_base), ("only in new", result.only_in_new),

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from simplenn.stats import CONFIDENCE, median_ci
+from simplenn.stats import CONFIDENCE, bootstrap_ratio_ci, median_ci
 
 N_RESAMPLES = 2000
 
@@ -164,12 +164,40 @@ def ratio_ci_label(rounds: int) -> str:
     return "95 % CI of the ratio: bootstrap over one round's blocks (run-to-run variation not included)"
 
 
-def hierarchical_cis(samples: pd.DataFrame, by: Sequence[str], value: str = "step_s", seed: int = 0) -> pd.DataFrame:
-    """One row per group of `by`: ci_low_s and ci_high_s of the median, resampling `round` then blocks."""
+def ratio_ci(base: Sequence[float], new: Sequence[float], base_rounds: Sequence, new_rounds: Sequence,
+             paired: bool, seed: int = 0) -> tuple[float, float, float]:
+    """median(base) / median(new) with the CI the report shows: hierarchical when either side has ≥ 2 rounds,
+    else the bootstrap over blocks (stats.bootstrap_ratio_ci)."""
+    if max(pd.Series(list(base_rounds)).nunique(), pd.Series(list(new_rounds)).nunique()) >= 2:
+        return hierarchical_ratio_ci(base, new, base_rounds, new_rounds, paired=paired, seed=seed)
+    return bootstrap_ratio_ci(base, new, seed=seed)
+
+
+def median_ci_of(values: Sequence[float], rounds: Sequence | None = None, seed: int = 0) -> tuple[float, float]:
+    """The median's 95 % CI as the report shows it: hierarchical over ≥ 2 rounds, else order statistics of blocks."""
+    if rounds is not None and pd.Series(list(rounds)).nunique() >= 2:
+        return hierarchical_median_ci(values, rounds, seed=seed)
+    return median_ci(np.asarray(values, dtype=float))
+
+
+def with_round_cis(samples: pd.DataFrame, stats: pd.DataFrame, by: Sequence[str], value: str = "step_s",
+                   seed: int = 0) -> pd.DataFrame:
+    """`stats` (one row per group of `by`) with n_rounds, and ci_low_s/ci_high_s made hierarchical where a group
+    was measured in ≥ 2 rounds; `ci_method` says which CI each row holds ("rounds" or "blocks")."""
     by = list(by)
     data = samples.dropna(subset=[value])
+    rounds = data.groupby(by, sort=False, dropna=False)["round"].nunique().rename("n_rounds").reset_index()
+    out = stats.drop(columns=["n_rounds"], errors="ignore").merge(rounds, on=by, how="left")
+    out["n_rounds"] = out["n_rounds"].fillna(0).astype(int)
+    out["ci_method"] = np.where(out["n_rounds"] >= 2, "rounds", "blocks")
+    multi = out.loc[out["n_rounds"] >= 2, by]
+    if multi.empty:
+        return out
     rows = []
-    for key, group in data.groupby(by, sort=True, dropna=False):
+    for key, group in data.merge(multi, on=by).groupby(by, sort=False, dropna=False):
         low, high = hierarchical_median_ci(group[value].to_numpy(), group["round"].to_numpy(), seed=seed)
-        rows.append({**dict(zip(by, key if isinstance(key, tuple) else (key,))), "ci_low_s": low, "ci_high_s": high})
-    return pd.DataFrame(rows, columns=by + ["ci_low_s", "ci_high_s"])
+        rows.append({**dict(zip(by, key)), "_low": low, "_high": high})
+    out = out.merge(pd.DataFrame(rows, columns=by + ["_low", "_high"]), on=by, how="left")
+    hier = out["_low"].notna()
+    out.loc[hier, "ci_low_s"], out.loc[hier, "ci_high_s"] = out.loc[hier, "_low"], out.loc[hier, "_high"]
+    return out.drop(columns=["_low", "_high"])

@@ -30,6 +30,9 @@ GPU_LINE = (130e-6, 0.5e-6)
 HOST_S = {"CPU:0": 8e-6, "GPU:0": 90e-6}  # per-call dispatch on top of the in-graph step
 
 
+CPU_CEILING, GPU_CEILING = 2000.0, 30000.0  # GFLOP/s: above every synthetic cell
+
+
 def true_step_s(device: str, batch: int, widths=SMALL, mode: str = "per-call", scale: float = 1.0) -> float:
     overhead, cost = CPU_LINE if device.startswith("CPU") else GPU_LINE
     size = n_weights(widths) / n_weights(SMALL)
@@ -58,11 +61,14 @@ def write_run(
     seed: int = 0,
     noise: float = 0.002,
     extras: bool = True,
+    ceilings: dict | None = None,
+    rounds: tuple[float, ...] = (1.0,),
 ) -> Path:
     """A run folder written with RunWriter: every (device, widths, mode, batch) cell with N_BLOCKS noisy blocks.
 
     `scale` maps a cell id to a factor on its true time (a planted regression). `extras` adds a sentinel
-    re-measurement, an oom cell and an unstable cell.
+    re-measurement, an oom cell and an unstable cell. `rounds` measures every cell once per round, round r's
+    times scaled by rounds[r] (the machine's state shifting between rounds); `ceilings` overrides a device's.
     """
     rng = np.random.default_rng(seed)
     writer = RunWriter(path)
@@ -70,7 +76,8 @@ def write_run(
             "warnings": ["a run-level warning"], "tool": "simplenn-bench"}
     writer.create(meta)
     for dev in devices:
-        writer.append({"kind": "ceiling", "device": dev, "gflops": 200.0 if dev.startswith("CPU") else 3000.0})
+        gflops = (ceilings or {}).get(dev, CPU_CEILING if dev.startswith("CPU") else GPU_CEILING)
+        writer.append({"kind": "ceiling", "device": dev, "gflops": gflops})
     seq = 0
     for widths in widths_list:
         for mode in modes:
@@ -79,9 +86,10 @@ def write_run(
                     case = Case(dev, batch, widths, mode=mode)
                     factor = (scale or {}).get(case.id, 1.0)
                     t = true_step_s(dev, batch, widths, mode, factor)
-                    blocks = (t * N_STEPS * rng.lognormal(0, noise, N_BLOCKS)).tolist()
-                    writer.append(_cell(case, seq, blocks))
-                    seq += 1
+                    for rnd, shift in enumerate(rounds):
+                        blocks = (t * shift * N_STEPS * rng.lognormal(0, noise, N_BLOCKS)).tolist()
+                        writer.append({**_cell(case, seq, blocks), "round": rnd})
+                        seq += 1
     if extras and "GPU:0" in devices:
         sentinel = Case("CPU:0", 16, SMALL)
         slow = (true_step_s("CPU:0", 16) * 3 * N_STEPS * np.ones(N_BLOCKS)).tolist()
@@ -141,7 +149,7 @@ def test_cell_table_excludes_sentinel_and_derives_units(df):
     assert one["median_step_s"] == pytest.approx(true_step_s("CPU:0", 16), rel=0.01)
     assert one["samples_per_s"] == pytest.approx(16 / one["median_step_s"])
     assert one["gflop_per_s"] == pytest.approx(6 * 16 * n_weights(SMALL) / one["median_step_s"] / 1e9)
-    assert one["pct_of_ceiling"] == pytest.approx(100 * one["gflop_per_s"] / 200.0)
+    assert one["pct_of_ceiling"] == pytest.approx(100 * one["gflop_per_s"] / CPU_CEILING)
     assert math.isnan(one["pct_of_peak"])  # a CPU cell is not compared with the GPU's published peak
 
 

@@ -11,13 +11,14 @@ import pandas as pd
 from simplenn.errors import UsageError
 from simplenn.report.tables import CURVE_KEYS, PAIR_KEYS, cell_table, measured, n_weights_of, only_ok
 from simplenn.results import Results, as_results
-from simplenn.stats import bootstrap_ratio_ci
+from simplenn.precision import ratio_ci
 
 
 @dataclass(frozen=True)
 class Speedup:
     """`table`: per (machine, run, impl, mode, loss, dtype, jit, widths, batch_size), speedup = base / other
-    median step time (> 1: the other device is faster) with a seeded bootstrap CI. `note` says why it is empty."""
+    median step time (> 1: the other device is faster) with a seeded bootstrap CI (hierarchical over rounds when the
+    run has ≥ 2). `note` says why it is empty."""
 
     base_device: str | None
     other_device: str | None
@@ -68,7 +69,8 @@ def _resolve_pair(samples: pd.DataFrame, base: str | None, other: str | None) ->
 def speedup_table(
     data: Results | pd.DataFrame, base_device: str | None = None, other_device: str | None = None, seed: int = 0
 ) -> Speedup:
-    """Base median / other median per configuration, with the seeded bootstrap CI over blocks (see Speedup)."""
+    """Base median / other median per configuration, with a seeded bootstrap CI (see Speedup): over blocks for one
+    round, hierarchical (rounds paired across the two devices, then blocks) for ≥ 2 rounds."""
     samples = as_results(data).table
     base, other, note = _resolve_pair(samples, base_device, other_device)
     if base is None:
@@ -77,9 +79,10 @@ def speedup_table(
     ok = ok[ok["device"].isin([base, other])]
 
     def one(group: pd.DataFrame) -> pd.Series:
-        b = group.loc[group["device"] == base, "step_s"].to_numpy()
-        o = group.loc[group["device"] == other, "step_s"].to_numpy()
-        ratio, low, high = bootstrap_ratio_ci(b, o, seed=seed)
+        on_base, on_other = group[group["device"] == base], group[group["device"] == other]
+        b, o = on_base["step_s"].to_numpy(), on_other["step_s"].to_numpy()
+        # Both devices ran in the same rounds of one run: round r of each shares the machine's state (paired).
+        ratio, low, high = ratio_ci(b, o, on_base["round"], on_other["round"], paired=True, seed=seed)
         return pd.Series({
             "base_median_s": float(np.median(b)) if b.size else math.nan,
             "other_median_s": float(np.median(o)) if o.size else math.nan,

@@ -11,7 +11,8 @@ from simplenn.cases import FLOPS_FORMULA
 from simplenn.display import fmt, fmt_value, markdown_table, split_constant
 from simplenn.report.analysis import Analysis
 from simplenn.report.captions import CHARTS
-from simplenn.report.tables import CURVE_KEYS, HOST_COLUMNS, PAIR_KEYS, chip_peak, measured, widths_order
+from simplenn.precision import median_ci_label, n_rounds, ratio_ci_label
+from simplenn.report.tables import CURVE_KEYS, HOST_COLUMNS, PAIR_KEYS, chip_peak, measured, only_ok, widths_order
 from simplenn.results import machine_of, machine_versions
 from simplenn.units import TimeUnit, time_unit
 
@@ -30,7 +31,8 @@ def cells_for_display(cells: pd.DataFrame, unit: TimeUnit) -> pd.DataFrame:
         "device": cells["device"], "widths": cells["widths"], "batch_size": cells["batch_size"],
         "status": cells["status"], "n_blocks": cells["n_blocks"],
         f"median_{unit.name}": unit.of(cells["median_step_s"]), f"iqr_{unit.name}": unit.of(cells["iqr_s"]),
-        f"ci95_{unit.name}": ci,
+        f"ci95_{unit.name}": ci, "precision_pm_pct": 100 * cells["precision"],
+        "imprecise": cells["imprecise"].map({True: "yes", False: ""}),
         "samples_per_s": cells["samples_per_s"], "gflop_per_s": cells["gflop_per_s"],
         "pct_of_ceiling": cells["pct_of_ceiling"], "pct_of_peak": cells["pct_of_peak"],
         "peak_mem_mib": cells["peak_mem_bytes"] / MiB, "warnings": cells["warnings"],
@@ -148,8 +150,10 @@ METHOD = (
     "Each cell's training step is traced once (timed on its own), warmed up, then timed in blocks of N steps with "
     "one synchronisation per block, so the per-step time is block time / N; cells are interleaved across devices "
     "and rounds, and every table gives the median over blocks with its 95 % confidence interval (speedups: a "
-    "seeded bootstrap over blocks). " + FLOPS_FORMULA + "; GFLOP/s is compared with the same run's measured "
-    "tf.matmul ceiling of each device and, on Apple GPUs, with the chip's FP32 peak. The timed step trains with "
+    "seeded bootstrap). Each cell is timed until the 95 % CI of its median is within ±`--precision` of the "
+    "median, or for `--max-time` seconds of blocks; a cell stopped by the time limit is flagged imprecise. "
+    + FLOPS_FORMULA + "; GFLOP/s is compared with the same run's measured "
+    "tf.matmul ceiling of each device (the fastest of a 1024³ chain and the step's own largest matmul shapes) and, on Apple GPUs, with the chip's FP32 peak. The timed step trains with "
     "the grid's loss (default: the tutorial's per-class sigmoid cross-entropy) and plain SGD, whose cost does not "
     "depend on the learning rate (`train`'s own defaults, softmax and 0.2, are for learning, not timing). Apple "
     "GPU peaks are FP32 cores × 128 × 2 × clock, each labelled published (by Apple), "
@@ -168,7 +172,7 @@ def render_markdown(analysis: Analysis, out_dir: Path | str, chart_paths: Mappin
         "# simplenn-bench report",
         "## Machines and versions", machines_section(analysis),
         "## Grid", grid_section(analysis),
-        "## Method", method_text(runs),
+        "## Method", method_text(runs), ci_text(analysis),
     ]
     if speed.base_device is None or cross is None or cross.table.empty:
         parts += ["## When does the other device win?", speed.note or "No comparison possible."]
@@ -187,8 +191,10 @@ def render_markdown(analysis: Analysis, out_dir: Path | str, chart_paths: Mappin
     parts += ["## Per-cell results",
               "Median step time over blocks with IQR and the median's 95 % CI; samples/s = batch / median; "
               "pct_of_ceiling = GFLOP/s as % of the device's measured matmul ceiling; pct_of_peak = % of the chip's "
-              "FP32 GPU peak (Apple GPUs only; published, derived or estimate: see Machines). Full precision in "
-              "`summary.csv` (seconds).",
+              "FP32 GPU peak (Apple GPUs only; published, derived or estimate: see Machines); precision_pm_pct = "
+              "the median's CI half-width reached when timing stopped (the worst round's), imprecise = stopped by "
+              "--max-time short of --precision. Full precision in `summary.csv` (seconds).",
+              *ceiling_text(analysis.cells),
               _section_table(cells_for_display(analysis.cells, unit))]
     if not host.empty:
         parts += ["## Where the time goes",
@@ -206,6 +212,24 @@ def render_markdown(analysis: Analysis, out_dir: Path | str, chart_paths: Mappin
         parts += ["## Parity", parity]
     parts += ["## Warnings", warnings_section(analysis)]
     return "\n\n".join(parts) + "\n"
+
+
+def ci_text(analysis: Analysis) -> str:
+    """Which CI each table shows: hierarchical over rounds when the run has ≥ 2, else over one round's blocks."""
+    rounds = n_rounds(only_ok(measured(analysis.samples), "step_s"))
+    return (f"CIs in this report ({rounds} round{'s' if rounds != 1 else ''}): per-cell table: "
+            f"{median_ci_label(rounds)}. Speedup table: {ratio_ci_label(rounds)}, rounds paired across devices.")
+
+
+def ceiling_text(cells: pd.DataFrame) -> list[str]:
+    """A call-out for cells faster than their device's measured ceiling beyond noise (never a silent > 100 %)."""
+    above = cells[cells["beyond_ceiling"]]
+    if above.empty:
+        return []
+    listing = ", ".join(f"`{r.cell_id}` {r.pct_of_ceiling:.0f} %" for r in above.itertuples(index=False))
+    return [f"**{len(above)} cell{'s' if len(above) != 1 else ''} above the measured matmul ceiling even at the slow "
+            f"end of the CI** ({listing}): the ceiling probe missed a faster shape or the machine sped up during "
+            "the run; read pct_of_ceiling there as a lower bound on what the device can do, not as > 100 % efficiency."]
 
 
 def absent_gpu_text(runs: Mapping[str, dict]) -> str:

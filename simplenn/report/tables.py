@@ -10,6 +10,7 @@ from simplenn import peaks
 from simplenn.cases import n_weights
 from simplenn.errors import UsageError
 from simplenn.results import CELL_KEYS, Results, as_results
+from simplenn.precision import with_round_cis
 from simplenn.stats import UNSTABLE_IQR_REL, summarize
 
 # A cell: every key that tells two measured configurations apart, plus its id.
@@ -84,7 +85,9 @@ def cell_table(data: Results | pd.DataFrame) -> pd.DataFrame:
     """One row per cell (sentinel rows excluded): step-time statistics in seconds, throughput, efficiency, status.
 
     Columns added to the cell keys: status, reason, n_blocks, median_step_s, q1/q3, iqr_s, iqr_rel, ci_low_s,
-    ci_high_s, mad_s, min/mean/std, samples_per_s, gflop_per_s, ceiling_gflop_per_s, pct_of_ceiling,
+    ci_high_s (hierarchical over rounds when the cell has ≥ 2: `ci_method`, `n_rounds`), ci_halfwidth_pct, precision
+    (reached when timing stopped) and imprecise, mad_s, min/mean/std, samples_per_s, gflop_per_s,
+    ceiling_gflop_per_s, pct_of_ceiling, beyond_ceiling (above the ceiling even at the CI's slow end),
     peak_gflop_per_s and pct_of_peak (GPU cells on a known Apple chip), peak_is_estimate, peak_mem_bytes,
     trace_s, final_loss, thermal, unstable, warnings.
     """
@@ -103,15 +106,22 @@ def cell_table(data: Results | pd.DataFrame) -> pd.DataFrame:
             final_loss=("final_loss", "last"),
             thermal_before=("thermal_before", _thermal_worst),
             thermal_after=("thermal_after", _thermal_worst),
+            precision=("precision", "max"),  # the worst round's
+            imprecise=("imprecise", "any"),
         )
         .reset_index()
     )
-    stats = summarize(only_ok(samples, "step_s"), CELL_GROUP)
+    ok = only_ok(samples, "step_s")
+    stats = with_round_cis(ok, summarize(ok, CELL_GROUP), CELL_GROUP)
     out = info.merge(stats, on=CELL_GROUP, how="left")
     out["n_blocks"] = out["n_blocks"].fillna(0).astype(int)
     out["samples_per_s"] = out["batch_size"] / out["median_step_s"]
     out["gflop_per_s"] = out["flops_per_step"] / out["median_step_s"] / 1e9
     out["pct_of_ceiling"] = 100 * out["gflop_per_s"] / out["ceiling_gflop_per_s"]
+    out["ci_halfwidth_pct"] = 100 * (out["ci_high_s"] - out["ci_low_s"]) / 2 / out["median_step_s"]
+    # Above the measured ceiling even at the slow end of its CI: the ceiling is no ceiling for this cell.
+    out["beyond_ceiling"] = (out["flops_per_step"] / out["ci_high_s"] / 1e9 > out["ceiling_gflop_per_s"]).fillna(False)
+    out["imprecise"] = out["imprecise"].astype("boolean").fillna(False).astype(bool)
     out = _add_chip_peak(out, res.runs)
     out["unstable"] = out["unstable"].astype("boolean").fillna(False).astype(bool)
     out["warnings"] = [_cell_warnings(r) for r in out.itertuples(index=False)]
@@ -133,6 +143,12 @@ def _cell_warnings(row) -> str:
     notes = []
     if row.unstable:
         notes.append(f"unstable: IQR {100 * row.iqr_rel:.1f} % of median (> {100 * UNSTABLE_IQR_REL:.0f} %)")
+    if row.imprecise:
+        reached = f"±{100 * row.precision:.1f} %" if row.precision == row.precision else "unknown"
+        notes.append(f"imprecise: stopped at --max-time with the median's CI at {reached} (short of --precision)")
+    if row.beyond_ceiling:
+        notes.append(f"above the ceiling: {row.pct_of_ceiling:.0f} % of the measured matmul ceiling even at the slow "
+                     "end of its CI (the ceiling probe missed a faster shape, or the machine sped up)")
     for when, value in (("before", row.thermal_before), ("after", row.thermal_after)):
         if not is_nominal(value):
             notes.append(f"thermal {when}: {value}")
