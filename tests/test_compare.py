@@ -33,7 +33,7 @@ def test_identical_runs_pass(base, tmp_path, capsys):
     same = write_run(tmp_path / "same", **SMALL_ONLY)  # same seed: the same samples
     assert exit_code(["compare", str(base), str(same)]) == 0
     out = capsys.readouterr().out
-    assert "No regression beyond 10 %" in out and "regression = ratio > 1.1" in out
+    assert "No regression beyond 10 %" in out and "regression = the ratio's 95 % CI entirely above 1.1" in out
 
 
 def test_planted_30_percent_regression_exits_1(base, tmp_path, capsys):

@@ -87,3 +87,25 @@ def test_the_cell_table_shows_the_precision_reached_and_flags_imprecise_cells(tm
     assert "imprecise: stopped at --max-time with the median's CI at ±8.0 %" in cells.loc["cpu-b16-w100x30", "warnings"]
     shown = markdown.cells_for_display(tables.cell_table(load(run)), analyse(load(run)).step_unit)
     assert list(shown["imprecise"]).count("yes") == 1 and set(shown["precision_pm_pct"].round(1)) == {8.0, 1.0}
+
+
+def test_the_gate_does_not_flag_unchanged_code_on_a_machine_that_changed_speed_between_runs(tmp_path):
+    """Same code, the machine 20 % slower during the second run (both rounds): few rounds cannot rule that out."""
+    a = write_run(tmp_path / "a", rounds=(1.0, 1.05), **ONE_CURVE)
+    b = write_run(tmp_path / "b", seed=1, rounds=(1.2, 1.25), **ONE_CURVE)
+    result = compare(load(a), load(b))
+    assert not result.has_regression and (result.table["ratio"] > 1.1).all()
+    # A real 3× slowdown, measured in 3 rounds a side, is still a regression.
+    c = write_run(tmp_path / "c", seed=2, rounds=(1.0, 1.05, 0.95), **ONE_CURVE)
+    d = write_run(tmp_path / "d", seed=3, rounds=(1.0, 1.05, 0.95), scale={"cpu-b256-w100x30": 3.0}, **ONE_CURVE)
+    assert list(compare(load(c), load(d)).regressions["batch_size"]) == [256]
+
+
+def test_few_rounds_widen_the_gates_ci_by_the_t_quantile():
+    from simplenn.precision import few_rounds_factor, widen
+
+    assert few_rounds_factor(1) == 1.0
+    assert few_rounds_factor(2) == pytest.approx(12.706 / 1.959964 * 2**0.5)
+    assert few_rounds_factor(2) > few_rounds_factor(3) > few_rounds_factor(10) > few_rounds_factor(100) > 1
+    low, high = widen(1.2, 1.1, 1.3, 2.0)
+    assert low == pytest.approx(1.2 * (1.1 / 1.2) ** 2) and high == pytest.approx(1.2 * (1.3 / 1.2) ** 2)
