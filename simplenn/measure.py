@@ -131,9 +131,12 @@ def time_blocks(run: Callable[[int], None], sync: Callable[[], object], settings
         return dt
 
     calibration: list[float] = []
+    one_step: list[float] = []  # every one-step block: the fastest is t(1)
 
     def block(n: int) -> float:
         calibration.append(timed(n))
+        if n == 1:
+            one_step.append(calibration[-1])
         return calibration[-1]
 
     def calibrate(n: int, dt: float, target_s: float) -> tuple[int, float]:
@@ -155,9 +158,11 @@ def time_blocks(run: Callable[[int], None], sync: Callable[[], object], settings
     if t_one >= settings.min_block_s:
         n, t_n = calibrate(1, t_one, settings.min_block_s)
     else:
-        t_one = min(t_one, *(block(1) for _ in range(ONE_STEP_BLOCKS - 1)))
+        for _ in range(ONE_STEP_BLOCKS - 1):
+            block(1)
         n, t_n = calibrate(1, calibration[-1], settings.min_block_s)
     if n > 1:
+        t_one = min(one_step)
         fixed_s = max(0.0, (n * t_one - t_n) / (n - 1))
         cap_s = max(settings.min_block_s, settings.max_time_s / (2 * settings.min_blocks))
         latency_block_s = min(cap_s, 2 * fixed_s / settings.precision)

@@ -5,7 +5,9 @@ Format history (SCHEMA_VERSION):
      machine, devices, sentinel, status, drift, warnings}. samples.jsonl: one JSON object per line, either
      {"kind": "cell", ...} (one measured cell with every block time) or {"kind": "ceiling", ...} (one
      device's matmul ceiling probe, at the start and at the end of a run: the faster one counts). Times in
-     seconds.
+     seconds. Optional keys added later, without a version change (absent in older files): a cell's
+     `precision` (its median's relative 95 % CI half-width when timing stopped), `imprecise`, `worker_pid`; a
+     ceiling's `shape` and `probes` (every shape probed); the grid's `precision` and `max_time_s`.
 Older files are upgraded on load by the functions in _UPGRADES (none yet); newer ones are refused.
 """
 from __future__ import annotations
