@@ -243,8 +243,8 @@ def test_each_round_runs_in_a_fresh_worker_process(tmp_path):
     pids = {rnd: {r["worker_pid"] for r in cells if r["round"] == rnd} for rnd in (0, 1)}
     assert len(pids[0]) == 1 and len(pids[1]) == 1 and pids[0] != pids[1]
     assert os.getpid() not in pids[0] | pids[1]
-    df = results.load(state.run_dir)
-    assert df.groupby("round")["worker_pid"].nunique().tolist() == [1, 1]
+    table = results.load(state.run_dir).table
+    assert table.groupby("round")["worker_pid"].nunique().tolist() == [1, 1]
 
 
 def _cli(*args, **kw):
