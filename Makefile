@@ -1,9 +1,11 @@
 # Two commands on a fresh clone:  `make bench` (set up, then the benchmark, report and charts) and `make test`.
 # Both create .venv with a supported Python (3.12, 3.11 or 3.10: tensorflow-metal has no wheel for 3.13)
 # and install the project into it when pyproject.toml changes.
-# The first of python3, python3.12, python3.11, python3.10 that runs and is 3.10-3.12 (a pyenv shim may exist
-# without a working interpreter behind it, so each candidate is run, not just looked up).
-PYTHON ?= $(shell for p in python3 python3.12 python3.11 python3.10; do $$p -c 'import sys; sys.exit(not (3, 10) <= sys.version_info[:2] < (3, 13))' >/dev/null 2>&1 && { echo $$p; break; }; done)
+# scripts/find-python.sh chooses the Python: the first of python3.12, python3.11, python3.10, python3 that runs and
+# is 3.10-3.12; else uv (`uv venv --python 3.12` fetches a managed Python); else uv installed into .uv-bootstrap
+# by whatever Python exists (the Xcode 3.9, Homebrew's 3.13); else it prints the commands that fix it and stops.
+# `make PYTHON=/path/to/python3.12 …` skips the search.
+PYTHON ?=
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
@@ -13,8 +15,7 @@ BENCH_ARGS ?=
 .PHONY: install bench quick test clean
 
 $(STAMP): pyproject.toml
-	@test -n "$(PYTHON)" || { echo "Python 3.10-3.12 is needed (tensorflow-metal has no wheel for 3.13); install one, or run: make PYTHON=/path/to/python3.12"; exit 2; }
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/python || PYTHON="$(PYTHON)" sh scripts/find-python.sh --create $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
@@ -33,4 +34,4 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 clean:
-	rm -rf $(VENV) .pytest_cache .benchmarks
+	rm -rf $(VENV) .uv-bootstrap .pytest_cache .benchmarks

@@ -9,7 +9,7 @@ from simplenn.errors import FieldError
 DEFAULT_WIDTHS: tuple[int, ...] = (784, 100, 30, 10)
 LOSSES = ("sigmoid", "softmax")
 DTYPES = ("float32", "float16", "float64")
-IMPLS = ("scratch", "keras", "torch", "jax")
+IMPLS = ("scratch", "keras", "torch", "jax", "mlx")
 MODES = ("per-call", "in-graph")
 STATUSES = ("ok", "invalid", "unsupported", "oom", "crashed", "timeout", "skipped")
 
@@ -147,7 +147,7 @@ class Case:
 def unsupported_reason(case: Case, backend: str) -> str | None:
     """Why this case cannot run on a device with this backend ('metal', 'cuda', 'none'), or None.
 
-    Covers the implementation's limits (keras/torch have no in-graph mode) and the device's (Metal).
+    Covers the implementation's limits (keras/torch/mlx have no in-graph mode) and the device's (Metal).
 
     Known before anything runs, so the cell is reported `unsupported` instead of failing or, worse, silently
     running on the CPU.
@@ -159,6 +159,12 @@ def unsupported_reason(case: Case, backend: str) -> str | None:
             return "torch runs eagerly, one Python call per step; in-graph mode is not available for it"
         if case.jit:
             return "torch.compile is not benchmarked; --jit applies to TensorFlow's XLA only"
+    if case.impl == "mlx":
+        if case.mode == "in-graph":
+            return ("mlx is timed one mx.compile'd call per step; in-graph mode (n steps in one graph) "
+                    "is not built for it")
+        if case.jit:
+            return "--jit applies to TensorFlow's XLA only; the mlx step is always mx.compile'd"
     if backend == "metal":
         if case.jit:
             return "XLA (--jit) is not available on Metal: 'Could not find compiler for platform METAL'"

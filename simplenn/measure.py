@@ -19,6 +19,7 @@ from simplenn.cases import Case, check_seconds, unsupported_reason
 from simplenn.data import synthetic_batch
 from simplenn.devices import Device, short_name
 from simplenn.errors import FieldError
+from simplenn.placement import is_placement_error, placement_reason
 from simplenn.runners import Runner, Unsupported, runner
 
 
@@ -159,10 +160,12 @@ def measure(case: Case, settings: Settings = Settings(), device: Device | None =
     except tf.errors.ResourceExhaustedError as e:
         return CellResult(status="oom", reason=_first_line(e), **common)
     except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError, tf.errors.UnimplementedError) as e:
-        text = _first_line(e)
-        if "device" in text.lower() and ("kernel" in text.lower() or "assign" in text.lower() or "satisfy" in text.lower()):
-            return CellResult(status="unsupported", reason=f"an op has no kernel on {case.device}: {text}", **common)
-        return CellResult(status="invalid", reason=text, **common)
+        # The whole message, not its first line: the op types of a colocation failure follow on later lines.
+        text = getattr(e, "message", None) or str(e)
+        if is_placement_error(text):
+            return CellResult(status="unsupported", reason=placement_reason(text, case.device, case.mode, case.jit),
+                              **common)
+        return CellResult(status="invalid", reason=_first_line(e), **common)
     except MemoryError as e:
         return CellResult(status="oom", reason=f"host memory exhausted: {e}", **common)
 
@@ -256,9 +259,11 @@ def probe_ceiling(device: str, n: int = 2048, dtype: str = "float32", settings: 
     from simplenn.tfimport import tensorflow
 
     tf = tensorflow()
-    with tf.device(device):
-        a = tf.Variable(tf.random.stateless_uniform((n, n), seed=(1, 2), dtype=dtype) / n)
-        b = tf.Variable(tf.random.stateless_uniform((n, n), seed=(3, 4), dtype=dtype))
+    from simplenn.hostinit import host_uniform
+
+    with tf.device(device):  # drawn on the host and copied once: no random op runs on the measured device
+        a = tf.Variable(host_uniform(1, (n, n), dtype, scale=1.0 / n))
+        b = tf.Variable(host_uniform(3, (n, n), dtype))
 
     @tf.function(input_signature=[tf.TensorSpec((), tf.int32)])
     def chain(k):

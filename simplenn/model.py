@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from simplenn.cases import DEFAULT_WIDTHS, LOSSES, check_choice, check_positive, check_widths
+from simplenn.hostinit import on_host
 from simplenn.tfimport import tensorflow
 
 tf = tensorflow()
@@ -29,13 +32,16 @@ class Network:
         self.loss_name = check_choice(loss, LOSSES, "loss")
         self.learning_rate = check_positive(learning_rate, "learning_rate")
         self.dtype = tf.as_dtype(dtype)
-        rng = tf.random.Generator.from_seed(seed)
+        # Drawn on the host (numpy) and cast on CPU:0, then copied to the device once by the variable: the start is
+        # bit-identical on every device, and no random op has to exist on the measured one (Metal lacked
+        # RngReadAndSkip: tensorflow#53505).
+        rng = np.random.default_rng(seed)
         self.weights: list[tf.Variable] = []
         self.biases: list[tf.Variable] = []
         for i, (n_in, n_out) in enumerate(zip(self.layer_sizes[:-1], self.layer_sizes[1:]), start=1):
-            w = rng.normal((n_in, n_out), stddev=0.1, dtype=tf.float32)
-            self.weights.append(tf.Variable(tf.cast(w, self.dtype), name=f"W{i}"))
-            self.biases.append(tf.Variable(tf.zeros((n_out,), self.dtype), name=f"b{i}"))
+            w = rng.normal(0.0, 0.1, (n_in, n_out)).astype(np.float32)
+            self.weights.append(tf.Variable(on_host(w, self.dtype), name=f"W{i}"))
+            self.biases.append(tf.Variable(on_host(np.zeros((n_out,), np.float32), self.dtype), name=f"b{i}"))
 
     @property
     def params(self) -> list[tf.Variable]:

@@ -23,6 +23,9 @@ from simplenn.cases import DEFAULT_WIDTHS, Case
 
 # (rtol, atol) per dtype. Same device, different implementation: only the summation order differs.
 IMPL_TOLERANCE = {"float32": (1e-4, 1e-6), "float64": (1e-9, 1e-12), "float16": (2e-2, 2e-3)}
+# MLX's CPU exp computes float64 through its float32 approximation (ml-explore/mlx#3047, open): its float64 step
+# agrees with scratch to ~4e-9 relative (measured), still 100× tighter than the float32 tolerance.
+IMPL_TOLERANCE_OVERRIDES = {("mlx", "float64"): (1e-6, 1e-9)}
 # Different devices: a GPU may also use TF32 matmuls (10-bit mantissa; CUDA Ampere+ by default in TF) or
 # reassociate reductions differently.
 DEVICE_TOLERANCE = {"float32": (2e-3, 1e-5), "float64": (1e-9, 1e-12), "float16": (2e-2, 2e-3)}
@@ -94,11 +97,11 @@ def impl_parity(
     """
     from simplenn.runners import Unsupported  # noqa: PLC0415
 
-    rtol, atol = tolerance or IMPL_TOLERANCE[dtype]
     base = dict(device=device, batch_size=batch_size, layer_sizes=tuple(layer_sizes), loss=loss, dtype=dtype)
     ref = run_steps(Case(**base), n_steps, seed)
     rows = []
     for impl in ("scratch", *[i for i in impls if i != "scratch"]):
+        rtol, atol = tolerance or IMPL_TOLERANCE_OVERRIDES.get((impl, dtype), IMPL_TOLERANCE[dtype])
         for mode in modes:
             row = {"impl": impl, "mode": mode, "n_steps": n_steps, "rtol": rtol, "atol": atol, "ref_loss": ref.loss}
             try:

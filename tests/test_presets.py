@@ -44,7 +44,7 @@ def test_standard_preset_covers_the_promised_grid(tmp_path):
     assert set(config.modes) == set(MODES) and set(config.impls) == set(IMPLS)
     cases = expand(config, ["CPU:0", "GPU:0"])
     # Every width at every batch size, on both devices: the cells any two machines share.
-    assert {(c.batch_size, c.widths[1:-1]) for c in cases} == {(b, h) for b in config.batch_sizes for h in config.hidden}
+    assert {(c.batch_size, c.layer_sizes[1:-1]) for c in cases} == {(b, h) for b in config.batch_sizes for h in config.hidden}
     assert len(cases) == len(config.batch_sizes) * 3 * len(MODES) * len(IMPLS) * 2
 
 

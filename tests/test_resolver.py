@@ -47,10 +47,13 @@ MAC = [Target("aarch64-apple-darwin", v) for v in ("3.10", "3.11", "3.12")]
 INTEL_MAC = Target("x86_64-apple-darwin", "3.11")
 LINUX = [Target("x86_64-unknown-linux-gnu", v) for v in ("3.10", "3.12")]
 CUDA = Target("x86_64-unknown-linux-gnu", "3.11", ("cuda",))
+# mlx-cpu publishes manylinux_2_35 wheels only (glibc ≥ 2.35, e.g. Ubuntu 22.04+): the target says so.
+LINUX_TEST = Target("x86_64-manylinux_2_35", "3.11", ("test",))
+MAC_PEERS = Target("aarch64-apple-darwin", "3.11", ("peers",))
 # Negative control: tensorflow-metal has no cp313 wheel, so this must fail to resolve, and must be
 # reported as a resolution failure (not skipped as "network").
 MAC_PY313 = Target("aarch64-apple-darwin", "3.13")
-ALL_TARGETS = [*MAC, INTEL_MAC, *LINUX, CUDA, MAC_PY313]
+ALL_TARGETS = [*MAC, INTEL_MAC, *LINUX, CUDA, LINUX_TEST, MAC_PEERS, MAC_PY313]
 
 
 def classify_uv_failure(stderr: str) -> str:
@@ -159,6 +162,20 @@ def test_linux_cuda_extra_brings_nvidia_libraries(resolutions: dict) -> None:
     pins = resolved(resolutions, CUDA)
     assert "tensorflow" in pins and "tensorflow-metal" not in pins
     assert {"nvidia-cudnn-cu12", "nvidia-cublas-cu12", "nvidia-cuda-runtime-cu12"} <= set(pins)
+
+
+@pytest.mark.network
+def test_linux_test_extra_brings_cpu_mlx_and_jax_but_not_torch(resolutions: dict) -> None:
+    pins = resolved(resolutions, LINUX_TEST)
+    assert {"mlx", "mlx-cpu", "jax", "jaxlib"} <= set(pins)
+    assert "torch" not in pins and not [name for name in pins if name.startswith("nvidia-")]
+
+
+@pytest.mark.network
+def test_mac_peers_extra_brings_mlx_torch_and_jax(resolutions: dict) -> None:
+    pins = resolved(resolutions, MAC_PEERS)
+    assert {"mlx", "torch", "jax"} <= set(pins)
+    assert "mlx-cpu" not in pins  # Metal build: the CPU-only package is for Linux
 
 
 @pytest.mark.network

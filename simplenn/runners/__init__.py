@@ -1,4 +1,4 @@
-"""Runners: every implementation of the timed training step (scratch, keras, torch, jax) behind one protocol.
+"""Runners: every implementation of the timed training step (scratch, keras, torch, jax, mlx) behind one protocol.
 
 A runner is built for one Case by `runner(case, seed)` and then driven by simplenn.measure:
 
@@ -25,7 +25,8 @@ from simplenn.runners.base import INSTALL_HINT, Runner, Unsupported, require
 
 # impl -> module defining `Runner` for it; peers are imported only when asked for (torch and jax are optional).
 MODULES = {"scratch": "simplenn.runners.scratch", "keras": "simplenn.runners.keras_peer",
-           "torch": "simplenn.runners.torch_peer", "jax": "simplenn.runners.jax_peer"}
+           "torch": "simplenn.runners.torch_peer", "jax": "simplenn.runners.jax_peer",
+           "mlx": "simplenn.runners.mlx_peer"}
 
 __all__ = ["INSTALL_HINT", "MODULES", "Runner", "Unsupported", "require", "runner"]
 

@@ -1,0 +1,79 @@
+"""Why a cell is unsupported when an op has no kernel on its device: the op, the mode, and what still works.
+
+With soft placement off (measure.py), an op without a kernel on the requested device is an error instead of a silent
+CPU fallback. TensorFlow words that error several ways; `placement_reason` reads each from the error's text, so it is
+a pure function that tests feed with the texts users reported (tests/fixtures/placement/).
+"""
+from __future__ import annotations
+
+import re
+
+# Ops only the in-graph loop adds (make_train_loop: a tf.while_loop over an int32 counter). Kernels that
+# construction needs in both modes (VarHandleOp, AssignVariableOp) are not here. tests/test_placement.py checks this
+# against the concrete graphs of both modes.
+IN_GRAPH_ONLY = frozenset({"While", "StatelessWhile", "Less", "LoopCond", "Enter", "Exit", "NextIteration", "Merge",
+                           "Switch"})
+# Ops only the per-call step adds (make_train_step: `assign_sub` on every parameter).
+PER_CALL_ONLY = frozenset({"AssignSubVariableOp"})
+OTHER_MODE = {"in-graph": "per-call", "per-call": "in-graph"}
+
+_PATTERNS = (
+    # tensorflow#53505: "No registered 'RngReadAndSkip' OpKernel for 'GPU' devices compatible with node …"
+    re.compile(r"No registered '(?P<op>[\w>]+)' OpKernel for '(?P<kind>\w+)' devices"),
+    # A tf.function: "No OpKernel was registered to support Op 'MatMul' used by {{node MatMul}} …"
+    re.compile(r"No OpKernel was registered to support Op '(?P<op>[\w>]+)'"),
+    # An eager op: "Could not find device for node: {{node MatMul}} = MatMul[T=DT_UINT8, …]"
+    re.compile(r"Could not find device for node: \{\{node [^}]*\}\} = (?P<op>[\w>]+)\["),
+)
+# tensorflow#53026: "Cannot assign a device for operation loader/GeneratorDataset: Could not satisfy explicit device
+# specification '/device:GPU:0' because no supported kernel for GPU devices is available." The op types follow in
+# the "Colocation Debug Info" as lines "OneShotIterator: CPU ".
+_CANNOT_ASSIGN = re.compile(r"Cannot assign a device for operation '?(?P<node>[^:']+)'?: Could not satisfy explicit "
+                            r"device specification '[^']*' because (?:no supported kernel for (?P<kind>\w+) devices|"
+                            r".*?required incompatible device '[^']*device:(?P<colocated>\w+):)")
+_COLOCATED_TYPE = re.compile(r"^(?P<op>\w+): (?P<kinds>(?:[A-Z_]+ ?)+)$", re.MULTILINE)
+_XLA_MISSING = re.compile(r"Could not find compiler for platform (?P<platform>\w+)")
+# Placement failures whose op this module cannot read: still `unsupported`, with TensorFlow's first line.
+_PLACEMENT_WORDS = ("Cannot assign a device for operation", "Could not satisfy explicit device specification")
+
+
+def missing_ops(text: str) -> tuple[str, ...]:
+    """The op types TensorFlow's error text says have no kernel on the device (empty when it is not such an error)."""
+    for pattern in _PATTERNS:
+        found = pattern.search(text)
+        if found:
+            return (found["op"],)
+    found = _CANNOT_ASSIGN.search(text)
+    if not found:
+        return ()
+    kind = (found["kind"] or found["colocated"]).upper()
+    lacking = [m["op"] for m in _COLOCATED_TYPE.finditer(text) if kind not in m["kinds"].split()]
+    return tuple(dict.fromkeys(lacking)) or (found["node"].rsplit("/", 1)[-1],)
+
+
+def is_placement_error(text: str) -> bool:
+    """True when TensorFlow's error text says an op (or XLA) is missing on the device, i.e. the cell is unsupported."""
+    return bool(missing_ops(text) or _XLA_MISSING.search(text) or any(w in text for w in _PLACEMENT_WORDS))
+
+
+def placement_reason(text: str, device: str, mode: str, jit: bool = False) -> str:
+    """The `unsupported` reason for a cell: which op `mode` needs on `device`, and which cells still work.
+
+    e.g. "in-graph needs `While` on GPU:0, which has no kernel for it; per-call cells are unaffected: run
+    `--modes per-call`". Falls back to TensorFlow's first line when the text names no op.
+    """
+    xla = _XLA_MISSING.search(text)
+    if xla:
+        return (f"XLA (--jit on) has no compiler for {xla['platform']} on {device}; cells with --jit off are "
+                f"unaffected: run `--jit off`")
+    ops = missing_ops(text)
+    if not ops:
+        first = text.strip().splitlines()[0][:300] if text.strip() else "no message"
+        return f"{mode} on {device}: an op has no kernel there ({first})"
+    named = ", ".join(f"`{op}`" for op in ops)
+    need = f"{mode}{' with --jit on' if jit else ''} needs {named} on {device}, which has no kernel for it"
+    other = OTHER_MODE.get(mode)
+    own = IN_GRAPH_ONLY if mode == "in-graph" else PER_CALL_ONLY if mode == "per-call" else frozenset()
+    if other and set(ops) <= own:
+        return f"{need}; {other} cells are unaffected: run `--modes {other}`"
+    return f"{need}; both modes need it, so every cell on {device} fails the same way; other devices are unaffected"
