@@ -163,10 +163,10 @@ def _resume(run_dir: Path, held: ExitStack):
 
 def _start(args, held: ExitStack):
     """A new run folder, created and locked for this process, with its plan written; and the worker it started."""
-    from simplenn import compat, files, lock, machine, sweep
+    from simplenn import compat, files, lock, machine, preflight, sweep
 
     config = build_config(args)
-    guard = compat.preflight(compat.installed_versions(), platform.system(), platform.machine(), sys.version_info[:3])
+    guard = preflight.preflight(compat.installed_versions(), platform.system(), platform.machine(), sys.version_info[:3])
     if guard.fatal:
         raise UsageError(guard.fatal)
     fp = machine.fingerprint(Path.cwd())
