@@ -230,8 +230,8 @@ def combine(sources: Iterable[Results | pd.DataFrame]) -> Results:
     names = [name for p in parts for name in dict.fromkeys(p.table["run"].astype(str))]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
-        raise UsageError(f"run {', '.join(map(repr, twice))} is given more than once; pooling it would count its "
-                         "samples twice (load run folders with load_many, which labels them by path)")
+        raise UsageError(f"run {', '.join(map(repr, twice))} is given more than once; pooling would count samples "
+                         "twice or mix two runs: give each run once, or rename one")
     table = pd.concat([p.table for p in parts], ignore_index=True) if len(parts) > 1 else parts[0].table.copy()
     return Results(table, {k: v for p in parts for k, v in p.runs.items()})
 
