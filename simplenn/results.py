@@ -26,6 +26,7 @@ from simplenn import files
 from simplenn.errors import UsageError
 from simplenn.lock import LOCK_FILE
 from simplenn.records import check_record
+from simplenn.timing import per_step_s
 
 SCHEMA_VERSION = 1
 RUN_FILE = "run.json"
@@ -169,8 +170,7 @@ def rows(run: str, machine: str, records: list[dict]) -> list[dict]:
         if not blocks:
             out.append({**base, "block": math.nan, "n_steps": math.nan, "block_s": math.nan, "step_s": math.nan})
         for i, t in enumerate(blocks):
-            # Per-step time is computed here and only here: block time / steps per block.
-            out.append({**base, "block": i, "n_steps": n_steps, "block_s": t, "step_s": t / n_steps})
+            out.append({**base, "block": i, "n_steps": n_steps, "block_s": t, "step_s": per_step_s(t, n_steps)})
     return out
 
 
