@@ -14,7 +14,9 @@ from dataclasses import dataclass
 import pandas as pd
 
 from simplenn.errors import UsageError
-from simplenn.report import cell_table, crossover, default_pair, machine_versions, measured, speedup_table
+from simplenn.report.crossover import Crossover, Speedup, crossover
+from simplenn.report.tables import measured, n_weights_of, only_ok
+from simplenn.results import Results, machine_versions
 
 # The fingerprint fields that tell one kind of machine from another (the label is derived from some of them).
 HARDWARE_FIELDS = ("chip", "gpu_cores", "cpu_model", "cores_performance", "cores_efficiency", "cores_logical",
@@ -28,6 +30,7 @@ CURVE_FIELDS = ["impl", "mode", "widths", "loss", "dtype", "jit"]
 REFERENCE_CURVE = {"impl": "scratch", "mode": "per-call", "widths": "784x100x30x10", "loss": "sigmoid",
                    "dtype": "float32", "jit": False}
 STEP_AT = (32, 2048)
+CURVE_COLUMNS = ["machine", "run", "batch_size", "speedup", "speedup_ci_low", "speedup_ci_high"]
 COLUMNS = ["machine", "run", "device", "device_kind", "chip", "gpu_cores", "ram_gb", "tensorflow",
            "tensorflow_metal", "grid", *[f"step_b{b}_s" for b in STEP_AT], "best_speedup", "best_speedup_ci_low",
            "best_speedup_ci_high", "best_speedup_at", "crossover_batch", "crossover", "best_gflop_per_s",
@@ -110,16 +113,16 @@ def check_rankable(runs: Mapping[str, dict]) -> None:
         "Report runs of one preset version together (simplenn-bench run --preset standard on every machine).")
 
 
-def shared_cells(samples: pd.DataFrame) -> tuple[pd.DataFrame, int, int]:
-    """(the rows of cells every run measured ok, number of such cells, number left out: ok in some runs only)."""
-    ok = measured(samples)
-    ok = ok[(ok["status"] == "ok") & ok["step_s"].notna()]
-    per_run = ok.drop_duplicates(["run", *SHARED_KEYS])
-    counts = per_run.groupby(SHARED_KEYS, dropna=False).size()
+def shared_cells(samples: pd.DataFrame) -> tuple[pd.MultiIndex, int]:
+    """(the SHARED_KEYS of the cells every run measured ok, how many cells were ok in some runs only)."""
+    ok = only_ok(measured(samples), "step_s").drop_duplicates(["run", *SHARED_KEYS])
+    counts = ok.groupby(SHARED_KEYS, dropna=False).size()
     n_runs = samples["run"].nunique()
-    shared = counts[counts == n_runs].index
-    keep = pd.MultiIndex.from_frame(samples[SHARED_KEYS]).isin(shared)
-    return samples[keep], len(shared), int((counts < n_runs).sum())
+    return counts[counts == n_runs].index, int((counts < n_runs).sum())
+
+
+def _keep(frame: pd.DataFrame, shared: pd.MultiIndex) -> pd.DataFrame:
+    return frame[pd.MultiIndex.from_frame(frame[SHARED_KEYS]).isin(shared)]
 
 
 def _reference_curve(cells: pd.DataFrame) -> dict:
@@ -131,63 +134,74 @@ def _reference_curve(cells: pd.DataFrame) -> dict:
     mine = sizes.loc[(sizes[list(REFERENCE_CURVE)] == pd.Series(REFERENCE_CURVE)).all(axis=1)]
     if not mine.empty:
         return dict(REFERENCE_CURVE)
-    from simplenn.report import n_weights_of
-
     sizes["_w"] = sizes["widths"].map(n_weights_of)
     best = sizes.sort_values(["batch_size", "_w"], ascending=[False, True]).iloc[0]
     return {k: (bool(best[k]) if k == "jit" else best[k]) for k in CURVE_FIELDS}
 
 
-def _on_curve(frame: pd.DataFrame, curve: dict) -> pd.DataFrame:
+def on_curve(frame: pd.DataFrame, curve: dict) -> pd.DataFrame:
+    """The rows of `frame` on `curve` (CURVE_FIELDS → value); none when there is no curve."""
     return frame[(frame[list(curve)] == pd.Series(curve)).all(axis=1)] if curve else frame.iloc[0:0]
 
 
-def cross_machine(samples: pd.DataFrame, runs: Mapping[str, dict], seed: int = 0) -> CrossMachine:
-    """The cross-machine table of a combined samples table and its runs' run.json dicts (see CrossMachine)."""
+def cross_machine(results: Results, cells: pd.DataFrame, speed: Speedup, cross: Crossover | None) -> CrossMachine:
+    """The cross-machine table, from the report's own cell, speedup and crossover tables (see CrossMachine).
+
+    Refuses runs of different grid identities (check_rankable). Cells not measured ok by every run are dropped
+    from all three tables; the crossover is recomputed only then (a curve that lost a batch size may cross
+    elsewhere), never the bootstrap.
+    """
+    runs = results.runs
     check_rankable(runs)
-    shared, n_shared, n_left_out = shared_cells(samples)
-    cells = cell_table(shared)
-    pair = default_pair(shared)
-    base, other = pair if pair else (None, None)
-    speed = speedup_table(shared, base, other, seed=seed) if pair else None
-    cross = crossover(shared, base, other, seed=seed, cells=cells, speedup=speed) if pair else None
+    shared, n_left_out = shared_cells(results.table)
+    base, other = speed.base_device, speed.other_device
+    if n_left_out:
+        cells = _keep(cells, shared)
+        # A speedup row stays when its cells on both devices are shared.
+        both = _keep(_keep(speed.table.assign(device=base), shared).assign(device=other), shared)
+        speed = Speedup(base, other, speed.table.loc[both.index].reset_index(drop=True), speed.note)
+        cross = crossover(results, cells=cells, speedup=speed) if base else None
     curve = _reference_curve(cells)
-    names = machine_names({run: runs.get(run) or {} for run in dict.fromkeys(samples["run"])})
-    ref_cells = _on_curve(cells, curve)
-    ref_cross = _on_curve(cross.table, curve) if cross is not None else pd.DataFrame()
+    names = machine_names({run: runs.get(run) or {} for run in dict.fromkeys(results.table["run"])})
+    ref_cells = on_curve(only_ok(cells, "median_step_s"), curve)
+    ref_cross = on_curve(cross.table, curve) if cross is not None else None
     rows = []
     for (run, device), dev_cells in cells.groupby(["run", "device"], sort=False):
-        machine = (runs.get(run) or {}).get("machine") or {}
-        versions = machine_versions(machine)
-        ok = dev_cells[dev_cells["status"] == "ok"]
-        row = {
-            "machine": names[run], "run": run, "device": device, "device_kind": dev_cells["device_kind"].iloc[0],
-            "chip": machine.get("chip") or machine.get("cpu_model") or "unknown",
-            "gpu_cores": machine.get("gpu_cores"),
-            "ram_gb": machine["ram_bytes"] / 2**30 if machine.get("ram_bytes") else math.nan,
-            "tensorflow": versions.get("tensorflow", "–"), "tensorflow_metal": versions.get("tensorflow-metal", "–"),
-            "grid": grid_identity(runs.get(run) or {}),
-            "best_gflop_per_s": ok["gflop_per_s"].max() if not ok.empty else math.nan,
-            "pct_of_peak": ok["pct_of_peak"].max() if ok["pct_of_peak"].notna().any() else math.nan,
-            "peak_kind": "", "best_speedup_at": "", "crossover": "",
-        }
-        if ok["pct_of_peak"].notna().any():
-            row["peak_kind"] = "estimate" if ok["peak_is_estimate"].any() else "published or derived"
-        mine = ref_cells[(ref_cells["run"] == run) & (ref_cells["device"] == device) & (ref_cells["status"] == "ok")]
-        for b in STEP_AT:
-            at = mine.loc[mine["batch_size"] == b, "median_step_s"]
-            row[f"step_b{b}_s"] = float(at.iloc[0]) if len(at) else math.nan
-        if device == other and speed is not None:
+        row = _machine_row(runs.get(run) or {}, names[run], run, device, dev_cells, ref_cells)
+        if base is not None and device == other:
             row.update(_best_speedup(speed.table[speed.table["run"] == run]))
-            cr = ref_cross[ref_cross["run"] == run]
+            cr = ref_cross[ref_cross["run"] == run] if ref_cross is not None else ()
             if len(cr):
                 row["crossover_batch"], row["crossover"] = cr["crossover_batch"].iloc[0], cr["answer"].iloc[0]
-        elif device == base:
+        elif base is not None and device == base:
             row["crossover"] = "base device"
         rows.append(row)
     table = pd.DataFrame(rows).reindex(columns=COLUMNS)
-    curves = _curves(speed, curve, names) if speed is not None else pd.DataFrame()
-    return CrossMachine(table, curves, curve, base, other, n_shared, n_left_out)
+    curves = _curves(speed, curve, names) if base is not None else pd.DataFrame(columns=CURVE_COLUMNS)
+    return CrossMachine(table, curves, curve, base, other, len(shared), n_left_out)
+
+
+def _machine_row(meta: Mapping, name: str, run: str, device: str, dev_cells: pd.DataFrame,
+                 ref_cells: pd.DataFrame) -> dict:
+    machine = meta.get("machine") or {}
+    versions = machine_versions(machine)
+    ok = only_ok(dev_cells, "median_step_s")
+    peak = ok["pct_of_peak"].notna()
+    row = {
+        "machine": name, "run": run, "device": device, "device_kind": dev_cells["device_kind"].iloc[0],
+        "chip": machine.get("chip") or machine.get("cpu_model") or "unknown", "gpu_cores": machine.get("gpu_cores"),
+        "ram_gb": machine["ram_bytes"] / 2**30 if machine.get("ram_bytes") else math.nan,
+        "tensorflow": versions.get("tensorflow", "–"), "tensorflow_metal": versions.get("tensorflow-metal", "–"),
+        "grid": grid_identity(meta), "best_gflop_per_s": ok["gflop_per_s"].max() if len(ok) else math.nan,
+        "pct_of_peak": ok.loc[peak, "pct_of_peak"].max() if peak.any() else math.nan,
+        "peak_kind": ("estimate" if ok.loc[peak, "peak_is_estimate"].any() else "published or derived")
+        if peak.any() else "", "best_speedup_at": "", "crossover": "",
+    }
+    mine = ref_cells[(ref_cells["run"] == run) & (ref_cells["device"] == device)]
+    for b in STEP_AT:
+        at = mine.loc[mine["batch_size"] == b, "median_step_s"]
+        row[f"step_b{b}_s"] = float(at.iloc[0]) if len(at) else math.nan
+    return row
 
 
 def _best_speedup(table: pd.DataFrame) -> dict:
@@ -200,7 +214,6 @@ def _best_speedup(table: pd.DataFrame) -> dict:
             "best_speedup_ci_high": best["speedup_ci_high"], "best_speedup_at": at}
 
 
-def _curves(speed, curve: dict, names: Mapping[str, str]) -> pd.DataFrame:
-    table = _on_curve(speed.table, curve)
-    cols = ["machine", "run", "batch_size", "speedup", "speedup_ci_low", "speedup_ci_high"]
-    return table.assign(machine=table["run"].map(names))[cols].sort_values(["machine", "batch_size"])
+def _curves(speed: Speedup, curve: dict, names: Mapping[str, str]) -> pd.DataFrame:
+    table = on_curve(speed.table, curve)
+    return table.assign(machine=table["run"].map(names))[CURVE_COLUMNS].sort_values(["machine", "batch_size"])

@@ -19,8 +19,10 @@ from pathlib import Path
 
 import pytest
 
+from simplenn import cli
 from simplenn.errors import UsageError
-from simplenn.machines_table import check_rankable, cross_machine, grid_identity, machine_names
+from simplenn.report import analyse
+from simplenn.report.cross_machine import check_rankable, grid_identity, machine_names
 from simplenn.results import RUN_FILE, SAMPLES_FILE, load_many
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,14 +76,8 @@ def machine_runs(tmp_path_factory) -> dict[str, Path]:
     return {name: base / name for name in MACHINES}
 
 
-def _load(dirs):
-    table = load_many(dirs)
-    return table, table.attrs["meta"]
-
-
 def test_one_row_per_machine_and_device_with_each_machines_crossover(machine_runs):
-    table, runs = _load(machine_runs.values())
-    result = cross_machine(table, runs)
+    result = analyse(load_many(machine_runs.values())).machines
     rows = result.table
     assert len(rows) == 6 and set(zip(rows["run"], rows["device"])) == {
         (name, dev) for name in MACHINES for dev in ("CPU:0", "CPU:1")}
@@ -104,16 +100,28 @@ def test_one_row_per_machine_and_device_with_each_machines_crossover(machine_run
     assert result.curves.groupby("machine").size().to_dict() == {n: 3 for n in gpu["machine"]}
 
 
-def test_a_preset_version_mismatch_is_refused_with_the_reason(machine_runs, tmp_path):
+def test_the_report_command_writes_the_cross_machine_section_and_chart(machine_runs, tmp_path, capsys):
+    out = tmp_path / "report"
+    assert cli.main(["report", *map(str, machine_runs.values()), "--out", str(out)]) == 0, capsys.readouterr().err
+    text = (out / "report.md").read_text()
+    assert "## Machines side by side" in text and "**2 cells measured ok by some runs only are left out**" in text
+    assert "Apple M2, 4P+4E CPU, 8-core GPU, 16 GB" in text and "Apple M2, 4P+4E CPU, 10-core GPU, 24 GB" in text
+    assert "CPU:1 faster from batch 64 on" in text and "CPU:1 faster at every measured batch size" in text
+    assert (out / "machines.png").stat().st_size > 10_000 and "](machines.png)" in text
+
+
+def test_a_preset_version_mismatch_is_refused_with_exit_2_and_the_reason(machine_runs, tmp_path, capsys):
     newer = tmp_path / "m1-max-v2"
     shutil.copytree(machine_runs["m1-max-32c"], newer)
     meta = json.loads((newer / RUN_FILE).read_text())
     meta["preset"]["version"] = 2
     (newer / RUN_FILE).write_text(json.dumps(meta))
-    table, runs = _load([machine_runs["m2-8c"], newer])
-    with pytest.raises(UsageError, match=r"refusing to rank machines measured with different grids.*"
-                                         r"standard v1 with .*: m2-8c; standard v2 with .*: m1-max-v2"):
-        cross_machine(table, runs)
+    code = cli.main(["report", str(machine_runs["m2-8c"]), str(newer), "--out", str(tmp_path / "report")])
+    err = capsys.readouterr().err
+    assert code == 2 and "refusing to rank machines measured with different grids" in err
+    assert "standard v1 with min_block_time, min_time overridden: m2-8c" in err
+    assert "standard v2 with min_block_time, min_time overridden: m1-max-v2" in err
+    assert not (tmp_path / "report" / "report.md").exists()
 
 
 @pytest.mark.parametrize("preset, identity", [
