@@ -74,6 +74,13 @@ def non_negative_seconds(value: Any, option: str) -> float:
     return seconds(value, option, allow_zero=True)
 
 
+def fraction(value: Any, option: str) -> float:
+    """A number strictly between 0 and 1 (0.02 = ±2 %); ints and bools are refused."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+        raise ConfigValueError(option, f"must be a fraction between 0 and 1 (0.02 = ±2 %), got {value!r}")
+    return float(value)
+
+
 def boolean(value: Any, option: str) -> bool:
     """A real boolean: TOML true/false. Strings such as "no" are refused, not taken as truthy."""
     if not isinstance(value, bool):

@@ -39,17 +39,6 @@ def non_negative_float(text: str) -> float:
     return value
 
 
-def fraction(text: str) -> float:
-    """'0.02' -> 0.02: a number strictly between 0 and 1."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise _fail("value", text, "give a fraction between 0 and 1, e.g. 0.02 for ±2 %") from None
-    if not 0 < value < 1:
-        raise _fail("value", text, "give a fraction between 0 and 1, e.g. 0.02 for ±2 %")
-    return value
-
-
 def int_list(text: str) -> list[int]:
     """'1,8,32' -> [1, 8, 32]; every entry a positive integer."""
     parts = [p.strip() for p in text.split(",") if p.strip()]

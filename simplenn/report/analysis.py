@@ -6,18 +6,20 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from simplenn.report.cross_machine import CrossMachine, cross_machine
 from simplenn.report.crossover import Crossover, Speedup, crossover, speedup_table
 from simplenn.report.tables import cell_table, host_overhead_table
 from simplenn.results import Results, as_results
 from simplenn.units import TimeUnit, time_unit
 
 # Charts in report order; the speedup needs two devices, the time split both modes.
-CHART_ORDER = ("step_time", "throughput", "speedup", "efficiency", "widths", "time_split")
+CHART_ORDER = ("step_time", "throughput", "speedup", "efficiency", "widths", "time_split", "machines")
 
 
 @dataclass(frozen=True)
 class Analysis:
-    """The report's tables, each computed once from one Results: cells, speedup, crossover, host overhead.
+    """The report's tables, each computed once from one Results: cells, speedup, crossover, host overhead, and the
+    cross-machine table (one row per machine × device over the cells every run shares).
 
     `crossover` is None when only one device was measured. `step_unit` is the unit in which step times are
     shown (picked once, from the cells' medians) by every chart and table that shows them.
@@ -29,6 +31,7 @@ class Analysis:
     crossover: Crossover | None
     host: pd.DataFrame
     step_unit: TimeUnit
+    machines: CrossMachine
 
     @property
     def samples(self) -> pd.DataFrame:
@@ -39,11 +42,24 @@ class Analysis:
         return self.results.runs
 
     @property
+    def charts_left_out(self) -> dict[str, str]:
+        """Charts with nothing to draw, by name, with the reason: never written empty, named in the report."""
+        reasons = {}
+        if self.speedup.base_device is None or self.speedup.table.empty:
+            reasons["speedup"] = self.speedup.note or "needs two devices measured ok in the same configuration"
+        if not self.cells.loc[self.cells["status"] == "ok", "pct_of_ceiling"].notna().any():
+            reasons["efficiency"] = ("no device's matmul ceiling was measured (pytest-benchmark results have "
+                                     "none; in a run, the ceiling probe failed: see Warnings)")
+        if self.host.empty:
+            reasons["time_split"] = "needs both modes (per-call and in-graph) measured ok in the same configuration"
+        if self.machines.curves.empty:
+            reasons["machines"] = "needs a machine with two devices measured ok in the same configuration"
+        return reasons
+
+    @property
     def chart_names(self) -> list[str]:
         """Names of the charts this data can fill, in report order."""
-        skip = {"speedup"} if self.speedup.base_device is None else set()
-        skip |= {"time_split"} if self.host.empty else set()
-        return [name for name in CHART_ORDER if name not in skip]
+        return [name for name in CHART_ORDER if name not in self.charts_left_out]
 
 
 def analyse(data: Results | pd.DataFrame, base_device: str | None = None, other_device: str | None = None,
@@ -54,4 +70,5 @@ def analyse(data: Results | pd.DataFrame, base_device: str | None = None, other_
     speed = speedup_table(res, base_device, other_device, seed=seed)
     cross = crossover(res, cells=cells, speedup=speed) if speed.base_device else None
     host = host_overhead_table(res, cells)
-    return Analysis(res, cells, speed, cross, host, time_unit(cells["median_step_s"]))
+    machines = cross_machine(res, cells, speed, cross)  # refuses runs of different grids (exit 2)
+    return Analysis(res, cells, speed, cross, host, time_unit(cells["median_step_s"]), machines)

@@ -12,6 +12,7 @@ from matplotlib.patches import Rectangle
 from simplenn import files
 from simplenn.report.analysis import Analysis
 from simplenn.report.captions import CHARTS
+from simplenn.report.cross_machine import on_curve
 from simplenn.report.chartkit import (batch_axis, default_widths, empty_message, footnote, new_figure, plain_log_y,
                                       save_figure, series)
 from simplenn.report.tables import n_weights_of, only_ok, widths_order
@@ -186,8 +187,29 @@ def time_split_chart(analysis: Analysis, widths: str | None = None) -> Figure:
     return fig
 
 
+def machines_chart(analysis: Analysis) -> Figure:
+    """Speedup vs batch size on the cross-machine table's curve, one line per machine, its 95 % CI as a band."""
+    m = analysis.machines
+    curve = " ".join(str(v) for k, v in m.curve.items() if k != "jit") + (" XLA" if m.curve.get("jit") else "")
+    fig, (ax,) = new_figure(CHARTS["machines"], analysis.results,
+                            detail=f"{m.base_device} / {m.other_device} median step time (> 1: {m.other_device} "
+                                   f"faster); {curve}; {m.n_shared} cells shared by every run")
+    for name, g in m.curves.groupby("machine", sort=True):
+        (line,) = ax.plot(g["batch_size"], g["speedup"], marker="o", label=name)
+        ax.fill_between(g["batch_size"], g["speedup_ci_low"], g["speedup_ci_high"], color=line.get_color(),
+                        alpha=0.2, linewidth=0)
+    ax.axhline(1.0, color="0.3", linestyle="--", linewidth=1)
+    batch_axis(ax, m.curves["batch_size"])
+    plain_log_y(ax)
+    ax.legend(fontsize=8)
+    left_out = f"{m.n_left_out} cells measured ok by some runs only are left out." if m.n_left_out else ""
+    footnote(fig, on_curve(analysis.cells, m.curve), extra=left_out)
+    return fig
+
+
 BUILDERS = {"step_time": step_time_chart, "throughput": throughput_chart, "speedup": speedup_heatmap,
-            "efficiency": efficiency_chart, "widths": widths_chart, "time_split": time_split_chart}
+            "efficiency": efficiency_chart, "widths": widths_chart, "time_split": time_split_chart,
+            "machines": machines_chart}
 
 
 def save_all(analysis: Analysis, out_dir: Path | str) -> dict[str, Path]:
