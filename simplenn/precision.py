@@ -152,11 +152,14 @@ def n_rounds(samples: pd.DataFrame) -> int:
     return int(samples["round"].nunique()) if "round" in samples and len(samples) else 0
 
 
-def median_ci_label(rounds: int) -> str:
+def median_ci_label(rounds: int, fresh_processes: bool = True) -> str:
     """Which CI a table of medians shows, for the report's method notes."""
     if rounds >= 2:
-        return (f"95 % CI of the median: hierarchical bootstrap over the {rounds} rounds (each a fresh worker "
-                "process), then the blocks within each round, so it includes run-to-run variation")
+        how, covers = (("each a fresh worker process", "run-to-run variation") if fresh_processes else
+                       ("one process: measured before rounds restarted the worker", "the variation between rounds, "
+                        "though not what a new process changes"))
+        return (f"95 % CI of the median: hierarchical bootstrap over the {rounds} rounds ({how}), then the blocks "
+                f"within each round, so it includes {covers}")
     return ("95 % CI of the median: order statistics of one round's blocks; it does not include run-to-run "
             "variation (use --rounds ≥ 2 for that)")
 
