@@ -39,7 +39,7 @@ KEYS = (
     ConfigKey("jit", "--jit", "jit", "choices", "XLA: off (default), on, or off,on", ("off", "on")),
     ConfigKey("modes", "--modes", "modes", "choices",
               "per-call (default: one compiled call per step) and/or in-graph (K steps in one call)", MODES),
-    ConfigKey("impls", "--impl", "impls", "choices", "scratch (default), keras, torch, jax", IMPLS),
+    ConfigKey("impls", "--impl", "impls", "choices", "scratch (default), keras, torch, jax, mlx", IMPLS),
     ConfigKey("min_time", "--min-time", "min_time_s", "seconds", "minimum timed seconds per cell (0.5)"),
     ConfigKey("min_block_time", "--min-block-time", "min_block_s", "seconds", "minimum seconds per timed block (0.05)"),
     ConfigKey("cooldown", "--cooldown", "cooldown_s", "seconds0", "pause between cells (0)"),

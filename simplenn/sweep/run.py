@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from simplenn import __version__
-from simplenn.cases import Case, unsupported_reason
+from simplenn.cases import DEFAULT_WIDTHS, Case, unsupported_reason
 from simplenn.errors import FieldError, UsageError
 from simplenn.measure import Settings
 from simplenn.results import RunWriter, completed_keys, read_meta, read_records
@@ -98,7 +98,7 @@ def execute(state: RunState, worker: Worker, on_progress: Callable[[Progress], N
             add_oom(ooms, Case.from_dict(r["case"]))
     have_ceiling = {r["device"] for r in records if r.get("kind") == "ceiling"}
     t_start = time.perf_counter()
-    parity = state.meta.get("device_parity")
+    parity, impl_parity = state.meta.get("device_parity"), state.meta.get("impl_parity")
     total = len(plan)
     done = sum(1 for p in plan if (p.seq, p.case.id) in done_keys)
     try:
@@ -123,6 +123,8 @@ def execute(state: RunState, worker: Worker, on_progress: Callable[[Progress], N
             _probe_ceiling(name, "end", config.timeout_s, worker, writer, state)
         if len(devices) > 1:
             parity = _device_parity(list(devices), config, worker, state)
+        if len(config.impls) > 1:
+            impl_parity = _impl_parity(next(iter(devices)), config, worker, state)
     except KeyboardInterrupt:
         state.interrupted = True
     finally:
@@ -133,7 +135,7 @@ def execute(state: RunState, worker: Worker, on_progress: Callable[[Progress], N
         state.warnings.append(f"sentinel cell {d['cell']} drifted by {100 * (d['ratio'] - 1):+.0f} % "
                               f"(last/first median); the machine's speed changed during the run")
     state.meta = writer.update_meta(status="interrupted" if state.interrupted else "complete", drift=d,
-                                    device_parity=parity,
+                                    device_parity=parity, impl_parity=impl_parity,
                                     warnings=list(dict.fromkeys(state.warnings)), finished=now())
     return state
 
@@ -150,6 +152,27 @@ def _device_parity(devices: list[str], config: SweepConfig, worker: Worker, stat
     if not msg[1]["ok"]:
         state.warnings.append(f"device parity: {msg[1]['message']}")
     return msg[1]
+
+
+def _impl_parity(device: str, config: SweepConfig, worker: Worker, state: RunState) -> dict | None:
+    """Every implementation and mode of the run against scratch per-call (784-100-30-10, batch 32, the run's first
+    device and loss, each of its dtypes): the same seeded steps must leave the same loss and weights."""
+    spec = {"device": device, "layer_sizes": list(DEFAULT_WIDTHS), "batch_size": 32, "loss": config.losses[0],
+            "n_steps": 5, "seed": config.seed}
+    rows = []
+    for dtype in config.dtypes:
+        kwargs = {**spec, "dtype": dtype, "impls": list(config.impls), "modes": list(config.modes)}
+        try:
+            msg = worker.request(("impl_parity", kwargs), config.timeout_s)
+        except WorkerError as e:
+            msg = ("error", e.reason)
+        if msg[0] != "result":
+            state.warnings.append(f"implementation parity check ({dtype}) failed to run: {msg[1].splitlines()[0]}")
+            continue
+        rows += [{**r, "dtype": dtype} for r in msg[1]]
+        state.warnings += [f"implementation parity ({dtype}): {r['impl']} {r['mode']} {r['reason']}"
+                           for r in msg[1] if r["status"] == "mismatch"]
+    return {**spec, "rows": rows} if rows else None
 
 
 def _probe_ceiling(device: str, phase: str, timeout_s: float, worker: Worker, writer: RunWriter, state: RunState) -> None:
