@@ -14,9 +14,12 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from simplenn.display import markdown_table, split_constant
 from simplenn.errors import UsageError
-from simplenn.report import measured, meta_of, machine_versions, require_ok
+from simplenn.report.tables import first_non_ok, measured, only_ok, require_ok
+from simplenn.results import Results, machine_of, machine_versions
 from simplenn.stats import bootstrap_ratio_ci
+from simplenn.units import time_unit
 
 # What makes two cells "the same measurement" in two runs; the run and its timing details do not.
 MATCH_KEYS = ["device", "impl", "mode", "loss", "dtype", "jit", "widths", "batch_size"]
@@ -51,21 +54,19 @@ class Comparison:
         return f"{kind}: {self.new_label} (new) vs {self.base_label} (base)"
 
 
-def _identity(df: pd.DataFrame) -> set[tuple[str, str]]:
-    """(label, chip or CPU model) of every machine in the frame: equal labels on different hardware still differ."""
-    meta = meta_of(df)
+def _identity(res: Results) -> set[tuple[str, str]]:
+    """(label, chip or CPU model) of every machine in the results: equal labels on different hardware still differ."""
     ids = set()
-    for run, label in df[["run", "machine"]].drop_duplicates().itertuples(index=False):
-        m = (meta.get(run) or {}).get("machine") or {}
+    for run, label in res.table[["run", "machine"]].drop_duplicates().itertuples(index=False):
+        m = machine_of(res.runs, run)
         ids.add((str(label), str(m.get("chip") or m.get("cpu_model") or "")))
     return ids
 
 
-def _side_label(df: pd.DataFrame) -> str:
-    meta = meta_of(df)
+def _side_label(res: Results) -> str:
     parts = []
-    for run, label in df[["run", "machine"]].drop_duplicates().itertuples(index=False):
-        tf = machine_versions((meta.get(run) or {}).get("machine") or {}).get("tensorflow")
+    for run, label in res.table[["run", "machine"]].drop_duplicates().itertuples(index=False):
+        tf = machine_versions(machine_of(res.runs, run)).get("tensorflow")
         parts.append(f"{run} on {label}" + (f", TF {tf}" if tf else ""))
     return "; ".join(parts)
 
@@ -85,7 +86,7 @@ def _keys(cross_machine: bool) -> list[str]:
 def _cell_status(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     cells = measured(df).groupby(keys, sort=True).agg(
         cell_id=("cell_id", "first"),
-        status=("status", lambda s: "ok" if (s == "ok").all() else next(x for x in s if x != "ok")),
+        status=("status", first_non_ok),
         reason=("reason", lambda s: next((x for x in s if isinstance(x, str) and x), "")),
     )
     return cells
@@ -94,8 +95,7 @@ def _cell_status(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 def _ratio_table(base: pd.DataFrame, new: pd.DataFrame, keys: list[str], threshold_pct: float,
                  seed: int) -> pd.DataFrame:
     both = pd.concat([base.assign(_side="base"), new.assign(_side="new")], ignore_index=True)
-    both = measured(both)
-    both = both[(both["status"] == "ok") & both["step_s"].notna()]
+    both = only_ok(measured(both), "step_s")
     limit = 1 + threshold_pct / 100
 
     def one(group: pd.DataFrame) -> pd.Series:
@@ -117,7 +117,7 @@ def _ratio_table(base: pd.DataFrame, new: pd.DataFrame, keys: list[str], thresho
     return table[keys + TABLE_COLUMNS]
 
 
-def compare(base_df: pd.DataFrame, new_df: pd.DataFrame, threshold_pct: float = 10.0,
+def compare(base: Results, new: Results, threshold_pct: float = 10.0,
             across_machines: bool = False, seed: int = 0) -> Comparison:
     """Match the cells of two runs and return new/base ratios with CIs, regressions, and unmatched cells.
 
@@ -125,9 +125,9 @@ def compare(base_df: pd.DataFrame, new_df: pd.DataFrame, threshold_pct: float = 
     then each side must hold one machine and the result is labelled a cross-machine comparison.
     """
     threshold_pct = check_threshold(threshold_pct)
-    require_ok(base_df, "base")
-    require_ok(new_df, "new")
-    base_ids, new_ids = _identity(base_df), _identity(new_df)
+    require_ok(base, "base")
+    require_ok(new, "new")
+    base_ids, new_ids = _identity(base), _identity(new)
     cross = base_ids != new_ids
     if cross and not across_machines:
         names = lambda ids: ", ".join(sorted(f"{label}" + (f" ({hw})" if hw and hw != label else "") for label, hw in ids))
@@ -136,15 +136,15 @@ def compare(base_df: pd.DataFrame, new_df: pd.DataFrame, threshold_pct: float = 
     if cross and (len(base_ids) > 1 or len(new_ids) > 1):
         raise UsageError("--across-machines compares one machine with one machine; give one run on each side")
     keys = _keys(cross)
-    table = _ratio_table(base_df, new_df, keys, threshold_pct, seed)
-    status = _cell_status(base_df, keys).merge(_cell_status(new_df, keys), how="outer", left_index=True,
+    table = _ratio_table(base.table, new.table, keys, threshold_pct, seed)
+    status = _cell_status(base.table, keys).merge(_cell_status(new.table, keys), how="outer", left_index=True,
                                                right_index=True, suffixes=("_base", "_new"))
     only_base = status[status["status_new"].isna()]
     only_new = status[status["status_base"].isna()]
     paired = status.dropna(subset=["status_base", "status_new"])
     not_ok = paired[(paired["status_base"] != "ok") | (paired["status_new"] != "ok")]
     return Comparison(
-        table=table, threshold_pct=threshold_pct, base_label=_side_label(base_df), new_label=_side_label(new_df),
+        table=table, threshold_pct=threshold_pct, base_label=_side_label(base), new_label=_side_label(new),
         cross_machine=cross,
         only_in_base=tuple(only_base["cell_id_base"]),
         only_in_new=tuple(only_new["cell_id_new"]),
@@ -162,14 +162,13 @@ def rule_text(threshold_pct: float) -> str:
 
 
 def format_comparison(result: Comparison) -> str:
-    """Plain-text summary: title, rule, Markdown table in ms, unmatched cells, verdict line."""
-    from simplenn.report import markdown_table, split_constant
-
+    """Plain-text summary: title, rule, Markdown table (times in one unit picked for it), unmatched cells, verdict."""
     t = result.table
+    unit = time_unit(t["base_median_s"], t["new_median_s"])
     keys = [c for c in t.columns if c not in TABLE_COLUMNS]
     shown = pd.DataFrame({
         **{k: t[k] for k in keys},
-        "base_median_ms": t["base_median_s"] * 1e3, "new_median_ms": t["new_median_s"] * 1e3,
+        f"base_median_{unit.name}": unit.of(t["base_median_s"]), f"new_median_{unit.name}": unit.of(t["new_median_s"]),
         "ratio_x": t["ratio"], "ci95_low_x": t["ci_low"], "ci95_high_x": t["ci_high"], "verdict": t["verdict"],
     })
     shown, constant = split_constant(shown, ["machine", *MATCH_KEYS])

@@ -1,4 +1,4 @@
-"""pytest-benchmark's JSON (`pytest bench --benchmark-json=FILE`) → the same tidy DataFrame as a CLI run.
+"""pytest-benchmark's JSON (`pytest bench --benchmark-json=FILE`) → the same `Results` as a CLI run folder.
 
 Each benchmark of bench/ times rounds of `steps_per_round` training steps with one synchronisation at the end
 of each round; pytest-benchmark keeps every round's time in `stats.data`. A round becomes one row (one "block"
@@ -24,13 +24,12 @@ import math
 import warnings
 from pathlib import Path
 
-import pandas as pd
 
 from simplenn.cases import Case
 from simplenn.errors import UsageError
 from simplenn.machine import make_label
 from simplenn.measure import CellResult
-from simplenn.results import ResultsError, rows, frame, validate
+from simplenn.results import Results, ResultsError, frame, rows, validate
 
 EXTRA_INFO_FORMAT = 1
 SOURCE = "pytest-benchmark"
@@ -41,11 +40,11 @@ REQUIRED_EXTRA = ("simplenn_format", "case", "steps_per_round")
 VOLATILE_MACHINE_KEYS = ("power_source", "battery_percent", "thermal", "git_commit", "git_dirty")
 
 
-def load(path: Path | str) -> pd.DataFrame:
-    """Tidy DataFrame (simplenn.results.COLUMNS) of a pytest-benchmark JSON file: one row per timed round.
+def load(path: Path | str) -> Results:
+    """Results of a pytest-benchmark JSON file: the tidy table (results.COLUMNS, one row per timed round) and runs.
 
-    `df.attrs["meta"]` = {run name: {"machine": …, "grid": …, "source": "pytest-benchmark", …}}, the run name
-    being the file's stem. Raises ResultsError (a UsageError) for a missing, malformed or foreign file.
+    `runs` = {run name: {"machine": …, "grid": …, "source": "pytest-benchmark", …}}, the run name being the
+    file's stem. Raises ResultsError (a UsageError) for a missing, malformed or foreign file.
     """
     path = Path(path)
     doc = _read(path)
@@ -68,9 +67,9 @@ def load(path: Path | str) -> pd.DataFrame:
                       f"({', '.join(str(b.get('name', '?')) for b in foreign[:3])})", stacklevel=2)
     machine = machine_of(doc.get("machine_info"))
     records = [_record(path, i, bench) for i, bench in enumerate(ours)]
-    df = frame(rows(run, machine["label"], records))
+    table = validate(frame(rows(run, machine["label"], records)), str(path))
     ours_meta = doc.get("simplenn") if isinstance(doc.get("simplenn"), dict) else {}
-    df.attrs["meta"] = {run: {
+    return Results(table, {run: {
         "machine": machine,
         "grid": ours_meta.get("grid") or _grid_of(records),
         "source": SOURCE,
@@ -78,8 +77,7 @@ def load(path: Path | str) -> pd.DataFrame:
         "pytest_benchmark_version": doc.get("version"),
         "commit_info": doc.get("commit_info") or {},
         **{k: ours_meta[k] for k in ("devices", "logical_cpus", "power_source", "thermal") if k in ours_meta},
-    }}
-    return validate(df, str(path))
+    }})
 
 
 def _read(path: Path) -> dict:

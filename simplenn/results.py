@@ -1,4 +1,4 @@
-"""The results store: a run folder with `run.json` and an append-only `samples.jsonl`, and `load()` → tidy DataFrame.
+"""The results store: a run folder with `run.json` and an append-only `samples.jsonl`, and `load()` → `Results`.
 
 Format history (SCHEMA_VERSION):
   1  simplenn-bench 0.1.0. run.json: {schema_version, tool, tool_version, created, grid, order, order_seed,
@@ -13,8 +13,10 @@ from __future__ import annotations
 import json
 import math
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 
 import pandas as pd
 
@@ -196,24 +198,70 @@ def validate(df: pd.DataFrame, source: str) -> pd.DataFrame:
     return df
 
 
-def load(run_dir: Path | str) -> pd.DataFrame:
-    """Tidy DataFrame of one run folder: one row per timed block (seconds in *_s columns), validated."""
+@dataclass(frozen=True)
+class Results:
+    """The tidy samples table and, beside it (never in `table.attrs`), each run's metadata: run id → run.json dict.
+
+    Keeping the metadata out of the DataFrame matters for speed: pandas deep-copies `attrs` on every slice,
+    which made a report over many runs quadratic in their number.
+    """
+
+    table: pd.DataFrame
+    runs: Mapping[str, dict] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "runs", MappingProxyType(dict(self.runs)))
+
+
+def as_results(data: Results | pd.DataFrame) -> Results:
+    """`data` itself, or a bare samples DataFrame wrapped with no run metadata."""
+    return data if isinstance(data, Results) else Results(data)
+
+
+def combine(sources: Iterable[Results | pd.DataFrame]) -> Results:
+    """One Results from several (e.g. two Macs): tables concatenated, `run` and `machine` tell them apart."""
+    parts = [as_results(s) for s in sources]
+    if not parts:
+        raise UsageError("give at least one run folder")
+    table = pd.concat([p.table for p in parts], ignore_index=True) if len(parts) > 1 else parts[0].table.copy()
+    return Results(table, {k: v for p in parts for k, v in p.runs.items()})
+
+
+def load(run_dir: Path | str) -> Results:
+    """One run folder: its tidy samples table (one row per timed block, seconds in *_s columns, validated) and run.json."""
     run_dir = Path(run_dir)
     meta = read_meta(run_dir)
     records, notes = read_records(run_dir)
     for note in notes:
         warnings.warn(note, stacklevel=2)
     machine = (meta.get("machine") or {}).get("label", "unknown machine")
-    df = frame(rows(run_dir.name, machine, records))
-    df.attrs["meta"] = {run_dir.name: meta}
-    return validate(df, str(run_dir))
+    table = validate(frame(rows(run_dir.name, machine, records)), str(run_dir))
+    return Results(table, {run_dir.name: meta})
 
 
-def load_many(run_dirs: Iterable[Path | str]) -> pd.DataFrame:
-    """Concatenate several runs (e.g. two Macs); `run` and `machine` columns tell them apart."""
-    frames = [load(d) for d in run_dirs]
-    if not frames:
+def load_many(run_dirs: Iterable[Path | str]) -> Results:
+    """Several run folders as one Results; `run` and `machine` columns tell them apart."""
+    dirs = list(run_dirs)
+    if not dirs:
         raise UsageError("report: give at least one run folder")
-    df = pd.concat(frames, ignore_index=True)
-    df.attrs["meta"] = {k: v for f in frames for k, v in f.attrs["meta"].items()}
-    return df
+    return combine(load(d) for d in dirs)
+
+
+# ------------------------------------------------------------------------------- run metadata accessors
+
+
+def machine_of(runs: Mapping[str, dict], run: str) -> dict:
+    """The machine dict of a run's run.json ({} when unknown)."""
+    return (runs.get(run) or {}).get("machine") or {}
+
+
+def machine_versions(machine: Mapping) -> dict[str, str]:
+    """Software versions of a run.json machine dict, tolerant of flat keys or a `versions` sub-dict."""
+    versions = dict(machine.get("versions") or {})
+    pick = {
+        "python": machine.get("python"),
+        "tensorflow": versions.get("tensorflow") or machine.get("tensorflow"),
+        "keras": versions.get("keras") or machine.get("keras"),
+        "tensorflow-metal": versions.get("tensorflow-metal") or machine.get("tensorflow_metal"),
+    }
+    return {k: str(v) for k, v in pick.items() if v}

@@ -15,12 +15,11 @@ from simplenn.compat import (
     Finding,
     check_versions,
     installed_versions,
-    interpret_probe,
     lookup_pairing,
     minor,
-    probe_metal_plugin,
     why_no_gpu,
 )
+from simplenn.preflight import ProbeResult, interpret_probe, preflight, probe_metal_plugin
 
 FIXTURES = Path(__file__).parent / "fixtures" / "macos"
 PY311 = (3, 11, 9)
@@ -317,7 +316,6 @@ def test_probe_with_the_real_tensorflow() -> None:
 # ---------------------------------------------------------------- preflight (the guard run before a sweep)
 
 def test_preflight_turns_a_broken_plugin_into_a_fatal_message_with_the_fix():
-    from simplenn.compat import ProbeResult, preflight
 
     seen = []
 
@@ -331,7 +329,6 @@ def test_preflight_turns_a_broken_plugin_into_a_fatal_message_with_the_fix():
 
 
 def test_preflight_explains_a_missing_gpu_and_never_probes_off_the_mac():
-    from simplenn.compat import ProbeResult, preflight
 
     verdict = preflight({"tensorflow": "2.18.1", "tensorflow-metal": None}, "Darwin", "arm64", (3, 12),
                         probe=lambda: ProbeResult("no-gpu", "no GPU"))

@@ -45,7 +45,8 @@ def _gpu_present() -> bool:
 
 
 def test_converted_table_has_every_cell_of_the_grid(bench_run):
-    df = pytest_json.load(bench_run.json)
+    res = pytest_json.load(bench_run.json)
+    df = res.table
     assert list(df.columns) == COLUMNS
     devices = ["CPU:0", "CPU:1"] + (["GPU:0"] if _gpu_present() else [])
     cells = set(zip(df["device"], df["batch_size"], df["widths"]))
@@ -54,7 +55,8 @@ def test_converted_table_has_every_cell_of_the_grid(bench_run):
     assert set(df["cell_id"]) >= {"cpu-b8-w100x30", "cpu1-b64-w100x30"}
     assert df["final_loss"].map(math.isfinite).all()
     assert (df["trace_s"] > 0).all()
-    meta = df.attrs["meta"]["bench"]
+    assert not df.attrs  # run metadata travels beside the table (issue 18)
+    meta = res.runs["bench"]
     assert meta["source"] == "pytest-benchmark"
     assert meta["grid"]["name"] == "tiny"
     assert meta["machine"]["label"] and df["machine"].eq(meta["machine"]["label"]).all()
@@ -62,7 +64,7 @@ def test_converted_table_has_every_cell_of_the_grid(bench_run):
 
 
 def test_per_step_medians_are_round_medians_over_steps_per_round(bench_run):
-    df = pytest_json.load(bench_run.json)
+    df = pytest_json.load(bench_run.json).table
     for bench in bench_run.doc["benchmarks"]:
         extra, stats = bench["extra_info"], bench["stats"]
         cell = df[df["cell_id"] == extra["cell_id"]]
@@ -137,7 +139,7 @@ def test_foreign_benchmarks_beside_ours_are_ignored_with_a_warning(tmp_path, ben
     doc = copy.deepcopy(bench_run.doc)
     doc["benchmarks"][0]["extra_info"] = {"other": 1}
     with pytest.warns(UserWarning, match="ignored 1 benchmark"):
-        df = pytest_json.load(_write(tmp_path, doc))
+        df = pytest_json.load(_write(tmp_path, doc)).table
     assert df["cell_id"].nunique() == len(bench_run.doc["benchmarks"]) - 1
 
 

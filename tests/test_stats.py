@@ -1,8 +1,11 @@
 """Statistics on literal samples: median, pandas-linear IQR, MAD, the order-statistic CI, the unstable flag."""
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
+
+import numpy as np
 
 import pandas as pd
 import pytest
@@ -32,13 +35,33 @@ def test_summary_of_ten_literal_samples():
     assert bool(row["unstable"]) is True
 
 
-def test_median_ci_n10_uses_second_and_ninth_order_statistics():
-    # Coverage of [x(j), x(n−j+1)] is 1 − 2·P(Bin(n, ½) ≤ j − 1).
-    # n = 10: j = 2 → 1 − 2·(1 + 10)/1024 = 0.9785 ≥ 0.95; j = 3 → 1 − 2·(1 + 10 + 45)/1024 = 0.8906 < 0.95.
-    assert 1 - 2 * (1 + 10) / 1024 >= 0.95 > 1 - 2 * (1 + 10 + 45) / 1024
-    assert median_ci(TEN) == (2.0, 37.0)  # x(2), x(9)
-    # A lower confidence lets j = 3 through: [x(3), x(8)].
-    assert median_ci(TEN, confidence=0.85) == (4.0, 29.0)
+def _coverage_by_enumeration(n: int, j: int) -> float:
+    """P(x(j) ≤ true median ≤ x(n−j+1)) for a continuous distribution, counted over all 2^n below/above patterns.
+
+    x(j) ≤ m exactly when at least j samples fall below m, and m ≤ x(n−j+1) when at most n−j do: no binomial
+    formula involved, so this is a reference independent of median_ci's own arithmetic.
+    """
+    patterns = itertools.product((0, 1), repeat=n)  # 1: that sample lies below the median
+    return sum(j <= sum(p) <= n - j for p in patterns) / 2**n
+
+
+@pytest.mark.parametrize("confidence", [0.95, 0.85])
+def test_median_ci_n10_takes_the_narrowest_interval_that_reaches_the_confidence(confidence):
+    n, ordered = len(TEN), sorted(TEN)
+    j = max(k for k in range(1, n // 2 + 1) if _coverage_by_enumeration(n, k) >= confidence)
+    assert median_ci(TEN, confidence=confidence) == (ordered[j - 1], ordered[n - j])
+    assert (j, median_ci(TEN, confidence=confidence)) == ((2, (2.0, 37.0)) if confidence == 0.95 else (3, (4.0, 29.0)))
+
+
+def test_median_ci_covers_the_true_median_as_often_as_it_claims():
+    # Simulation: samples of a known distribution (median 0); the 95 % interval must hold it ≥ 95 % of the time.
+    rng = np.random.default_rng(1)
+    for n in (6, 10, 25):
+        draws = rng.standard_normal((3000, n))
+        covered = np.mean([low <= 0 <= high for low, high in map(median_ci, draws)])
+        assert covered >= 0.94, (n, covered)  # exact coverage: 0.969 (n 6), 0.979 (n 10), 0.957 (n 25)
+        if n >= 10:
+            assert covered < 0.995  # and it is not simply [min, max], which would cover ≥ 0.998 here
 
 
 def test_median_ci_n5_falls_back_to_min_max():

@@ -99,7 +99,7 @@ def test_order_interleaves_devices_and_places_sentinels():
 
 def test_run_records_every_cell_once_with_ceilings(tmp_path):
     state = _run(tmp_path, FakeWorker())
-    df = results.load(state.run_dir)
+    df = results.load(state.run_dir).table
     assert state.meta["status"] == "complete"
     assert set(df["device"]) == {"CPU:0", "CPU:1"}
     assert len(df[~df["sentinel"]]["cell_id"].unique()) == 6
@@ -112,7 +112,7 @@ def test_run_records_every_cell_once_with_ceilings(tmp_path):
 def test_crashed_and_timed_out_cells_cost_one_cell(tmp_path):
     fail = {"cpu-b16-w8": ("crashed", "worker killed by SIGSEGV"), "cpu1-b8-w8": ("timeout", "no result within 1 s")}
     state = _run(tmp_path, FakeWorker(fail=fail))
-    df = results.load(state.run_dir)
+    df = results.load(state.run_dir).table
     status = df[~df["sentinel"]].groupby("cell_id")["status"].first()
     assert status["cpu-b16-w8"] == "crashed" and status["cpu1-b8-w8"] == "timeout"
     assert (status.drop(["cpu-b16-w8", "cpu1-b8-w8"]) == "ok").all()
@@ -128,7 +128,7 @@ def test_oom_skips_larger_batches_on_the_same_axis_and_says_so(tmp_path):
 
     seed = next(s for s in range(50) if b16_before_b32(s))  # an order where the skip has something to skip
     state = _run(tmp_path, FakeWorker(oom_from=16), sentinel_every=0, seed=seed)
-    df = results.load(state.run_dir).sort_values("seq")
+    df = results.load(state.run_dir).table.sort_values("seq")
     for device, rows in df.groupby("device"):
         first_oom = rows[rows["status"] == "oom"].iloc[0]
         later_larger = rows[(rows["seq"] > first_oom["seq"]) & (rows["batch_size"] > first_oom["batch_size"])]
@@ -264,7 +264,7 @@ def test_parent_interrupted_or_killed_then_resumed_gives_every_cell_once(tmp_pat
     cells = [r for r in results.read_records(run_dir)[0] if r["kind"] == "cell"]
     assert sorted(r["seq"] for r in cells) == [p["seq"] for p in meta["plan"]]
     assert [r for r in cells if r["seq"] in {b["seq"] for b in before}] == before  # completed cells untouched
-    df = results.load(run_dir)
+    df = results.load(run_dir).table
     assert set(df["device"]) == {"CPU:0", "CPU:1"} and (df["status"] == "ok").all()
     assert meta["status"] == "complete" and f"results: {run_dir}" in out
 
@@ -369,12 +369,12 @@ def test_older_schema_is_upgraded_on_load(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("ok", [True, False])
 def test_device_parity_is_recorded_and_a_mismatch_is_a_warning_in_the_report(tmp_path, ok):
-    from simplenn.report import render_markdown
+    from simplenn.report import analyse, render_markdown
 
     state = _run(tmp_path, FakeWorker(parity_ok=ok))
     assert state.meta["device_parity"]["ok"] is ok
     assert any("device parity" in w for w in state.meta["warnings"]) is (not ok)
-    text = render_markdown(results.load(state.run_dir), tmp_path)
+    text = render_markdown(analyse(results.load(state.run_dir)), tmp_path)
     assert "## Parity" in text and ("**MISMATCH**" in text) is (not ok)
     if not ok:
         assert "device parity: CPU:1 differs" in text.split("## Warnings")[1]

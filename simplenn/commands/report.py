@@ -19,7 +19,7 @@ def add_parser(sub) -> None:
 
 
 def load_pytest_benchmark(path: str):
-    """The tidy DataFrame of a pytest-benchmark JSON file, through simplenn.pytest_json (if installed)."""
+    """The Results (table and run metadata) of a pytest-benchmark JSON file, through simplenn.pytest_json."""
     if importlib.util.find_spec("simplenn.pytest_json") is None:
         raise UsageError("--from-pytest-benchmark: not available in this version (simplenn.pytest_json is missing)")
     if not Path(path).is_file():

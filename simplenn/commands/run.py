@@ -116,7 +116,7 @@ def _raise_interrupt(signum, frame):
 def run(args) -> int:
     from tqdm import tqdm
 
-    from simplenn import compat, machine, sweep
+    from simplenn import compat, machine, preflight, sweep
 
     if args.resume and (args.out or args.config or args.quick or args.sustained
                         or any(getattr(args, k, None) is not None for k in GRID_FLAGS)):
@@ -130,7 +130,7 @@ def run(args) -> int:
             print(f"{args.resume} is already complete; nothing to resume", file=sys.stderr)
     else:
         config = build_config(args)
-        guard = compat.preflight(compat.installed_versions(), platform.system(), platform.machine(), sys.version_info[:3])
+        guard = preflight.preflight(compat.installed_versions(), platform.system(), platform.machine(), sys.version_info[:3])
         if guard.fatal:
             raise UsageError(guard.fatal)
         fp = machine.fingerprint(Path.cwd())

@@ -1,0 +1,57 @@
+"""`analyse(results) -> Analysis`: every table of a report computed exactly once, for the charts and the Markdown."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pandas as pd
+
+from simplenn.report.crossover import Crossover, Speedup, crossover, speedup_table
+from simplenn.report.tables import cell_table, host_overhead_table
+from simplenn.results import Results, as_results
+from simplenn.units import TimeUnit, time_unit
+
+# Charts in report order; the speedup needs two devices, the time split both modes.
+CHART_ORDER = ("step_time", "throughput", "speedup", "efficiency", "widths", "time_split")
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The report's tables, each computed once from one Results: cells, speedup, crossover, host overhead.
+
+    `crossover` is None when only one device was measured. `step_unit` is the unit in which step times are
+    shown (picked once, from the cells' medians) by every chart and table that shows them.
+    """
+
+    results: Results
+    cells: pd.DataFrame
+    speedup: Speedup
+    crossover: Crossover | None
+    host: pd.DataFrame
+    step_unit: TimeUnit
+
+    @property
+    def samples(self) -> pd.DataFrame:
+        return self.results.table
+
+    @property
+    def runs(self) -> Mapping[str, dict]:
+        return self.results.runs
+
+    @property
+    def chart_names(self) -> list[str]:
+        """Names of the charts this data can fill, in report order."""
+        skip = {"speedup"} if self.speedup.base_device is None else set()
+        skip |= {"time_split"} if self.host.empty else set()
+        return [name for name in CHART_ORDER if name not in skip]
+
+
+def analyse(data: Results | pd.DataFrame, base_device: str | None = None, other_device: str | None = None,
+            seed: int = 0) -> Analysis:
+    """Every table of the report, once: the cell table first, and the others derived from it where they can be."""
+    res = as_results(data)
+    cells = cell_table(res)
+    speed = speedup_table(res, base_device, other_device, seed=seed)
+    cross = crossover(res, cells=cells, speedup=speed) if speed.base_device else None
+    host = host_overhead_table(res, cells)
+    return Analysis(res, cells, speed, cross, host, time_unit(cells["median_step_s"]))

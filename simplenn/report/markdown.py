@@ -1,0 +1,235 @@
+"""The report as Markdown, section by section, from an Analysis: tables shown in display units, captions, warnings."""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from simplenn.cases import FLOPS_FORMULA
+from simplenn.display import fmt, fmt_value, markdown_table, split_constant
+from simplenn.report.analysis import Analysis
+from simplenn.report.captions import CHARTS
+from simplenn.report.tables import CURVE_KEYS, HOST_COLUMNS, PAIR_KEYS, chip_peak, measured, widths_order
+from simplenn.results import machine_of, machine_versions
+from simplenn.units import TimeUnit, time_unit
+
+MiB = 2**20
+
+
+_DISPLAY_KEYS = ["machine", "run", "impl", "mode", "loss", "dtype", "jit"]
+
+
+def cells_for_display(cells: pd.DataFrame, unit: TimeUnit) -> pd.DataFrame:
+    """The per-cell table in display units: step times in `unit`, samples/s, GFLOP/s, %, MiB."""
+    ci = [f"{fmt(lo)}–{fmt(hi)}" if not pd.isna(lo) else "–"
+          for lo, hi in zip(unit.of(cells["ci_low_s"]), unit.of(cells["ci_high_s"]))]
+    return pd.DataFrame({
+        **{k: cells[k] for k in _DISPLAY_KEYS},
+        "device": cells["device"], "widths": cells["widths"], "batch_size": cells["batch_size"],
+        "status": cells["status"], "n_blocks": cells["n_blocks"],
+        f"median_{unit.name}": unit.of(cells["median_step_s"]), f"iqr_{unit.name}": unit.of(cells["iqr_s"]),
+        f"ci95_{unit.name}": ci,
+        "samples_per_s": cells["samples_per_s"], "gflop_per_s": cells["gflop_per_s"],
+        "pct_of_ceiling": cells["pct_of_ceiling"], "pct_of_peak": cells["pct_of_peak"],
+        "peak_mem_mib": cells["peak_mem_bytes"] / MiB, "warnings": cells["warnings"],
+    })
+
+
+def speedup_for_display(table: pd.DataFrame, base: str, other: str, unit: TimeUnit) -> pd.DataFrame:
+    """The speedup table in display units: both medians in `unit`, ratios in ×."""
+    return pd.DataFrame({
+        **{k: table[k] for k in PAIR_KEYS},
+        f"{base}_median_{unit.name}": unit.of(table["base_median_s"]),
+        f"{other}_median_{unit.name}": unit.of(table["other_median_s"]),
+        "speedup_x": table["speedup"], "ci95_low_x": table["speedup_ci_low"], "ci95_high_x": table["speedup_ci_high"],
+        "faster": table["faster"],
+    })
+
+
+def crossover_for_display(table: pd.DataFrame, unit: TimeUnit) -> pd.DataFrame:
+    """The crossover table in display units: overheads in `unit`, per-sample costs in a unit of their own."""
+    per_sample = time_unit(table["base_cost_s_per_sample"], table["other_cost_s_per_sample"])
+    return pd.DataFrame({
+        **{k: table[k] for k in CURVE_KEYS},
+        "answer": table["answer"], "crossover_batch": table["crossover_batch"],
+        "fit_crossover_batch": table["fit_crossover_batch"].round(0),
+        f"base_overhead_{unit.name}": unit.of(table["base_overhead_s"]),
+        f"base_cost_{per_sample.name}_per_sample": per_sample.of(table["base_cost_s_per_sample"]),
+        f"other_overhead_{unit.name}": unit.of(table["other_overhead_s"]),
+        f"other_cost_{per_sample.name}_per_sample": per_sample.of(table["other_cost_s_per_sample"]),
+    })
+
+
+def host_for_display(table: pd.DataFrame, unit: TimeUnit) -> pd.DataFrame:
+    """The host-overhead table with its step times in `unit`."""
+    return pd.DataFrame({
+        **{k: table[k] for k in HOST_COLUMNS[:9]},
+        f"per_call_{unit.name}": unit.of(table["per_call_step_s"]),
+        f"in_graph_{unit.name}": unit.of(table["in_graph_step_s"]),
+        f"host_overhead_{unit.name}": unit.of(table["host_overhead_s"]), "host_share_pct": table["host_share_pct"],
+    })
+
+
+def _section_table(display: pd.DataFrame) -> str:
+    table, constant = split_constant(display, _DISPLAY_KEYS)
+    return "\n\n".join(x for x in (constant, markdown_table(table)) if x)
+
+
+def machines_section(analysis: Analysis) -> str:
+    """One row per run: machine label, chip/CPU, OS, Python and library versions, GPU peak and its kind."""
+    df, runs = analysis.samples, analysis.runs
+    rows = []
+    for run in dict.fromkeys(df["run"]):
+        m = machine_of(runs, run)
+        peak = chip_peak(runs.get(run) or {})
+        versions = machine_versions(m)
+        rows.append({
+            "run": run,
+            "machine": m.get("label") or df.loc[df["run"] == run, "machine"].iloc[0],
+            "chip / CPU": m.get("chip") or m.get("cpu_model") or "unknown",
+            "OS": " ".join(str(v) for v in (m.get("os"), m.get("os_version")) if v) or "unknown",
+            "python": versions.get("python", "–"),
+            "tensorflow": versions.get("tensorflow", "–"),
+            "keras": versions.get("keras", "–"),
+            "tensorflow-metal": versions.get("tensorflow-metal", "–"),
+            "devices": ", ".join(sorted(df.loc[df["run"] == run, "device"].unique())),
+            "GPU peak (FP32; kind)": peak.label if peak else "–",
+        })
+    return markdown_table(pd.DataFrame(rows))
+
+
+def grid_section(analysis: Analysis) -> str:
+    """The grid as recorded in run.json, and what was actually measured."""
+    lines = []
+    for run, meta in analysis.runs.items():
+        grid = meta.get("grid") or {}
+        if grid:
+            items = "; ".join(f"{k} = {fmt_value(v)}" for k, v in grid.items())
+            lines.append(f"- `{run}` grid: {items}")
+    data = measured(analysis.samples)
+    batches = ", ".join(str(b) for b in sorted(data["batch_size"].unique()))
+    lines.append(f"- measured: devices {', '.join(sorted(data['device'].unique()))}; batch sizes {batches}; "
+                 f"widths {', '.join(widths_order(data['widths']))}; impl {', '.join(sorted(data['impl'].unique()))}; "
+                 f"modes {', '.join(sorted(data['mode'].unique()))}; {data['cell_id'].nunique()} cells, "
+                 f"{int(data['step_s'].notna().sum())} timed blocks")
+    return "\n".join(lines)
+
+
+def warnings_section(analysis: Analysis) -> str:
+    """Everything a reader should distrust: unstable cells, hot machines, drift, failed cells, run warnings."""
+    cells = analysis.cells
+    lines = []
+    for r in cells[cells["warnings"] != ""].itertuples(index=False):
+        lines.append(f"- `{r.cell_id}` ({r.machine}): {r.warnings}")
+    for r in cells[cells["status"] != "ok"].itertuples(index=False):
+        lines.append(f"- `{r.cell_id}` ({r.machine}) is **{r.status}**: {r.reason or 'no reason recorded'}")
+    for run, meta in analysis.runs.items():
+        lines += [f"- `{run}`: {_drift_text(meta.get('drift'))}"] if meta.get("drift") else []
+        lines += [f"- `{run}`: {w}" for w in meta.get("warnings") or []]
+    return "\n".join(lines) if lines else "None."
+
+
+def _drift_text(drift: object) -> str:
+    if not isinstance(drift, Mapping):
+        return f"sentinel drift: {drift}"
+    ratio = drift.get("ratio")
+    cell = drift.get("sentinel") or drift.get("cell") or drift.get("cell_id") or "sentinel"
+    details = ", ".join(f"{k} = {fmt(v)}" for k, v in drift.items() if k not in ("sentinel", "cell", "cell_id", "warning"))
+    text = f"sentinel `{cell}` drift: {details}"
+    # The verdict is the one the run recorded (sweep.drift, against its DRIFT_WARN): not judged twice.
+    if isinstance(ratio, (int, float)) and drift.get("warning"):
+        text += f" — **the machine drifted by {100 * (ratio - 1):+.0f} % during the run**"
+    return text
+
+
+METHOD = (
+    "Each cell's training step is traced once (timed on its own), warmed up, then timed in blocks of N steps with "
+    "one synchronisation per block, so the per-step time is block time / N; cells are interleaved across devices "
+    "and rounds, and every table gives the median over blocks with its 95 % confidence interval (speedups: a "
+    "seeded bootstrap over blocks). " + FLOPS_FORMULA + "; GFLOP/s is compared with the same run's measured "
+    "tf.matmul ceiling of each device and, on Apple GPUs, with the chip's FP32 peak. The timed step trains with "
+    "the grid's loss (default: the tutorial's per-class sigmoid cross-entropy) and plain SGD, whose cost does not "
+    "depend on the learning rate (`train`'s own defaults, softmax and 0.2, are for learning, not timing). Apple "
+    "GPU peaks are FP32 cores × 128 × 2 × clock, each labelled published (by Apple), "
+    "derived (from a measured clock) or estimate (a third-party clock), with its source in simplenn/peaks.py. "
+    "Thermal pressure is macOS's level (`notifyutil -g com.apple.system.thermalpressurelevel`: nominal, moderate, "
+    "heavy, trapping, sleeping), read before and after each cell; moderate or worse is flagged in the cell's "
+    "warnings. `unknown` means no reading (not a Mac, or notifyutil missing): it is not evidence of a cool machine."
+)
+
+
+def render_markdown(analysis: Analysis, out_dir: Path | str, chart_paths: Mapping[str, Path] | None = None) -> str:
+    """The report as Markdown: machines, grid, method, answer (crossover), tables, charts, warnings."""
+    out_dir, runs, unit = Path(out_dir), analysis.runs, analysis.step_unit
+    speed, cross, host = analysis.speedup, analysis.crossover, analysis.host
+    parts = [
+        "# simplenn-bench report",
+        "## Machines and versions", machines_section(analysis),
+        "## Grid", grid_section(analysis),
+        "## Method", method_text(runs),
+    ]
+    if speed.base_device is None or cross is None or cross.table.empty:
+        parts += ["## When does the other device win?", speed.note or "No comparison possible."]
+    else:
+        parts += [f"## When does {speed.other_device} beat {speed.base_device}?",
+                  f"Speedup = {speed.base_device} median / {speed.other_device} median (> 1: {speed.other_device} "
+                  "is faster). The crossover is the smallest measured batch size from which on "
+                  f"{speed.other_device} is faster at every larger size with the speedup CI's lower bound > 1; the "
+                  "fit is time = overhead + cost × batch per device (least squares on relative error).",
+                  _section_table(crossover_for_display(cross.table, unit)),
+                  "### Speedup per batch size",
+                  _section_table(speedup_for_display(speed.table, speed.base_device, speed.other_device, unit))]
+    absent = absent_gpu_text(runs)
+    if absent:
+        parts.append(absent)
+    parts += ["## Per-cell results",
+              "Median step time over blocks with IQR and the median's 95 % CI; samples/s = batch / median; "
+              "pct_of_ceiling = GFLOP/s as % of the device's measured matmul ceiling; pct_of_peak = % of the chip's "
+              "FP32 GPU peak (Apple GPUs only; published, derived or estimate: see Machines). Full precision in "
+              "`summary.csv` (seconds).",
+              _section_table(cells_for_display(analysis.cells, unit))]
+    if not host.empty:
+        parts += ["## Where the time goes",
+                  "Host overhead = per-call median − in-graph median per step: what dispatching one step from "
+                  "Python costs on top of the device work.",
+                  _section_table(host_for_display(host, unit))]
+    if chart_paths:
+        parts.append("## Charts")
+        for name, path in chart_paths.items():
+            spec = CHARTS[name].in_unit(unit.name)
+            link = Path(os.path.relpath(Path(path), out_dir)).as_posix()
+            parts.append(f"### {spec.title}\n\n![{spec.title}]({link})\n\n_x: {spec.xlabel}; y: {spec.ylabel}_")
+    parity = parity_section(runs)
+    if parity:
+        parts += ["## Parity", parity]
+    parts += ["## Warnings", warnings_section(analysis)]
+    return "\n\n".join(parts) + "\n"
+
+
+def absent_gpu_text(runs: Mapping[str, dict]) -> str:
+    """Runs that measured no GPU, with the reason recorded when the run started (never a made-up GPU figure)."""
+    lines = [f"- `{run}`: no GPU was measured — {meta['gpu_missing_reason']}"
+             for run, meta in runs.items() if meta.get("gpu_missing_reason")]
+    return "\n".join(lines)
+
+
+def method_text(runs: Mapping[str, dict]) -> str:
+    """The method paragraph; pytest-benchmark sources are timed per cell in pytest's order, not interleaved."""
+    sources = {meta.get("source") for meta in runs.values()}
+    if sources == {"pytest-benchmark"}:
+        return METHOD.replace("cells are interleaved across devices and rounds", "cells ran in pytest's order "
+                              "(pytest-benchmark rounds; not interleaved across devices)")
+    return METHOD
+
+
+def parity_section(runs: Mapping[str, dict]) -> str:
+    """CPU ↔ GPU (any two devices) parity of each run: the same seeded steps compared within a tolerance."""
+    lines = []
+    for run, meta in runs.items():
+        parity = meta.get("device_parity")
+        if isinstance(parity, Mapping):
+            verdict = "agree" if parity.get("ok") else "**MISMATCH**"
+            lines.append(f"- `{run}`: devices {verdict}: {parity.get('message', '')}")
+    return "\n".join(lines)
