@@ -1,5 +1,5 @@
 """`run --impl scratch,keras,mlx,torch,jax --modes per-call,in-graph` in one run: what is missing is `unsupported`
-with the install hint, the sweep goes on, and implementation parity is recorded."""
+with the install hint, the sweep goes on, implementation parity is recorded and the report shows both."""
 from __future__ import annotations
 
 import importlib.util
@@ -47,6 +47,13 @@ def test_every_implementation_and_mode_in_one_run(tmp_path):
     by = {(r["impl"], r["mode"]): r for r in parity["rows"]}
     assert by[("jax", "in-graph")]["status"] == by[("mlx", "per-call")]["status"] == "ok"
     assert by[("keras", "in-graph")]["status"] == "unsupported"
+
+    report = subprocess.run([sys.executable, "-m", "simplenn.cli", "report", str(out), "--out", str(tmp_path / "rep")],
+                            capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=600)
+    assert report.returncode == 0, report.stderr[-2000:]
+    text = (tmp_path / "rep" / "report.md").read_text()
+    assert "## Frameworks" in text and "(frameworks.png)" in text and (tmp_path / "rep" / "frameworks.png").exists()
+    assert "| mlx | per-call | ok |" in text.split("### Implementation parity")[1]
 
 
 

@@ -7,17 +7,19 @@ from dataclasses import dataclass
 import pandas as pd
 
 from simplenn.report.crossover import Crossover, Speedup, crossover, speedup_table
+from simplenn.report.frameworks import Frameworks, frameworks_table, impl_parity_table
 from simplenn.report.tables import cell_table, host_overhead_table
 from simplenn.results import Results, as_results
 from simplenn.units import TimeUnit, time_unit
 
-# Charts in report order; the speedup needs two devices, the time split both modes.
-CHART_ORDER = ("step_time", "throughput", "speedup", "efficiency", "widths", "time_split")
+# Charts in report order; the speedup needs two devices, the time split both modes, frameworks two implementations.
+CHART_ORDER = ("step_time", "throughput", "speedup", "efficiency", "widths", "time_split", "frameworks")
 
 
 @dataclass(frozen=True)
 class Analysis:
-    """The report's tables, each computed once from one Results: cells, speedup, crossover, host overhead.
+    """The report's tables, each computed once from one Results: cells, speedup, crossover, host overhead,
+    frameworks (implementations against TF scratch per-call) and the implementation parity the runs recorded.
 
     `crossover` is None when only one device was measured. `step_unit` is the unit in which step times are
     shown (picked once, from the cells' medians) by every chart and table that shows them.
@@ -29,6 +31,8 @@ class Analysis:
     crossover: Crossover | None
     host: pd.DataFrame
     step_unit: TimeUnit
+    frameworks: Frameworks
+    impl_parity: pd.DataFrame
 
     @property
     def samples(self) -> pd.DataFrame:
@@ -43,6 +47,7 @@ class Analysis:
         """Names of the charts this data can fill, in report order."""
         skip = {"speedup"} if self.speedup.base_device is None else set()
         skip |= {"time_split"} if self.host.empty else set()
+        skip |= {"frameworks"} if self.frameworks.empty else set()
         return [name for name in CHART_ORDER if name not in skip]
 
 
@@ -54,4 +59,5 @@ def analyse(data: Results | pd.DataFrame, base_device: str | None = None, other_
     speed = speedup_table(res, base_device, other_device, seed=seed)
     cross = crossover(res, cells=cells, speedup=speed) if speed.base_device else None
     host = host_overhead_table(res, cells)
-    return Analysis(res, cells, speed, cross, host, time_unit(cells["median_step_s"]))
+    return Analysis(res, cells, speed, cross, host, time_unit(cells["median_step_s"]),
+                    frameworks_table(res.table, seed=seed), impl_parity_table(res.runs))

@@ -28,4 +28,6 @@ CHARTS: dict[str, ChartSpec] = {
                         "network widths (layer sizes, by weight count)", "median step time ({unit})"),
     "time_split": ChartSpec("Where the time goes: host dispatch vs device work", "batch size (samples)",
                             "share of the per-call step time (%)"),
+    "frameworks": ChartSpec("Frameworks: step time of each implementation and mode", "median step time ({unit}, log)",
+                            "implementation and mode"),
 }

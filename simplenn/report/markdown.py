@@ -11,6 +11,7 @@ from simplenn.cases import FLOPS_FORMULA
 from simplenn.display import fmt, fmt_value, markdown_table, split_constant
 from simplenn.report.analysis import Analysis
 from simplenn.report.captions import CHARTS
+from simplenn.report.frameworks_md import frameworks_section, impl_parity_text
 from simplenn.report.tables import CURVE_KEYS, HOST_COLUMNS, PAIR_KEYS, chip_peak, measured, widths_order
 from simplenn.results import machine_of, machine_versions
 from simplenn.units import TimeUnit, time_unit
@@ -195,15 +196,16 @@ def render_markdown(analysis: Analysis, out_dir: Path | str, chart_paths: Mappin
                   "Host overhead = per-call median − in-graph median per step: what dispatching one step from "
                   "Python costs on top of the device work.",
                   _section_table(host_for_display(host, unit))]
+    parts += frameworks_section(analysis)
     if chart_paths:
         parts.append("## Charts")
         for name, path in chart_paths.items():
             spec = CHARTS[name].in_unit(unit.name)
             link = Path(os.path.relpath(Path(path), out_dir)).as_posix()
             parts.append(f"### {spec.title}\n\n![{spec.title}]({link})\n\n_x: {spec.xlabel}; y: {spec.ylabel}_")
-    parity = parity_section(runs)
-    if parity:
-        parts += ["## Parity", parity]
+    parity, impl_parity = parity_section(runs), impl_parity_text(analysis.impl_parity)
+    if parity or impl_parity:
+        parts += ["## Parity", *([parity] if parity else []), *impl_parity]
     parts += ["## Warnings", warnings_section(analysis)]
     return "\n\n".join(parts) + "\n"
 

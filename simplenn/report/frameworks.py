@@ -1,4 +1,4 @@
-"""Frameworks: per device and batch size, every implementation and mode timed against TF scratch per-call.
+"""The frameworks table: per device and batch size, every implementation and mode against TF scratch per-call.
 
 Speedup = median(TF scratch per-call) / median(implementation) per step (> 1: the implementation is faster), with
 a seeded bootstrap CI; with ≥ 2 rounds on both sides the bootstrap resamples rounds first, then blocks within
@@ -128,13 +128,13 @@ def frameworks_table(samples: pd.DataFrame, seed: int = 0) -> Frameworks:
     """Every implementation and mode against TF scratch per-call, per device and batch size (see Frameworks).
 
     `samples` is the tidy samples table (one row per timed block; sentinel rows are left out). Empty, with a
-    note, unless some cell has more than one implementation or mode.
+    note, unless some cell was measured with more than one implementation.
     """
     data = samples[~samples["sentinel"].fillna(False).astype(bool)]
-    variants = (data["impl"] + " " + data["mode"]).groupby([data[k] for k in GROUP_KEYS], dropna=False).nunique()
-    if data.empty or variants.max() < 2:
+    # Two modes of one implementation are the host-overhead table's business; this one compares implementations.
+    if data.empty or data.groupby(GROUP_KEYS, dropna=False)["impl"].nunique().max() < 2:
         return Frameworks(pd.DataFrame(columns=TABLE_COLUMNS), pd.DataFrame(columns=WINNER_COLUMNS),
-                          "Only one implementation and mode was measured: there is nothing to compare it with.")
+                          "Only one implementation was measured: there is no other framework to compare it with.")
     rows, winners = [], []
     for keys, cell in data.groupby(GROUP_KEYS, sort=True, dropna=False):
         group = dict(zip(GROUP_KEYS, keys))
@@ -148,8 +148,8 @@ def frameworks_table(samples: pd.DataFrame, seed: int = 0) -> Frameworks:
     return Frameworks(table, pd.DataFrame(winners, columns=WINNER_COLUMNS), note)
 
 
-PARITY_COLUMNS = ["run", "device", "dtype", "impl", "mode", "status", "loss_rel_diff", "weights_max_abs_diff",
-                  "weights_max_rel_diff", "rtol", "atol", "reason"]
+PARITY_COLUMNS = ["run", "device", "widths", "batch_size", "n_steps", "dtype", "impl", "mode", "status",
+                  "loss_rel_diff", "weights_max_abs_diff", "weights_max_rel_diff", "rtol", "atol", "reason"]
 
 
 def impl_parity_table(runs: Mapping[str, dict]) -> pd.DataFrame:
@@ -160,5 +160,7 @@ def impl_parity_table(runs: Mapping[str, dict]) -> pd.DataFrame:
         parity = (meta or {}).get("impl_parity")
         if not isinstance(parity, Mapping):
             continue
-        rows += [{"run": run, "device": parity.get("device"), **r} for r in parity.get("rows") or []]
+        where = {"run": run, "device": parity.get("device"), "batch_size": parity.get("batch_size"),
+                 "widths": "x".join(map(str, parity.get("layer_sizes") or [])) or None}
+        rows += [{**where, **r} for r in parity.get("rows") or []]
     return pd.DataFrame(rows, columns=PARITY_COLUMNS) if rows else pd.DataFrame(columns=PARITY_COLUMNS)
