@@ -1,6 +1,7 @@
 """The report's charts, each drawn from an Analysis (its tables are computed once, elsewhere); nothing here measures."""
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -213,14 +214,14 @@ def frameworks_chart(analysis: Analysis) -> Figure:
         _frameworks_panel(ax, chosen, unit, impls)
         where = dict(zip(row_keys, key))
         ax.set_title(f"{where['device']}, batch {batch}" + (f" ({where['run']})" if len(rows) > 1 else "")
-                     + f"\nfastest: {winner['winner'].iloc[0]}", fontsize=9)
+                     + "\n" + textwrap.fill(f"fastest: {winner['winner'].iloc[0]}", 50), fontsize=9)
         ax.set_xlabel(spec.xlabel, fontsize=8)
     # Unsupported rows say so in their panel; the footnote lists what failed (crashed, timeout, …).
     shown = analysis.cells[analysis.cells["impl"].isin(impls) & (analysis.cells["status"] != "unsupported")]
     footnote(fig, shown, left=0.16, min_bottom=0.12,
              extra="Median step time over blocks with its 95 % CI (rounds resampled first when there are ≥ 2). "
                    "The fastest is named only when the CI of runner-up / fastest lies above 1.")
-    fig.subplots_adjust(top=0.76, hspace=0.6, wspace=0.55)
+    fig.subplots_adjust(top=0.72, hspace=0.6, wspace=0.55)
     return fig
 
 
@@ -236,7 +237,8 @@ def _frameworks_panel(ax, cell: pd.DataFrame, unit, impls: list[str]) -> None:
     ok = ~np.isnan(median)
     left = float(np.min(low[ok])) if ok.any() else 1.0  # where a row without a time says why
     for yi, r, end in zip(y, cell.itertuples(index=False), np.where(np.isnan(high), median, high)):
-        text = f"{r.speedup:.2f}×" if not np.isnan(r.speedup) else ("" if r.status == "ok" else r.status)
+        digits = 2 if np.isnan(r.speedup) or r.speedup >= 0.1 else 3  # 0.031×, not 0.03×
+        text = f"{r.speedup:.{digits}f}×" if not np.isnan(r.speedup) else ("" if r.status == "ok" else r.status)
         ax.text(end if not np.isnan(end) else left, yi, f"  {text}", va="center", fontsize=7.5,
                 color="0.2" if r.status == "ok" else "0.45")
     ax.set_xscale("log")
