@@ -6,6 +6,10 @@ to matter and not explainable by block-to-block noise). Symmetrically, an **impr
 1 / (1 + threshold/100) with the CI entirely below 1. Everything else is "no significant change".
 Requiring the CI's lower bound to clear 1 + threshold instead would hide real regressions on noisy machines
 whose CI is wide; the ratio carries the size, the CI carries the certainty.
+
+Coverage: a gate that compares nothing must not pass. When no cell of new matches a cell of base, or fewer than
+`min_coverage_pct` % of base's cells do, compare() refuses (UsageError, exit 2) and names the keys whose values
+differ between the two runs (different grids, devices, …).
 """
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ from simplenn.units import time_unit
 MATCH_KEYS = ["device", "impl", "mode", "loss", "dtype", "jit", "widths", "batch_size"]
 TABLE_COLUMNS = ["base_median_s", "new_median_s", "ratio", "ci_low", "ci_high", "verdict"]
 REGRESSION, IMPROVEMENT, SAME = "regression", "improvement", "no significant change"
+DEFAULT_MIN_COVERAGE_PCT = 50.0
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,13 @@ class Comparison:
     only_in_base: tuple[str, ...] = ()
     only_in_new: tuple[str, ...] = ()
     not_ok: tuple[str, ...] = ()  # cells present on both sides but not ok on at least one
+    n_base_cells: int = 0
+    n_matched: int = 0  # cells of base that new also has
+
+    @property
+    def coverage_pct(self) -> float:
+        """Share of base's cells that new also has, in percent."""
+        return 100 * self.n_matched / self.n_base_cells if self.n_base_cells else 0.0
 
     @property
     def regressions(self) -> pd.DataFrame:
@@ -76,6 +88,43 @@ def check_threshold(threshold_pct: float) -> float:
                                                and threshold_pct > 0):
         raise UsageError(f"--threshold: must be a number > 0 (percent), got {threshold_pct!r}")
     return float(threshold_pct)
+
+
+def check_min_coverage(min_coverage_pct: float) -> float:
+    if isinstance(min_coverage_pct, bool) or not (isinstance(min_coverage_pct, (int, float))
+                                                  and 0 <= min_coverage_pct <= 100):
+        raise UsageError(f"--min-coverage: must be a percentage from 0 to 100, got {min_coverage_pct!r}")
+    return float(min_coverage_pct)
+
+
+def _differing_keys(base_cells: pd.DataFrame, new_cells: pd.DataFrame, keys: list[str]) -> str:
+    """'device: base CPU:0, new CPU:1; batch_size: …' for each key whose values differ between the runs."""
+    def shown(values: set) -> str:
+        try:
+            items = [str(v) for v in sorted(values)]  # batch sizes in numeric order
+        except TypeError:
+            items = sorted(map(str, values))
+        return ",".join(items[:6]) + (f",… ({len(items)} values)" if len(items) > 6 else "")
+
+    parts = []
+    for key in keys:
+        b, n = set(base_cells.index.get_level_values(key)), set(new_cells.index.get_level_values(key))
+        if b != n:
+            parts.append(f"{key}: base {shown(b)}, new {shown(n)}")
+    return "; ".join(parts) or "none (the same values, in other combinations)"
+
+
+def _require_coverage(base_cells: pd.DataFrame, new_cells: pd.DataFrame, keys: list[str], n_matched: int,
+                      min_coverage_pct: float) -> None:
+    n_base = len(base_cells)
+    pct = 100 * n_matched / n_base if n_base else 0.0
+    if n_matched and pct >= min_coverage_pct:
+        return
+    what = ("no cell of new matches a cell of base" if not n_matched else
+            f"only {n_matched} of base's {n_base} cells ({pct:.0f} %) have a match in new, below --min-coverage "
+            f"{min_coverage_pct:g} %")
+    raise UsageError(f"{what}; keys that differ: {_differing_keys(base_cells, new_cells, keys)}. "
+                     "A comparison of too few cells cannot pass a regression gate")
 
 
 def _keys(cross_machine: bool) -> list[str]:
@@ -118,13 +167,16 @@ def _ratio_table(base: pd.DataFrame, new: pd.DataFrame, keys: list[str], thresho
 
 
 def compare(base: Results, new: Results, threshold_pct: float = 10.0,
-            across_machines: bool = False, seed: int = 0) -> Comparison:
+            across_machines: bool = False, seed: int = 0,
+            min_coverage_pct: float = DEFAULT_MIN_COVERAGE_PCT) -> Comparison:
     """Match the cells of two runs and return new/base ratios with CIs, regressions, and unmatched cells.
 
     Runs from different machines are refused (UsageError naming --across-machines) unless `across_machines`;
-    then each side must hold one machine and the result is labelled a cross-machine comparison.
+    then each side must hold one machine and the result is labelled a cross-machine comparison. So is a pair
+    in which fewer than `min_coverage_pct` % of base's cells (or none) have a match in new.
     """
     threshold_pct = check_threshold(threshold_pct)
+    min_coverage_pct = check_min_coverage(min_coverage_pct)
     require_ok(base, "base")
     require_ok(new, "new")
     base_ids, new_ids = _identity(base), _identity(new)
@@ -136,12 +188,13 @@ def compare(base: Results, new: Results, threshold_pct: float = 10.0,
     if cross and (len(base_ids) > 1 or len(new_ids) > 1):
         raise UsageError("--across-machines compares one machine with one machine; give one run on each side")
     keys = _keys(cross)
-    table = _ratio_table(base.table, new.table, keys, threshold_pct, seed)
-    status = _cell_status(base.table, keys).merge(_cell_status(new.table, keys), how="outer", left_index=True,
-                                               right_index=True, suffixes=("_base", "_new"))
+    base_cells, new_cells = _cell_status(base.table, keys), _cell_status(new.table, keys)
+    status = base_cells.merge(new_cells, how="outer", left_index=True, right_index=True, suffixes=("_base", "_new"))
     only_base = status[status["status_new"].isna()]
     only_new = status[status["status_base"].isna()]
     paired = status.dropna(subset=["status_base", "status_new"])
+    _require_coverage(base_cells, new_cells, keys, len(paired), min_coverage_pct)
+    table = _ratio_table(base.table, new.table, keys, threshold_pct, seed)
     not_ok = paired[(paired["status_base"] != "ok") | (paired["status_new"] != "ok")]
     return Comparison(
         table=table, threshold_pct=threshold_pct, base_label=_side_label(base), new_label=_side_label(new),
@@ -151,6 +204,7 @@ def compare(base: Results, new: Results, threshold_pct: float = 10.0,
         not_ok=tuple(f"{r.cell_id_base}: base {r.status_base}, new {r.status_new}"
                      + (f" ({r.reason_new or r.reason_base})" if (r.reason_new or r.reason_base) else "")
                      for r in not_ok.itertuples()),
+        n_base_cells=len(base_cells), n_matched=len(paired),
     )
 
 
@@ -175,6 +229,8 @@ def format_comparison(result: Comparison) -> str:
     lines = [result.title, rule_text(result.threshold_pct), "", *([constant] if constant else []), markdown_table(shown)]
     if result.cross_machine:
         lines.insert(1, "Different machines: ratios mix hardware and software differences.")
+    lines.append(f"Coverage: {result.n_matched} of base's {result.n_base_cells} cells matched in new "
+                 f"({result.coverage_pct:.0f} %).")
     for what, cells in (("only in base", result.only_in_base), ("only in new", result.only_in_new),
                         ("not ok on a side", result.not_ok)):
         if cells:

@@ -5,7 +5,8 @@ Format history (SCHEMA_VERSION):
      machine, devices, sentinel, status, drift, warnings}. samples.jsonl: one JSON object per line, either
      {"kind": "cell", ...} (one measured cell with every block time) or {"kind": "ceiling", ...} (one
      device's matmul ceiling probe, at the start and at the end of a run: the faster one counts). Times in
-     seconds.
+     seconds. Optional, no version bump: run.json `run_id` (a random uuid4 hex, written by `run` since issue 12),
+     which tells a copy of a run from a different run with the same folder name; older runs are told apart by path.
 Older files are upgraded on load by the functions in _UPGRADES (none yet); newer ones are refused.
 """
 from __future__ import annotations
@@ -25,6 +26,7 @@ from simplenn import files
 from simplenn.errors import UsageError
 from simplenn.lock import LOCK_FILE
 from simplenn.records import check_record
+from simplenn.timing import per_step_s
 
 SCHEMA_VERSION = 1
 RUN_FILE = "run.json"
@@ -168,8 +170,7 @@ def rows(run: str, machine: str, records: list[dict]) -> list[dict]:
         if not blocks:
             out.append({**base, "block": math.nan, "n_steps": math.nan, "block_s": math.nan, "step_s": math.nan})
         for i, t in enumerate(blocks):
-            # Per-step time is computed here and only here: block time / steps per block.
-            out.append({**base, "block": i, "n_steps": n_steps, "block_s": t, "step_s": t / n_steps})
+            out.append({**base, "block": i, "n_steps": n_steps, "block_s": t, "step_s": per_step_s(t, n_steps)})
     return out
 
 
@@ -219,32 +220,75 @@ def as_results(data: Results | pd.DataFrame) -> Results:
 
 
 def combine(sources: Iterable[Results | pd.DataFrame]) -> Results:
-    """One Results from several (e.g. two Macs): tables concatenated, `run` and `machine` tell them apart."""
+    """One Results from several (e.g. two Macs): tables concatenated, `run` and `machine` tell them apart.
+
+    Two sources holding a run of the same name are refused: pooling them would count samples twice or mix two runs.
+    """
     parts = [as_results(s) for s in sources]
     if not parts:
         raise UsageError("give at least one run folder")
+    names = [name for p in parts for name in dict.fromkeys(p.table["run"].astype(str))]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise UsageError(f"run {', '.join(map(repr, twice))} is given more than once; pooling would count samples "
+                         "twice or mix two runs: give each run once, or rename one")
     table = pd.concat([p.table for p in parts], ignore_index=True) if len(parts) > 1 else parts[0].table.copy()
     return Results(table, {k: v for p in parts for k, v in p.runs.items()})
 
 
-def load(run_dir: Path | str) -> Results:
-    """One run folder: its tidy samples table (one row per timed block, seconds in *_s columns, validated) and run.json."""
+def load(run_dir: Path | str, label: str | None = None) -> Results:
+    """One run folder: its tidy samples table (one row per timed block, seconds in *_s columns, validated) and run.json.
+
+    The run is labelled `label` (default: the folder's name) in the `run` column and as the key of `runs`.
+    """
     run_dir = Path(run_dir)
+    label = label or run_dir.name
     meta = read_meta(run_dir)
     records, notes = read_records(run_dir)
     for note in notes:
         warnings.warn(note, stacklevel=2)
     machine = (meta.get("machine") or {}).get("label", "unknown machine")
-    table = validate(frame(rows(run_dir.name, machine, records)), str(run_dir))
-    return Results(table, {run_dir.name: meta})
+    table = validate(frame(rows(label, machine, records)), str(run_dir))
+    return Results(table, {label: meta})
+
+
+def run_labels(run_dirs: list[Path]) -> list[str]:
+    """A distinct label per (distinct) run folder: its name, or as many trailing path parts as tell it apart."""
+    parts = [Path(d).resolve().parts for d in run_dirs]
+    labels = []
+    for p in parts:
+        n = 1
+        while n < len(p) and sum(q[-n:] == p[-n:] for q in parts) > 1:
+            n += 1
+        labels.append("/".join(p[-n:]))
+    return labels
 
 
 def load_many(run_dirs: Iterable[Path | str]) -> Results:
-    """Several run folders as one Results; `run` and `machine` columns tell them apart."""
-    dirs = list(run_dirs)
+    """Several run folders as one Results; `run` and `machine` columns tell them apart.
+
+    The same run given twice (one path twice, or a copy: the same run id) is refused; folders that share a name
+    (d1/run, d2/run) are labelled by their path, never pooled.
+    """
+    dirs = [Path(d) for d in run_dirs]
     if not dirs:
         raise UsageError("report: give at least one run folder")
-    return combine(load(d) for d in dirs)
+    first: dict[Path, Path] = {}
+    for d in dirs:
+        if d.resolve() in first:
+            raise UsageError(f"{first[d.resolve()]} and {d} are the same run folder; give each run once "
+                             "(loading it twice would count its samples twice)")
+        first[d.resolve()] = d
+    loaded = [load(d, label) for d, label in zip(dirs, run_labels(dirs))]
+    by_id: dict[str, Path] = {}
+    for d, res in zip(dirs, loaded):
+        run_id = next(iter(res.runs.values())).get("run_id")
+        if run_id in by_id:
+            raise UsageError(f"{by_id[run_id]} and {d} hold the same run (run id {run_id}): one is a copy of the "
+                             "other; give it once")
+        if run_id:
+            by_id[run_id] = d
+    return combine(loaded)
 
 
 # ------------------------------------------------------------------------------- run metadata accessors

@@ -123,3 +123,34 @@ def test_report_command_prints_paths(base, tmp_path, capsys):
 def test_report_defaults_to_the_first_run_folder(base, capsys):
     assert exit_code(["report", str(base)]) == 0
     assert (base / "report.md").exists() and (base / "summary.csv").exists()
+
+
+# ------------------------------------------------------------------------- coverage (issue 12: a gate that compares nothing)
+
+
+def test_runs_that_share_no_cell_exit_2_naming_the_keys_that_differ(base, tmp_path, capsys):
+    other = write_run(tmp_path / "other", **{**SMALL_ONLY, "batches": (32, 128)})  # a different grid
+    assert exit_code(["compare", str(base), str(other)]) == 2  # before the fix: "(no rows)", "No regression", exit 0
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no cell of new matches a cell of base" in err
+    assert "batch_size: base 16,64,256,1024, new 32,128" in err and "device:" not in err
+    cpu_only = write_run(tmp_path / "cpu", devices=("CPU:0",), **{**SMALL_ONLY, "batches": (32,)})
+    with pytest.raises(UsageError, match="device: base CPU:0,GPU:0, new CPU:0"):
+        compare(load(base), load(cpu_only))
+
+
+def test_too_few_matching_cells_exit_2_reporting_the_coverage(base, tmp_path, capsys):
+    some = write_run(tmp_path / "some", **{**SMALL_ONLY, "batches": (16, 32, 128, 512)})  # 2 of base's 8 cells
+    assert exit_code(["compare", str(base), str(some)]) == 2
+    err = capsys.readouterr().err
+    assert "only 2 of base's 8 cells (25 %) have a match in new, below --min-coverage 50 %" in err
+    assert "batch_size: base 16,64,256,1024, new 16,32,128,512" in err
+    assert exit_code(["compare", str(base), str(some), "--min-coverage", "20"]) == 0
+    assert "Coverage: 2 of base's 8 cells matched in new (25 %)." in capsys.readouterr().out
+    assert compare(load(base), load(some), min_coverage_pct=25).coverage_pct == 25
+
+
+@pytest.mark.parametrize("value", ["-1", "101", "nan", "abc"])
+def test_bad_min_coverage_exits_2(base, value, capsys):
+    assert exit_code(["compare", str(base), str(base), "--min-coverage", value]) == 2
+    assert "--min-coverage" in capsys.readouterr().err

@@ -317,12 +317,12 @@ def test_one_table_of_keys_drives_flags_toml_and_the_stored_grid(tmp_path):
     from simplenn.commands.run import build_config
 
     flag_values = {"devices": "CPU:1", "ints": "3", "hidden": "7x5", "seconds": "9.5", "seconds0": "9.5",
-                   "count": "3", "int": "3"}
+                   "count": "3", "seed": "3"}
     for key in sweep.KEYS:
         text = key.choices[-1] if key.kind == "choices" else flag_values[key.kind]
         from_flag = build_config(build_parser().parse_args(["run", key.flag, text]))
         toml = tmp_path / f"{key.name}.toml"
-        toml.write_text(f"{key.name} = {json.dumps(text)}\n")
+        toml.write_text(f"{key.name} = {text if key.check else json.dumps(text)}\n")  # scalars as TOML numbers
         assert build_config(build_parser().parse_args(["run", "--config", str(toml)])) == from_flag, key
         stored = json.loads(json.dumps(from_flag.to_dict()))[key.grid_key]  # as run.json stores it
         assert stored != json.loads(json.dumps(sweep.SweepConfig().to_dict()))[key.grid_key], key

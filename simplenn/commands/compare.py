@@ -12,6 +12,9 @@ def add_parser(sub) -> None:
                    help="slowdown in percent that counts as a regression when the CI also excludes 1 (default 10)")
     p.add_argument("--across-machines", action="store_true",
                    help="allow runs from different machines (the output is labelled a cross-machine comparison)")
+    p.add_argument("--min-coverage", type=float, default=50.0, metavar="PCT",
+                   help="exit 2 unless at least PCT %% of the base's cells have a match in new (default 50; "
+                        "no match at all always exits 2)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     p.set_defaults(func=run)
 
@@ -21,6 +24,6 @@ def run(args) -> int:
     from simplenn.results import load
 
     result = compare(load(args.base), load(args.new), threshold_pct=args.threshold,
-                     across_machines=args.across_machines, seed=args.seed)
+                     across_machines=args.across_machines, seed=args.seed, min_coverage_pct=args.min_coverage)
     print(format_comparison(result))
     return 1 if result.has_regression else 0

@@ -5,22 +5,27 @@ import json
 import platform
 import signal
 import sys
+from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
 
+from simplenn import validate
 from simplenn.commands import _args
 from simplenn.errors import FieldError, UsageError
 from simplenn.sweep.config import CONFIG_KEYS, FIELD_FLAGS, KEYS, QUICK, SUSTAINED, ConfigKey, SweepConfig
 
-# How each kind of configuration key is parsed, from a flag's text or a sweep.toml value written as text.
+# How each list kind is parsed, from a flag's text or a sweep.toml value written as text. Scalar keys carry their
+# own check (ConfigKey.check), which serves the flag (through validate.flag) and the TOML value alike.
 PARSERS = {"devices": lambda s: [x for x in s.split(",") if x.strip()], "ints": _args.int_list,
-           "hidden": _args.widths_list, "seconds": _args.positive_float, "seconds0": _args.non_negative_float,
-           "count": _args.positive_int, "int": int}
-METAVARS = {"seconds": "S", "seconds0": "S", "count": "N", "int": None}
+           "hidden": _args.widths_list}
+METAVARS = {"seconds": "S", "seconds0": "S", "count": "N", "seed": "N"}
 GRID_FLAGS = tuple(k.name for k in KEYS)
+PRESET_KEYS = ("quick", "sustained")  # sweep.toml booleans that pick a preset
 
 
 def _parser_for(key: ConfigKey):
+    if key.check:
+        return validate.flag(key.check)
     return _args.choice_list(key.choices) if key.kind == "choices" else PARSERS[key.kind]
 
 
@@ -52,7 +57,7 @@ def _load_toml(path: Path) -> dict:
         data = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise UsageError(f"--config: {path} is not valid TOML ({e})") from None
-    allowed = CONFIG_KEYS + ("quick", "sustained")
+    allowed = CONFIG_KEYS + PRESET_KEYS
     unknown = sorted(set(data) - set(allowed))
     if unknown:
         raise UsageError(f"--config: unknown keys {unknown} in {path}; allowed: {', '.join(allowed)}")
@@ -64,8 +69,9 @@ def _normalise_toml(data: dict, path: Path) -> dict:
     out = {}
     keys = {k.name: k for k in KEYS}
     for name, value in data.items():
-        if name not in keys:  # quick, sustained
-            out[name] = value
+        option = f"--config: {path}: key {name!r}"
+        if name in PRESET_KEYS or keys[name].check:
+            out[name] = (validate.boolean if name in PRESET_KEYS else keys[name].check)(value, option)
             continue
         try:
             if isinstance(value, bool) and name == "jit":
@@ -74,7 +80,7 @@ def _normalise_toml(data: dict, path: Path) -> dict:
                 value = ",".join("x".join(map(str, v)) if isinstance(v, list) else str(v) for v in value)
             out[name] = _parser_for(keys[name])(str(value))
         except Exception as e:  # noqa: BLE001 — argparse type errors carry the message we want
-            raise UsageError(f"--config: {path}: key {name!r}: {e}") from None
+            raise UsageError(f"{option}: {e}") from None
     return out
 
 
@@ -114,56 +120,99 @@ def _raise_interrupt(signum, frame):
 
 
 def run(args) -> int:
-    from tqdm import tqdm
-
-    from simplenn import compat, machine, preflight, sweep
+    from simplenn import sweep
 
     if args.resume and (args.out or args.config or args.quick or args.sustained
                         or any(getattr(args, k, None) is not None for k in GRID_FLAGS)):
         raise UsageError("--resume continues the stored grid of a run folder; give no grid flags, --config or --out with it")
     signal.signal(signal.SIGTERM, _raise_interrupt)
-    if args.resume:
-        state = sweep.resume_state(args.resume)
-        grid = state.meta["grid"]
-        worker = sweep.Worker(grid["logical_cpus"])
-        if state.meta.get("status") == "complete":
-            print(f"{args.resume} is already complete; nothing to resume", file=sys.stderr)
-    else:
-        config = build_config(args)
-        guard = preflight.preflight(compat.installed_versions(), platform.system(), platform.machine(), sys.version_info[:3])
-        if guard.fatal:
-            raise UsageError(guard.fatal)
-        fp = machine.fingerprint(Path.cwd())
-        warnings = list(guard.warnings) + machine.preflight_warnings(fp)
-        for w in warnings:
-            print(f"warning: {w}", file=sys.stderr)
-        out = args.out or _default_out(fp.get("label", "machine"))
-        worker = sweep.Worker(config.logical_cpus)
-        try:
-            state = sweep.prepare(out, config, worker, fp, warnings)
-        except FieldError as e:
-            worker.stop()
+    with ExitStack() as held:  # the run folder's lock, held until the final summary is printed
+        if args.resume:
+            state = _resume(args.resume, held)
+            if state.meta["status"] == "complete":
+                return _finish(state, args.json)  # never modified: no probe, no new `finished`
+            worker = sweep.Worker(state.meta["grid"]["logical_cpus"])
+        else:
+            state, worker = _start(args, held)
+        return _measure(state, worker, args.json)
+
+
+def _resume(run_dir: Path, held: ExitStack):
+    """The stored state of `run_dir`, locked for this process; say what a resume will measure before it starts."""
+    from simplenn import lock, results, sweep
+
+    sweep.resume_state(run_dir)  # a missing or foreign folder is refused before anything is locked
+    held.enter_context(lock.run_lock(run_dir, "--resume"))
+    state = sweep.resume_state(run_dir)
+    left, total = sweep.cells_left(state)
+    if state.meta["status"] == "complete":
+        if left:
+            raise UsageError(f"--resume: {run_dir}/{results.RUN_FILE} says complete but {results.SAMPLES_FILE} lacks "
+                             f"{left} of its {total} cells (emptied or cut short?); nothing was changed. Measure again "
+                             "into a new folder")
+        print(f"{run_dir}: complete ({total} of {total} cells); nothing to measure, the run is left unchanged",
+              file=sys.stderr)
+        return state
+    torn = results.RunWriter(run_dir).drop_torn_tail()
+    if torn:
+        print(f"warning: {torn}", file=sys.stderr)
+    empty = f" ({results.SAMPLES_FILE} holds no cell yet: every cell is measured)" if left == total else ""
+    print(f"{run_dir}: {left} of {total} cells left to measure{empty}", file=sys.stderr)
+    return state
+
+
+def _start(args, held: ExitStack):
+    """A new run folder, created and locked for this process, with its plan written; and the worker it started."""
+    from simplenn import compat, files, lock, machine, preflight, sweep
+
+    config = build_config(args)
+    guard = preflight.preflight(compat.installed_versions(), platform.system(), platform.machine(), sys.version_info[:3])
+    if guard.fatal:
+        raise UsageError(guard.fatal)
+    fp = machine.fingerprint(Path.cwd())
+    warnings = list(guard.warnings) + machine.preflight_warnings(fp)
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    out = Path(args.out or _default_out(fp.get("label", "machine")))
+    created = not out.exists()
+    held.enter_context(lock.run_lock(files.ensure_dir(out, "--out"), "--out"))
+    worker = sweep.Worker(config.logical_cpus)
+    try:
+        state = sweep.prepare(out, config, worker, fp, warnings)
+    except BaseException as e:
+        worker.stop()
+        if created and [p.name for p in out.iterdir()] == [lock.LOCK_FILE]:  # leave no empty folder behind
+            (out / lock.LOCK_FILE).unlink()
+            out.rmdir()
+        if isinstance(e, FieldError):
             raise e.as_flag(FIELD_FLAGS) from None
-        except BaseException:
-            worker.stop()
-            raise
-        for note in state.meta["unsupported_before_run"]:
-            print(f"unsupported (recorded, not run): {note}", file=sys.stderr)
+        raise
+    for note in state.meta["unsupported_before_run"]:
+        print(f"unsupported (recorded, not run): {note}", file=sys.stderr)
+    return state, worker
+
+
+def _measure(state, worker, as_json: bool) -> int:
+    """Measure what is left of the plan with a progress bar, then print the summary."""
+    from tqdm import tqdm
+
+    from simplenn import machine, sweep
+
     plan_total = len(state.meta["plan"])
-    quiet = args.json or not sys.stderr.isatty()
+    quiet = as_json or not sys.stderr.isatty()
     bar = tqdm(total=plan_total, unit="cell", disable=quiet, file=sys.stderr)
 
     def on_progress(p) -> None:
         bar.n = p.done
         bar.set_postfix_str(f"{p.record['id']} {p.record['status']}")
         bar.refresh()
-        if quiet and not args.json:
+        if quiet and not as_json:
             print(f"[{p.done}/{p.total}] {p.record['id']}: {p.record['status']} {p.record.get('reason', '')}".rstrip(),
                   file=sys.stderr)
 
     state = sweep.execute(state, worker, on_progress, thermal=machine.thermal_state)
     bar.close()
-    return _finish(state, args.json)
+    return _finish(state, as_json)
 
 
 def _finish(state, as_json: bool) -> int:
@@ -194,8 +243,11 @@ def _finish(state, as_json: bool) -> int:
         for w in state.warnings:
             print(f"warning: {w}")
         print(f"results: {state.run_dir}")
+    hint = f"what was measured is saved; resume with: simplenn-bench run --resume {state.run_dir}"
+    if state.error:  # a write failed (disk full, read-only): exit 2 like any other bad-environment error
+        print(f"simplenn-bench run: error: {state.error}; {hint}", file=sys.stderr)
+        return 2
     if state.interrupted:
-        print(f"interrupted: what was measured is saved; resume with: simplenn-bench run --resume {state.run_dir}",
-              file=sys.stderr)
+        print(f"interrupted: {hint}", file=sys.stderr)
         return 130
     return 0

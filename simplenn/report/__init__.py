@@ -15,7 +15,7 @@ from simplenn.report.analysis import Analysis, analyse
 from simplenn.report.charts import save_all
 from simplenn.report.markdown import render_markdown
 from simplenn.report.tables import cell_table, host_overhead_table, n_weights_of, require_ok
-from simplenn.results import Results, combine, load
+from simplenn.results import Results, combine, load_many
 
 __all__ = ["Analysis", "ReportFiles", "analyse", "cell_table", "host_overhead_table", "n_weights_of",
            "render_markdown", "write_report"]
@@ -33,7 +33,10 @@ class ReportFiles:
 def write_report(sources: Iterable[Results | pd.DataFrame | Path | str], out_dir: Path | str, charts: bool = True,
                  seed: int = 0) -> ReportFiles:
     """Write report.md, summary.csv (the per-cell table, seconds) and the charts into out_dir; return their paths."""
-    results = combine(s if isinstance(s, (Results, pd.DataFrame)) else load(s) for s in sources)
+    sources = list(sources)
+    folders = [s for s in sources if not isinstance(s, (Results, pd.DataFrame))]
+    loaded = [load_many(folders)] if folders else []  # the same run twice refused, same-named folders told apart
+    results = combine(loaded + [s for s in sources if isinstance(s, (Results, pd.DataFrame))])
     require_ok(results, ", ".join(dict.fromkeys(results.table["run"].astype(str))) or "results")
     out_dir = files.ensure_dir(out_dir, "--out")
     analysis = analyse(results, seed=seed)  # every table once; charts and Markdown only read it

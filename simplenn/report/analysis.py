@@ -43,12 +43,24 @@ class Analysis:
         return self.results.runs
 
     @property
+    def charts_left_out(self) -> dict[str, str]:
+        """Charts with nothing to draw, by name, with the reason: never written empty, named in the report."""
+        reasons = {}
+        if self.speedup.base_device is None or self.speedup.table.empty:
+            reasons["speedup"] = self.speedup.note or "needs two devices measured ok in the same configuration"
+        if not self.cells.loc[self.cells["status"] == "ok", "pct_of_ceiling"].notna().any():
+            reasons["efficiency"] = ("no device's matmul ceiling was measured (pytest-benchmark results have "
+                                     "none; in a run, the ceiling probe failed: see Warnings)")
+        if self.host.empty:
+            reasons["time_split"] = "needs both modes (per-call and in-graph) measured ok in the same configuration"
+        return reasons
+
+    @property
     def chart_names(self) -> list[str]:
         """Names of the charts this data can fill, in report order."""
-        skip = {"speedup"} if self.speedup.base_device is None else set()
-        skip |= {"time_split"} if self.host.empty else set()
-        skip |= {"frameworks"} if self.frameworks.empty else set()
-        return [name for name in CHART_ORDER if name not in skip]
+        # frameworks.png is not "left out" when one implementation ran: there was nothing to compare, by design.
+        optional = {"frameworks"} if self.frameworks.empty else set()
+        return [name for name in CHART_ORDER if name not in self.charts_left_out and name not in optional]
 
 
 def analyse(data: Results | pd.DataFrame, base_device: str | None = None, other_device: str | None = None,

@@ -14,8 +14,8 @@ from matplotlib.patches import Rectangle
 from simplenn import files
 from simplenn.report.analysis import Analysis
 from simplenn.report.captions import CHARTS
-from simplenn.report.chartkit import (batch_axis, default_widths, empty_message, footnote, human, new_figure, plain_log_y,
-                                      save_figure, series)
+from simplenn.report.chartkit import (batch_axis, default_widths, empty_message, footnote, human, new_figure,
+                                      plain_log_y, save_figure, series)
 from simplenn.report.frameworks import GROUP_KEYS as FRAMEWORK_CELL, label as impl_label
 from simplenn.report.tables import n_weights_of, only_ok, widths_order
 

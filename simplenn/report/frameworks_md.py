@@ -38,6 +38,11 @@ def versions_text(runs: Mapping[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def _reasons(table: pd.DataFrame) -> list[str]:
+    # A reason only where it explains something: an ok row's is empty.
+    return [r if s != "ok" else "" for s, r in zip(table["status"], table["reason"])]
+
+
 def _range(low: pd.Series, high: pd.Series) -> list[str]:
     return [f"{fmt(lo)}–{fmt(hi)}" if not pd.isna(lo) else "–" for lo, hi in zip(low, high)]
 
@@ -51,7 +56,7 @@ def frameworks_for_display(table: pd.DataFrame, unit: TimeUnit) -> pd.DataFrame:
         f"ci95_{unit.name}": _range(unit.of(table["ci_low_s"]), unit.of(table["ci_high_s"])),
         "speedup_x": table["speedup"], "ci95_x": _range(table["speedup_ci_low"], table["speedup_ci_high"]),
         "vs_baseline": table["vs_baseline"],
-        "reason": [r if s != "ok" else "" for s, r in zip(table["status"], table["reason"])],
+        "reason": _reasons(table),
     })
 
 
@@ -92,7 +97,7 @@ def impl_parity_text(table: pd.DataFrame) -> list[str]:
     """'### Implementation parity': each implementation and mode against scratch per-call, as the runs recorded it."""
     if table.empty:
         return []
-    shown = table[PARITY_COLUMNS].assign(reason=[r if s != "ok" else "" for s, r in zip(table["status"], table["reason"])])
+    shown = table[PARITY_COLUMNS].assign(reason=_reasons(table))
     return ["### Implementation parity",
             "At the end of a run with more than one implementation, each implementation and mode ran the same "
             "n_steps seeded steps on the run's first device, from the scratch network's initial weights; its loss "

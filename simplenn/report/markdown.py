@@ -203,6 +203,10 @@ def render_markdown(analysis: Analysis, out_dir: Path | str, chart_paths: Mappin
             spec = CHARTS[name].in_unit(unit.name)
             link = Path(os.path.relpath(Path(path), out_dir)).as_posix()
             parts.append(f"### {spec.title}\n\n![{spec.title}]({link})\n\n_x: {spec.xlabel}; y: {spec.ylabel}_")
+        left_out = analysis.charts_left_out
+        if left_out:
+            parts.append("Charts left out, with nothing to draw:\n\n" + "\n".join(
+                f"- `{name}.png` ({CHARTS[name].title}): {reason}" for name, reason in left_out.items()))
     parity, impl_parity = parity_section(runs), impl_parity_text(analysis.impl_parity)
     if parity or impl_parity:
         parts += ["## Parity", *([parity] if parity else []), *impl_parity]

@@ -14,7 +14,7 @@ import importlib
 EXPORTS = {
     "config": ("CONFIG_KEYS", "FIELD_FLAGS", "KEYS", "QUICK", "SUSTAINED", "ConfigKey", "SweepConfig"),
     "plan": ("DRIFT_WARN", "PlanItem", "drift", "expand", "order"),
-    "run": ("Progress", "RunState", "execute", "prepare", "resolve_devices", "resume_state"),
+    "run": ("Progress", "RunState", "cells_left", "execute", "prepare", "resolve_devices", "resume_state"),
     "worker": ("Worker", "WorkerError"),
 }
 __all__ = sorted(name for names in EXPORTS.values() for name in names)

@@ -1,8 +1,11 @@
 """What a sweep measures and how: `SweepConfig`, its presets, and the one table of its configuration keys."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
+from typing import Any
 
+from simplenn import validate
 from simplenn.cases import DTYPES, IMPLS, LOSSES, MODES, check_choice, check_seconds
 from simplenn.errors import FieldError
 from simplenn.measure import Settings
@@ -12,6 +15,11 @@ DEFAULT_HIDDEN = ((100, 30),)
 WIDE_HIDDEN = ((256, 256), (1024, 1024))  # the default grid adds these at WIDE_BATCH
 WIDE_BATCH = 512
 SETTINGS_KEYS = ("min_time_s", "min_block_s", "seed")  # the grid keys that are timing Settings
+# The check of each scalar kind: a value as TOML gives it (flag text is read into one by validate.literal) and the
+# option name for the message. One validation path for flags and sweep.toml; list kinds are parsed from text.
+SCALAR_CHECKS: dict[str, Callable[[Any, str], Any]] = {
+    "seconds": validate.seconds, "seconds0": validate.non_negative_seconds, "count": validate.positive_int,
+    "seed": validate.seed}
 
 
 @dataclass(frozen=True)
@@ -21,9 +29,14 @@ class ConfigKey:
     name: str
     flag: str
     grid_key: str  # the SweepConfig field (or timing Settings field) it sets, and its key in run.json's grid
-    kind: str  # how the CLI parses it: devices, ints, hidden, choices, seconds, seconds0, count, int
+    kind: str  # its value type: devices, ints, hidden, choices (parsed from text), or a SCALAR_CHECKS kind
     help: str
     choices: tuple[str, ...] = ()
+
+    @property
+    def check(self) -> Callable[[Any, str], Any] | None:
+        """The check of a scalar key's value (None for a list key), for its flag and its sweep.toml value alike."""
+        return SCALAR_CHECKS.get(self.kind)
 
 
 # The one list of settable keys: the TOML reader, the `run` flags and the run.json grid all derive from it.
@@ -44,7 +57,7 @@ KEYS = (
     ConfigKey("min_block_time", "--min-block-time", "min_block_s", "seconds", "minimum seconds per timed block (0.05)"),
     ConfigKey("cooldown", "--cooldown", "cooldown_s", "seconds0", "pause between cells (0)"),
     ConfigKey("rounds", "--rounds", "rounds", "count", "measure every cell N times, interleaved (1)"),
-    ConfigKey("seed", "--seed", "seed", "int", "seed of the order shuffle, the weights and the batch (0)"),
+    ConfigKey("seed", "--seed", "seed", "seed", "seed of the order shuffle, the weights and the batch: an integer ≥ 0 (0)"),
     ConfigKey("sentinel_every", "--sentinel-every", "sentinel_every", "count", "re-measure the sentinel cell every N cells (8)"),
     ConfigKey("timeout", "--timeout", "timeout_s", "seconds", "per-cell timeout in seconds (300)"),
     ConfigKey("logical_cpus", "--logical-cpus", "logical_cpus", "count",
@@ -83,6 +96,10 @@ class SweepConfig:
             for v in getattr(self, name):
                 check_choice(v, allowed, name)
         check_seconds(self.timeout_s, "timeout_s")
+        try:  # also for callers that build a SweepConfig without the CLI: a negative seed makes every cell invalid
+            validate.seed(self.seed, "seed")
+        except validate.ConfigValueError as e:
+            raise FieldError("seed", e.problem) from None
         if not (isinstance(self.cooldown_s, (int, float)) and self.cooldown_s >= 0):
             raise FieldError("cooldown_s", f"must be ≥ 0 seconds, got {self.cooldown_s!r}")
         for name in ("rounds", "sentinel_every", "logical_cpus"):

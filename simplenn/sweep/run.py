@@ -1,8 +1,12 @@
 """The run loop of a sweep: prepare a run folder, execute its plan through the worker, resume an interrupted one."""
 from __future__ import annotations
 
+import signal
+import threading
 import time
-from collections.abc import Callable, Iterable
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -10,6 +14,7 @@ from pathlib import Path
 from simplenn import __version__
 from simplenn.cases import DEFAULT_WIDTHS, Case, unsupported_reason
 from simplenn.errors import FieldError, UsageError
+from simplenn.lock import LOCK_FILE
 from simplenn.measure import Settings
 from simplenn.results import RunWriter, completed_keys, read_meta, read_records
 from simplenn.sweep.config import SweepConfig
@@ -41,6 +46,7 @@ class RunState:
     meta: dict
     warnings: list[str] = field(default_factory=list)
     interrupted: bool = False
+    error: str | None = None  # a write that failed (disk full, read-only): the run stopped, what was saved is kept
 
 
 def resolve_devices(requested: Iterable[str], present: list[dict], missing_reason: str) -> list[dict]:
@@ -59,7 +65,7 @@ def now() -> str:
 def prepare(run_dir: Path, config: SweepConfig, worker: Worker, machine: dict, extra_warnings: list[str]) -> RunState:
     """Start a new run folder: resolve devices (in the worker), expand, order, and write run.json."""
     writer = RunWriter(run_dir)
-    if run_dir.exists() and any(run_dir.iterdir()):
+    if run_dir.is_dir() and any(p.name != LOCK_FILE for p in run_dir.iterdir()):  # the caller may hold its lock
         raise FieldError("run_dir", f"{run_dir} already exists; use --resume {run_dir} to continue it, or choose a new folder")
     worker.start()
     devices = resolve_devices(config.devices, worker.devices, worker.gpu_missing_reason)
@@ -69,6 +75,7 @@ def prepare(run_dir: Path, config: SweepConfig, worker: Worker, machine: dict, e
     impossible = sorted({f"{c.id}: {r}" for c in cases if (r := unsupported_reason(c, backends[c.device]))})
     meta = {
         "tool": "simplenn-bench", "tool_version": __version__, "created": now(), "status": "running",
+        "run_id": uuid.uuid4().hex,  # tells apart runs whose folders share a name, and a run loaded twice
         "grid": config.to_dict(), "devices": devices, "all_devices": worker.devices,
         "gpu_missing_reason": worker.gpu_missing_reason or None, "tf_threads": getattr(worker, "tf_threads", {}),
         "order": {"method": "seeded shuffle of cells, devices rotated within each cell, sentinel every "
@@ -82,7 +89,10 @@ def prepare(run_dir: Path, config: SweepConfig, worker: Worker, machine: dict, e
 
 def execute(state: RunState, worker: Worker, on_progress: Callable[[Progress], None] | None = None,
             thermal: Callable[[], str] = lambda: "unknown", sleep: Callable[[float], None] = time.sleep) -> RunState:
-    """Measure every planned cell not yet recorded; append each record as it completes."""
+    """Measure every planned cell not yet recorded; append each record as it completes. A complete run is left as is."""
+    if state.meta.get("status") == "complete":
+        worker.stop()
+        return state
     writer = RunWriter(state.run_dir)
     torn = writer.drop_torn_tail()
     if torn:
@@ -101,6 +111,7 @@ def execute(state: RunState, worker: Worker, on_progress: Callable[[Progress], N
     parity, impl_parity = state.meta.get("device_parity"), state.meta.get("impl_parity")
     total = len(plan)
     done = sum(1 for p in plan if (p.seq, p.case.id) in done_keys)
+    completed = False
     try:
         for name in devices:
             if name not in have_ceiling:
@@ -125,19 +136,56 @@ def execute(state: RunState, worker: Worker, on_progress: Callable[[Progress], N
             parity = _device_parity(list(devices), config, worker, state)
         if len(config.impls) > 1:
             impl_parity = _impl_parity(next(iter(devices)), config, worker, state)
+        completed = True
     except KeyboardInterrupt:
         state.interrupted = True
+    except UsageError as e:  # a write failed (disk full, read-only): stop, keep what is saved
+        state.interrupted, state.error = True, str(e)
     finally:
-        worker.stop()
+        with _interrupts_deferred() as deferred:  # a second Ctrl-C must not leave the status `running`
+            worker.stop()
+            _finalise(state, writer, {"device_parity": parity, "impl_parity": impl_parity}, completed and not deferred)
+    return state
+
+
+def _finalise(state: RunState, writer: RunWriter, parities: dict, completed: bool) -> None:
+    """Write the run's final status, drift, parities and warnings; a failed write is kept in `state.error`."""
     records, _ = read_records(state.run_dir)
     d = drift(records)
     if d and d["warning"]:
         state.warnings.append(f"sentinel cell {d['cell']} drifted by {100 * (d['ratio'] - 1):+.0f} % "
                               f"(last/first median); the machine's speed changed during the run")
-    state.meta = writer.update_meta(status="interrupted" if state.interrupted else "complete", drift=d,
-                                    device_parity=parity, impl_parity=impl_parity,
-                                    warnings=list(dict.fromkeys(state.warnings)), finished=now())
-    return state
+    state.interrupted = state.interrupted or not completed
+    status = "interrupted" if state.interrupted else "complete"
+    try:
+        state.meta = writer.update_meta(status=status, drift=d, **parities,
+                                        warnings=list(dict.fromkeys(state.warnings)), finished=now())
+    except UsageError as e:
+        # run.json keeps `running`; with no process holding the folder's lock, resume_state reads it as interrupted.
+        state.interrupted, state.error = True, state.error or str(e)
+        state.meta = {**state.meta, "status": "interrupted"}
+
+
+@contextmanager
+def _interrupts_deferred() -> Iterator[list[int]]:
+    """Hold SIGINT and SIGTERM while the run's final state is written; yield the list of signals that came."""
+    if threading.current_thread() is not threading.main_thread():
+        yield []
+        return
+    came: list[int] = []
+    old = {sig: signal.signal(sig, lambda signum, frame: came.append(signum)) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield came
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
+def cells_left(state: RunState) -> tuple[int, int]:
+    """(cells of the plan not yet recorded, cells in the plan): what a resume will measure."""
+    done = completed_keys(read_records(state.run_dir)[0])
+    plan = state.meta["plan"]
+    return sum(1 for p in plan if (p["seq"], p["id"]) not in done), len(plan)
 
 
 def _device_parity(devices: list[str], config: SweepConfig, worker: Worker, state: RunState) -> dict | None:
@@ -209,8 +257,10 @@ def _measure_item(item: PlanItem, device: dict, settings: Settings, timeout_s: f
 
 
 def resume_state(run_dir: Path) -> RunState:
-    """The state of an interrupted run folder, from its run.json (which holds the plan)."""
+    """The stored state of a run folder; call it holding the folder's lock, so `running` means its writer died."""
     meta = read_meta(run_dir)
     if "plan" not in meta:
         raise UsageError(f"--resume: {run_dir} has no stored plan; it was not written by `simplenn-bench run`")
+    if meta.get("status") == "running":
+        meta["status"] = "interrupted"
     return RunState(Path(run_dir), meta, list(meta.get("warnings", [])))
