@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-REFERENCE_RUN = Path(__file__).resolve().parents[1] / "results/reference/linux-x86_64-2cpu/linux-2cpu-2026-11-27"
+REFERENCE_RUN = Path(__file__).resolve().parents[1] / "results/machines/linux-x86_64-2cpu-2026-11-27"
 
 
 def copies(root: Path, n: int) -> list[Path]:

@@ -1,4 +1,5 @@
-"""The GitHub Actions workflow is valid (actionlint) and runs `make test` on Linux and on Apple Silicon macOS."""
+"""The GitHub Actions workflows are valid (actionlint): CI runs `make test` on Linux and Apple Silicon macOS, and the
+example that runs the standard preset on many self-hosted Macs lints with its runner-label config."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ from pathlib import Path
 
 import pytest
 
-WORKFLOW = Path(__file__).resolve().parents[1] / ".github" / "workflows" / "ci.yml"
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
+MACS_EXAMPLE = ROOT / "examples" / "github-actions-macs.yml"
+MACS_CONFIG = ROOT / "examples" / "actionlint.yaml"  # the self-hosted runner labels the example uses
 
 
 def _actionlint() -> str:
@@ -23,9 +27,10 @@ def _actionlint() -> str:
     return found
 
 
-def _lint(path: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([_actionlint(), "-no-color", str(path)], capture_output=True, text=True, timeout=120,
-                          check=False)
+def _lint(path: Path, config: Path | None = None) -> subprocess.CompletedProcess:
+    extra = ["-config-file", str(config)] if config else []
+    return subprocess.run([_actionlint(), "-no-color", *extra, str(path)], capture_output=True, text=True,
+                          timeout=120, check=False)
 
 
 def test_actionlint_passes_on_the_workflow() -> None:
@@ -40,6 +45,21 @@ def test_actionlint_catches_a_broken_workflow(tmp_path: Path) -> None:
     broken.write_text(WORKFLOW.read_text().replace("runs-on: ${{ matrix.os }}", "runs-on: ${{ matrix.oss }}"))
     done = _lint(broken)
     assert done.returncode != 0 and "oss" in done.stdout
+
+
+def test_actionlint_passes_on_the_many_macs_example() -> None:
+    done = _lint(MACS_EXAMPLE, MACS_CONFIG)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_actionlint_catches_a_broken_many_macs_example(tmp_path: Path) -> None:
+    # Without the config its self-hosted labels are unknown; with it, a misspelt matrix key is still caught.
+    assert _lint(MACS_EXAMPLE).returncode != 0
+    broken = tmp_path / "macs.yml"
+    broken.write_text(MACS_EXAMPLE.read_text().replace('"${{ matrix.runner }}"]', '"${{ matrix.runnr }}"]'))
+    assert broken.read_text() != MACS_EXAMPLE.read_text()
+    done = _lint(broken, MACS_CONFIG)
+    assert done.returncode != 0 and "runnr" in done.stdout
 
 
 def test_workflow_runs_make_test_on_linux_and_apple_silicon() -> None:

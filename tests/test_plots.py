@@ -68,12 +68,13 @@ def test_single_device_heatmap_says_so(tmp_path):
     one = analyse(load(write_run(tmp_path / "cpu", devices=("CPU:0",), widths_list=(SMALL,), modes=("per-call",))))
     fig = charts.speedup_heatmap(one)
     assert any("Only one device" in t.get_text() for t in fig.axes[0].texts)
-    assert "speedup" not in one.chart_names and "time_split" not in one.chart_names
+    assert not {"speedup", "time_split", "machines"} & set(one.chart_names)
 
 
 def test_save_all_writes_pngs(analysis, tmp_path):
     paths = charts.save_all(analysis, tmp_path)
-    assert list(paths) == ["step_time", "throughput", "speedup", "efficiency", "widths", "time_split"]
+    assert list(paths) == ["step_time", "throughput", "speedup", "efficiency", "widths", "time_split",
+                           "machines"]
     for path in paths.values():
         assert Path(path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(tmp_path.glob("*.tmp*"))

@@ -62,3 +62,13 @@ def test_unknown_preset_names_the_allowed_values():
 def test_malformed_presets_are_refused(text, message):
     with pytest.raises(UsageError, match=message):
         presets._validate("x", tomllib.loads(text))
+
+
+def test_standard_preset_fits_five_minutes_on_an_m1_air_by_the_documented_estimate():
+    # bench/preset_time.py is the model of results/README.md; a grid change that breaks the budget fails here.
+    from bench.preset_time import estimate
+
+    minutes = estimate("standard")
+    assert {k: cells for k, (_, cells) in minutes.items()} == {"default": 90, "peers": 180}
+    assert all(m <= 5.0 for m, _ in minutes.values()), minutes
+    assert minutes["peers"][0] > minutes["default"][0]

@@ -18,12 +18,12 @@ from simplenn.results import load, load_many
 from simplenn.units import MICROSECONDS, MILLISECONDS, SECONDS, time_unit
 from test_report import SMALL, machine_meta, write_run
 
-REFERENCE = Path(__file__).resolve().parents[1] / "results" / "reference" / "linux-x86_64-2cpu"
-REFERENCE_RUN = REFERENCE / "linux-2cpu-2026-11-27"
+# The committed reference run, in the contributed-results layout: the run folder holds its own report.
+REFERENCE = Path(__file__).resolve().parents[1] / "results" / "machines" / "linux-x86_64-2cpu-2026-11-27"
 
 
 def test_reference_report_regenerates_with_equal_tables(tmp_path):
-    files = write_report([REFERENCE_RUN], tmp_path)
+    files = write_report([REFERENCE], tmp_path)
     new = pd.read_csv(files.summary_csv)
     committed = pd.read_csv(REFERENCE / "summary.csv")
     pd.testing.assert_frame_equal(new, committed, check_exact=False, rtol=1e-12)

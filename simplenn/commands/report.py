@@ -11,7 +11,8 @@ from simplenn.errors import UsageError
 def add_parser(sub) -> None:
     p = sub.add_parser("report", help="tables and charts (report.md, summary.csv, *.png) from run folders")
     p.add_argument("runs", nargs="*", metavar="RUN_DIR", help="run folders written by `simplenn-bench run`; "
-                   "several (e.g. two Macs) are combined with a machine column")
+                   "several (e.g. results/machines/*/) are put side by side on the cells they all share, and "
+                   "refused (exit 2) when made with different preset versions")
     p.add_argument("--out", metavar="DIR", help="where to write the report (default: the first run folder)")
     p.add_argument("--from-pytest-benchmark", metavar="FILE.json", dest="pytest_json",
                    help="also read a pytest-benchmark JSON file (from `pytest bench/ --benchmark-json FILE`)")

@@ -12,6 +12,7 @@ from pathlib import Path
 from simplenn import validate
 from simplenn.commands import _args
 from simplenn.errors import FieldError, UsageError
+from simplenn.presets import available, load_preset
 from simplenn.sweep.config import CONFIG_KEYS, FIELD_FLAGS, KEYS, QUICK, SUSTAINED, ConfigKey, SweepConfig
 
 # How each list kind is parsed, from a flag's text or a sweep.toml value written as text. Scalar keys carry their
@@ -31,13 +32,16 @@ def _parser_for(key: ConfigKey):
 
 def add_parser(sub) -> None:
     p = sub.add_parser("run", help="measure a device × batch size × widths grid into a run folder")
-    g = p.add_argument_group("grid (flags override --config, which overrides --quick/--sustained and defaults)")
+    g = p.add_argument_group("grid (flags override --config, which overrides --preset/--quick/--sustained and defaults)")
     for key in KEYS:
         g.add_argument(key.flag, dest=key.name, type=_parser_for(key), metavar=METAVARS.get(key.kind, "LIST"),
                        help=key.help)
     g.add_argument("--config", type=Path, metavar="TOML", help="a sweep.toml with the same keys (batch_sizes = [...])")
     preset = g.add_mutually_exclusive_group()
     preset.add_argument("--quick", action="store_true", help="a reduced grid (about a minute on a 2-core machine)")
+    preset.add_argument("--preset", metavar="NAME", choices=available(),
+                        help="a named, versioned grid: standard (the grid every machine runs for results/machines/, "
+                             "see results/README.md); --config and flags still override it, and run.json says which")
     preset.add_argument("--sustained", action="store_true",
                         help="for fanless laptops: 5 s cool-down between cells, 0.2 s blocks, 2 s per cell")
     p.add_argument("--out", type=Path, metavar="DIR", help="new run folder (default results/runs/<time>-<machine>)")
@@ -84,10 +88,31 @@ def _normalise_toml(data: dict, path: Path) -> dict:
     return out
 
 
-def build_config(args):
-    """SweepConfig from defaults < preset < TOML < flags."""
+def _preset_values(args) -> dict:
+    """The --preset's grid in the form the flags produce ({} without --preset)."""
+    if not getattr(args, "preset", None):
+        return {}
+    p = load_preset(args.preset)
+    return _normalise_toml(p.config, Path(f"preset {p.name} v{p.version}"))
+
+
+def _overrides(args) -> dict:
+    """What --config and the flags set, in the form the flags produce."""
     values = _load_toml(args.config) if args.config else {}
     values.update({k: getattr(args, k) for k in GRID_FLAGS if getattr(args, k, None) is not None})
+    return values
+
+
+def preset_meta(args) -> dict | None:
+    """run.json's `preset`: name, version and the keys --config or flags changed (then the grid is not the preset's)."""
+    if not getattr(args, "preset", None):
+        return None
+    return {**load_preset(args.preset).to_meta(), "overrides": sorted(_overrides(args))}
+
+
+def build_config(args):
+    """SweepConfig from defaults < --preset/--quick/--sustained < TOML < flags."""
+    values = {**_preset_values(args), **_overrides(args)}
     grid: dict = {}
     if args.quick or values.pop("quick", False):
         grid.update(QUICK)
@@ -122,9 +147,10 @@ def _raise_interrupt(signum, frame):
 def run(args) -> int:
     from simplenn import sweep
 
-    if args.resume and (args.out or args.config or args.quick or args.sustained
+    if args.resume and (args.out or args.config or args.quick or args.sustained or args.preset
                         or any(getattr(args, k, None) is not None for k in GRID_FLAGS)):
-        raise UsageError("--resume continues the stored grid of a run folder; give no grid flags, --config or --out with it")
+        raise UsageError("--resume continues the stored grid of a run folder; give no grid flags, --config, --preset "
+                         "or --out with it")
     signal.signal(signal.SIGTERM, _raise_interrupt)
     with ExitStack() as held:  # the run folder's lock, held until the final summary is printed
         if args.resume:
@@ -178,7 +204,7 @@ def _start(args, held: ExitStack):
     held.enter_context(lock.run_lock(files.ensure_dir(out, "--out"), "--out"))
     worker = sweep.Worker(config.logical_cpus)
     try:
-        state = sweep.prepare(out, config, worker, fp, warnings)
+        state = sweep.prepare(out, config, worker, fp, warnings, preset=preset_meta(args))
     except BaseException as e:
         worker.stop()
         if created and [p.name for p in out.iterdir()] == [lock.LOCK_FILE]:  # leave no empty folder behind

@@ -6,20 +6,24 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from simplenn.report.cross_machine import CrossMachine, cross_machine
 from simplenn.report.crossover import Crossover, Speedup, crossover, speedup_table
 from simplenn.report.frameworks import Frameworks, frameworks_table, impl_parity_table
 from simplenn.report.tables import cell_table, host_overhead_table
 from simplenn.results import Results, as_results
 from simplenn.units import TimeUnit, time_unit
 
-# Charts in report order; the speedup needs two devices, the time split both modes, frameworks two implementations.
-CHART_ORDER = ("step_time", "throughput", "speedup", "efficiency", "widths", "time_split", "frameworks")
+# Charts in report order; the speedup needs two devices, the time split both modes, frameworks two
+# implementations.
+CHART_ORDER = ("step_time", "throughput", "speedup", "efficiency", "widths", "time_split", "machines",
+               "frameworks")
 
 
 @dataclass(frozen=True)
 class Analysis:
-    """The report's tables, each computed once from one Results: cells, speedup, crossover, host overhead,
-    frameworks (implementations against TF scratch per-call) and the implementation parity the runs recorded.
+    """The report's tables, each computed once from one Results: cells, speedup, crossover, host overhead, the
+    cross-machine table (one row per machine × device over the cells every run shares), frameworks
+    (implementations against TF scratch per-call) and the implementation parity the runs recorded.
 
     `crossover` is None when only one device was measured. `step_unit` is the unit in which step times are
     shown (picked once, from the cells' medians) by every chart and table that shows them.
@@ -31,6 +35,7 @@ class Analysis:
     crossover: Crossover | None
     host: pd.DataFrame
     step_unit: TimeUnit
+    machines: CrossMachine
     frameworks: Frameworks
     impl_parity: pd.DataFrame
 
@@ -53,6 +58,8 @@ class Analysis:
                                      "none; in a run, the ceiling probe failed: see Warnings)")
         if self.host.empty:
             reasons["time_split"] = "needs both modes (per-call and in-graph) measured ok in the same configuration"
+        if self.machines.curves.empty:
+            reasons["machines"] = "needs a machine with two devices measured ok in the same configuration"
         return reasons
 
     @property
@@ -71,5 +78,6 @@ def analyse(data: Results | pd.DataFrame, base_device: str | None = None, other_
     speed = speedup_table(res, base_device, other_device, seed=seed)
     cross = crossover(res, cells=cells, speedup=speed) if speed.base_device else None
     host = host_overhead_table(res, cells)
-    return Analysis(res, cells, speed, cross, host, time_unit(cells["median_step_s"]),
+    machines = cross_machine(res, cells, speed, cross)  # refuses runs of different grids (exit 2)
+    return Analysis(res, cells, speed, cross, host, time_unit(cells["median_step_s"]), machines,
                     frameworks_table(res.table, seed=seed), impl_parity_table(res.runs))

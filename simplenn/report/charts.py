@@ -16,6 +16,7 @@ from simplenn.report.analysis import Analysis
 from simplenn.report.captions import CHARTS
 from simplenn.report.chartkit import (batch_axis, default_widths, empty_message, footnote, human, new_figure,
                                       plain_log_y, save_figure, series)
+from simplenn.report.cross_machine import on_curve
 from simplenn.report.frameworks import GROUP_KEYS as FRAMEWORK_CELL, label as impl_label
 from simplenn.report.tables import n_weights_of, only_ok, widths_order
 
@@ -189,6 +190,26 @@ def time_split_chart(analysis: Analysis, widths: str | None = None) -> Figure:
     return fig
 
 
+def machines_chart(analysis: Analysis) -> Figure:
+    """Speedup vs batch size on the cross-machine table's curve, one line per machine, its 95 % CI as a band."""
+    m = analysis.machines
+    curve = " ".join(str(v) for k, v in m.curve.items() if k != "jit") + (" XLA" if m.curve.get("jit") else "")
+    fig, (ax,) = new_figure(CHARTS["machines"], analysis.results,
+                            detail=f"{m.base_device} / {m.other_device} median step time (> 1: {m.other_device} "
+                                   f"faster); {curve}; {m.n_shared} cells shared by every run")
+    for name, g in m.curves.groupby("machine", sort=True):
+        (line,) = ax.plot(g["batch_size"], g["speedup"], marker="o", label=name)
+        ax.fill_between(g["batch_size"], g["speedup_ci_low"], g["speedup_ci_high"], color=line.get_color(),
+                        alpha=0.2, linewidth=0)
+    ax.axhline(1.0, color="0.3", linestyle="--", linewidth=1)
+    batch_axis(ax, m.curves["batch_size"])
+    plain_log_y(ax)
+    ax.legend(fontsize=8)
+    left_out = f"{m.n_left_out} cells measured ok by some runs only are left out." if m.n_left_out else ""
+    footnote(fig, on_curve(analysis.cells, m.curve), extra=left_out)
+    return fig
+
+
 def frameworks_chart(analysis: Analysis) -> Figure:
     """Per device and batch size, one row per implementation and mode: median step time (log) with its 95 % CI,
     labelled with the speedup over TF scratch per-call; each panel names its fastest, or no clear winner."""
@@ -254,7 +275,7 @@ def _frameworks_panel(ax, cell: pd.DataFrame, unit, impls: list[str]) -> None:
 
 BUILDERS = {"step_time": step_time_chart, "throughput": throughput_chart, "speedup": speedup_heatmap,
             "efficiency": efficiency_chart, "widths": widths_chart, "time_split": time_split_chart,
-            "frameworks": frameworks_chart}
+            "machines": machines_chart, "frameworks": frameworks_chart}
 
 
 def save_all(analysis: Analysis, out_dir: Path | str) -> dict[str, Path]:

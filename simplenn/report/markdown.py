@@ -11,6 +11,7 @@ from simplenn.cases import FLOPS_FORMULA
 from simplenn.display import fmt, fmt_value, markdown_table, split_constant
 from simplenn.report.analysis import Analysis
 from simplenn.report.captions import CHARTS
+from simplenn.report.cross_machine import STEP_AT
 from simplenn.report.frameworks_md import frameworks_section, impl_parity_text
 from simplenn.report.tables import CURVE_KEYS, HOST_COLUMNS, PAIR_KEYS, chip_peak, measured, widths_order
 from simplenn.results import machine_of, machine_versions
@@ -101,6 +102,42 @@ def machines_section(analysis: Analysis) -> str:
     return markdown_table(pd.DataFrame(rows))
 
 
+def cross_machine_table(analysis: Analysis) -> str:
+    """The cross-machine table as Markdown: one row per machine × device, step times in the report's unit."""
+    t, unit = analysis.machines.table, analysis.step_unit
+    speed = [f"{fmt(v)}× [{fmt(lo)}–{fmt(hi)}] at {at}" if not pd.isna(v) else "–"
+             for v, lo, hi, at in zip(t["best_speedup"], t["best_speedup_ci_low"], t["best_speedup_ci_high"],
+                                      t["best_speedup_at"])]
+    peak = [f"{fmt(v)} ({kind})" if not pd.isna(v) else "–" for v, kind in zip(t["pct_of_peak"], t["peak_kind"])]
+    return markdown_table(pd.DataFrame({
+        "machine": t["machine"], "device": t["device"], "chip / CPU": t["chip"],
+        "GPU cores": t["gpu_cores"].map(lambda v: "–" if pd.isna(v) else str(int(v))), "RAM GB": t["ram_gb"],
+        "tensorflow": t["tensorflow"], "tensorflow-metal": t["tensorflow_metal"], "grid": t["grid"],
+        **{f"step b{b} ({unit.name})": unit.of(t[f"step_b{b}_s"]) for b in STEP_AT},
+        "best speedup [95 % CI]": speed, "crossover batch": t["crossover_batch"], "crossover": t["crossover"],
+        "best GFLOP/s": t["best_gflop_per_s"], "% of GPU peak": peak,
+    }))
+
+
+def cross_machine_section(analysis: Analysis) -> str:
+    """The machines side by side: what is compared and how, what was left out, then the table."""
+    m = analysis.machines
+    curve = ", ".join(f"{k} {fmt_value(v)}" for k, v in m.curve.items()) or "none shared"
+    left_out = (f"**{m.n_left_out} cells measured ok by some runs only are left out**" if m.n_left_out
+                else "none is left out")
+    text = (f"Compared on the {m.n_shared} cells that every run measured ok; {left_out}. A machine is one run "
+            "folder, named from its hardware fields (chip, GPU cores, CPU cores, RAM, OS, arch), not its label. Step "
+            f"times (median per step) and the crossover are those of one curve: {curve}. ")
+    if m.base_device:
+        text += (f"Speedup = {m.base_device} median / {m.other_device} median step time (> 1: {m.other_device} "
+                 "faster); best = the shared configuration with the highest CI lower bound. Crossover: the smallest "
+                 f"measured batch size from which on {m.other_device} is faster at every larger size (CI lower "
+                 "bound > 1). ")
+    text += ("GFLOP/s = 6 × batch × weights / median step time, best shared cell; % of GPU peak: of the chip's FP32 "
+             "peak (GPU rows of known Apple chips only; published, derived or estimate: simplenn/peaks.py).")
+    return text + "\n\n" + cross_machine_table(analysis)
+
+
 def grid_section(analysis: Analysis) -> str:
     """The grid as recorded in run.json, and what was actually measured."""
     lines = []
@@ -168,6 +205,7 @@ def render_markdown(analysis: Analysis, out_dir: Path | str, chart_paths: Mappin
     parts = [
         "# simplenn-bench report",
         "## Machines and versions", machines_section(analysis),
+        "## Machines side by side", cross_machine_section(analysis),
         "## Grid", grid_section(analysis),
         "## Method", method_text(runs),
     ]

@@ -62,7 +62,8 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def prepare(run_dir: Path, config: SweepConfig, worker: Worker, machine: dict, extra_warnings: list[str]) -> RunState:
+def prepare(run_dir: Path, config: SweepConfig, worker: Worker, machine: dict, extra_warnings: list[str],
+            preset: dict | None = None) -> RunState:
     """Start a new run folder: resolve devices (in the worker), expand, order, and write run.json."""
     writer = RunWriter(run_dir)
     if run_dir.is_dir() and any(p.name != LOCK_FILE for p in run_dir.iterdir()):  # the caller may hold its lock
@@ -76,7 +77,7 @@ def prepare(run_dir: Path, config: SweepConfig, worker: Worker, machine: dict, e
     meta = {
         "tool": "simplenn-bench", "tool_version": __version__, "created": now(), "status": "running",
         "run_id": uuid.uuid4().hex,  # tells apart runs whose folders share a name, and a run loaded twice
-        "grid": config.to_dict(), "devices": devices, "all_devices": worker.devices,
+        "grid": config.to_dict(), "preset": preset, "devices": devices, "all_devices": worker.devices,
         "gpu_missing_reason": worker.gpu_missing_reason or None, "tf_threads": getattr(worker, "tf_threads", {}),
         "order": {"method": "seeded shuffle of cells, devices rotated within each cell, sentinel every "
                             f"{config.sentinel_every} cells", "seed": config.seed},
