@@ -19,7 +19,7 @@ from typing import Any
 
 import psutil
 
-from simplenn.compat import installed_versions
+from simplenn.compat import PACKAGES, PEER_PACKAGES, installed_versions
 from simplenn.macos import (  # noqa: F401  (the parsers are part of this module's interface)
     THERMAL_KEY,
     UNKNOWN_APPLE_CHIP,
@@ -271,7 +271,7 @@ def fingerprint(project_dir: Path | None = None) -> dict[str, Any]:
         "ram_bytes": psutil.virtual_memory().total,
         "arch": machine,
         "python": platform.python_version(),
-        "versions": installed_versions(),
+        "versions": installed_versions(PACKAGES + PEER_PACKAGES),
         "threads": {name: os.environ.get(name) for name in THREAD_VARS},
         "tf_env": tf_environment(os.environ),
         "power_source": power,

@@ -314,7 +314,7 @@ def test_fingerprint_sane_values(fp: dict) -> None:
     assert fp["ram_bytes"] > 2**28
     assert fp["power_source"] in ("ac", "battery", "unknown")
     assert fp["python"] == ".".join(map(str, sys.version_info[:3]))
-    assert set(fp["versions"]) >= {"tensorflow", "keras", "tensorflow-metal", "numpy"}
+    assert set(fp["versions"]) >= {"tensorflow", "keras", "tensorflow-metal", "numpy", "jax", "jaxlib", "mlx", "torch"}
     assert set(fp["threads"]) == {"OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"}
     assert all(k.startswith("TF_") for k in fp["tf_env"])
     assert isinstance(fp["label"], str) and fp["label"]

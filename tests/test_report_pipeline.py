@@ -12,6 +12,7 @@ import simplenn.report  # noqa: F401 — loads every module of the package, so t
 from simplenn import stats
 from simplenn.report import analyse, write_report
 from simplenn.report import crossover as pairs
+from simplenn.report import frameworks
 from simplenn.report import tables
 from simplenn.results import load, load_many
 from simplenn.units import MICROSECONDS, MILLISECONDS, SECONDS, time_unit
@@ -50,14 +51,15 @@ def _count_calls(monkeypatch, functions) -> dict[str, int]:
 def test_one_write_report_computes_each_table_once(tmp_path, monkeypatch):
     run = write_run(tmp_path / "run")
     counts = _count_calls(monkeypatch, [tables.cell_table, pairs.speedup_table, pairs.crossover,
-                                        tables.host_overhead_table, stats.bootstrap_ratio_ci])
+                                        tables.host_overhead_table, frameworks.frameworks_table,
+                                        stats.bootstrap_ratio_ci])
     pairs.speedup_table(load(run))
     per_speedup_table = counts["bootstrap_ratio_ci"]  # one bootstrap per configuration measured on a device
     assert per_speedup_table > 10
     counts.update(dict.fromkeys(counts, 0))
     write_report([run], tmp_path / "out")
     assert counts == {"cell_table": 1, "speedup_table": 1, "crossover": 1, "host_overhead_table": 1,
-                      "bootstrap_ratio_ci": per_speedup_table}
+                      "frameworks_table": 1, "bootstrap_ratio_ci": per_speedup_table}
 
 
 def test_no_run_metadata_in_dataframe_attrs(tmp_path):

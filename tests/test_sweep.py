@@ -28,8 +28,8 @@ class FakeWorker:
     """Stands in for the measurement process: answers every cell at once, fails the cells it is told to."""
 
     def __init__(self, devices=(CPU0, CPU1), fail: dict | None = None, oom_from: int | None = None,
-                 parity_ok: bool = True):
-        self.parity_ok = parity_ok
+                 parity_ok: bool = True, impl_mismatch: str = ""):
+        self.parity_ok, self.impl_mismatch = parity_ok, impl_mismatch
         self.devices, self.gpu_missing_reason = list(devices), "no GPU here"
         self.fail, self.oom_from, self.requests, self.stopped = fail or {}, oom_from, [], 0
 
@@ -48,6 +48,10 @@ class FakeWorker:
         if msg[0] == "parity":
             return ("result", {"devices": msg[1], "ok": self.parity_ok,
                                "message": "agree" if self.parity_ok else "CPU:1 differs from CPU:0: loss 0.7 vs 0.6"})
+        if msg[0] == "impl_parity":
+            return ("result", [{"impl": i, "mode": m, "status": "mismatch" if i == self.impl_mismatch else "ok",
+                                "reason": "differs from scratch" if i == self.impl_mismatch else ""}
+                               for i in msg[1]["impls"] for m in msg[1]["modes"]])
         case = Case.from_dict(msg[1])
         if case.id in self.fail:
             raise sweep.WorkerError(*self.fail[case.id])
@@ -406,6 +410,22 @@ def test_device_parity_is_recorded_and_a_mismatch_is_a_warning_in_the_report(tmp
     assert "## Parity" in text and ("**MISMATCH**" in text) is (not ok)
     if not ok:
         assert "device parity: CPU:1 differs" in text.split("## Warnings")[1]
+
+
+@pytest.mark.parametrize("mismatch", ["", "keras"])
+def test_implementation_parity_is_recorded_when_a_run_has_several_implementations(tmp_path, mismatch):
+    worker = FakeWorker(impl_mismatch=mismatch)
+    state = _run(tmp_path, worker, impls=("scratch", "keras"), dtypes=("float32", "float64"))
+    parity = state.meta["impl_parity"]
+    assert parity["device"] == "CPU:0" and parity["batch_size"] == 32 and parity["layer_sizes"] == [784, 100, 30, 10]
+    assert [(r["dtype"], r["impl"]) for r in parity["rows"]] == [
+        ("float32", "scratch"), ("float32", "keras"), ("float64", "scratch"), ("float64", "keras")]
+    assert results.read_meta(state.run_dir)["impl_parity"] == parity
+    flagged = [w for w in state.meta["warnings"] if w.startswith("implementation parity")]
+    assert len(flagged) == (2 if mismatch else 0)
+    alone = FakeWorker()  # a run of one implementation has nothing to compare
+    assert _run(tmp_path / "alone", alone).meta["impl_parity"] is None
+    assert not any(m[0] == "impl_parity" for m in alone.requests)
 
 
 def test_run_summary_as_json_and_text(tmp_path, capsys):

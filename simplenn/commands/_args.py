@@ -85,7 +85,8 @@ def choice_list(allowed: tuple[str, ...]):
         values = [p.strip() for p in text.split(",") if p.strip()]
         bad = [v for v in values if v not in allowed]
         if not values or bad:
-            raise _fail("list", text, f"allowed values: {', '.join(allowed)}")
+            # Name the offending entries, not the whole list: 'scratch,nonsense' is wrong only in 'nonsense'.
+            raise _fail("list", ",".join(bad) or text, f"allowed values: {', '.join(allowed)}")
         return values
 
     return convert

@@ -8,18 +8,22 @@ import pandas as pd
 
 from simplenn.report.cross_machine import CrossMachine, cross_machine
 from simplenn.report.crossover import Crossover, Speedup, crossover, speedup_table
+from simplenn.report.frameworks import Frameworks, frameworks_table, impl_parity_table
 from simplenn.report.tables import cell_table, host_overhead_table
 from simplenn.results import Results, as_results
 from simplenn.units import TimeUnit, time_unit
 
-# Charts in report order; the speedup needs two devices, the time split both modes.
-CHART_ORDER = ("step_time", "throughput", "speedup", "efficiency", "widths", "time_split", "machines")
+# Charts in report order; the speedup needs two devices, the time split both modes, frameworks two
+# implementations.
+CHART_ORDER = ("step_time", "throughput", "speedup", "efficiency", "widths", "time_split", "machines",
+               "frameworks")
 
 
 @dataclass(frozen=True)
 class Analysis:
-    """The report's tables, each computed once from one Results: cells, speedup, crossover, host overhead, and the
-    cross-machine table (one row per machine × device over the cells every run shares).
+    """The report's tables, each computed once from one Results: cells, speedup, crossover, host overhead, the
+    cross-machine table (one row per machine × device over the cells every run shares), frameworks
+    (implementations against TF scratch per-call) and the implementation parity the runs recorded.
 
     `crossover` is None when only one device was measured. `step_unit` is the unit in which step times are
     shown (picked once, from the cells' medians) by every chart and table that shows them.
@@ -32,6 +36,8 @@ class Analysis:
     host: pd.DataFrame
     step_unit: TimeUnit
     machines: CrossMachine
+    frameworks: Frameworks
+    impl_parity: pd.DataFrame
 
     @property
     def samples(self) -> pd.DataFrame:
@@ -59,7 +65,9 @@ class Analysis:
     @property
     def chart_names(self) -> list[str]:
         """Names of the charts this data can fill, in report order."""
-        return [name for name in CHART_ORDER if name not in self.charts_left_out]
+        # frameworks.png is not "left out" when one implementation ran: there was nothing to compare, by design.
+        optional = {"frameworks"} if self.frameworks.empty else set()
+        return [name for name in CHART_ORDER if name not in self.charts_left_out and name not in optional]
 
 
 def analyse(data: Results | pd.DataFrame, base_device: str | None = None, other_device: str | None = None,
@@ -71,4 +79,5 @@ def analyse(data: Results | pd.DataFrame, base_device: str | None = None, other_
     cross = crossover(res, cells=cells, speedup=speed) if speed.base_device else None
     host = host_overhead_table(res, cells)
     machines = cross_machine(res, cells, speed, cross)  # refuses runs of different grids (exit 2)
-    return Analysis(res, cells, speed, cross, host, time_unit(cells["median_step_s"]), machines)
+    return Analysis(res, cells, speed, cross, host, time_unit(cells["median_step_s"]), machines,
+                    frameworks_table(res.table, seed=seed), impl_parity_table(res.runs))

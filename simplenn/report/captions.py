@@ -30,4 +30,6 @@ CHARTS: dict[str, ChartSpec] = {
                             "share of the per-call step time (%)"),
     "machines": ChartSpec("Speedup vs batch size, one line per machine", "batch size (samples)",
                           "speedup (base / other device median step time, ×)"),
+    "frameworks": ChartSpec("Frameworks: step time of each implementation and mode", "median step time ({unit}, log)",
+                            "implementation and mode"),
 }

@@ -1,10 +1,12 @@
 """The report's charts, each drawn from an Analysis (its tables are computed once, elsewhere); nothing here measures."""
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib import ticker
 from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
@@ -12,9 +14,10 @@ from matplotlib.patches import Rectangle
 from simplenn import files
 from simplenn.report.analysis import Analysis
 from simplenn.report.captions import CHARTS
+from simplenn.report.chartkit import (batch_axis, default_widths, empty_message, footnote, human, new_figure,
+                                      plain_log_y, save_figure, series)
 from simplenn.report.cross_machine import on_curve
-from simplenn.report.chartkit import (batch_axis, default_widths, empty_message, footnote, new_figure, plain_log_y,
-                                      save_figure, series)
+from simplenn.report.frameworks import GROUP_KEYS as FRAMEWORK_CELL, label as impl_label
 from simplenn.report.tables import n_weights_of, only_ok, widths_order
 
 
@@ -207,9 +210,72 @@ def machines_chart(analysis: Analysis) -> Figure:
     return fig
 
 
+def frameworks_chart(analysis: Analysis) -> Figure:
+    """Per device and batch size, one row per implementation and mode: median step time (log) with its 95 % CI,
+    labelled with the speedup over TF scratch per-call; each panel names its fastest, or no clear winner."""
+    fw, unit = analysis.frameworks, analysis.step_unit
+    spec = CHARTS["frameworks"].in_unit(unit.name)
+    fig, _ = new_figure(spec, analysis.results, nrows=0, detail="label: speedup over TF scratch per-call "
+                        "(×, > 1: faster); ● per-call, □ in-graph (K steps in one compiled call)")
+    if fw.empty:
+        empty_message(fig.add_subplot(1, 1, 1), fw.note)
+        return fig
+    row_keys = [k for k in FRAMEWORK_CELL if k != "batch_size"]
+    rows = list(dict.fromkeys(fw.winners[row_keys].itertuples(index=False, name=None)))
+    batches = sorted(fw.winners["batch_size"].unique())
+    fig.set_size_inches(max(10.0, 5.0 * len(batches)), max(6.0, 3.2 * len(rows) + 2.6))
+    impls = list(dict.fromkeys(fw.table["impl"]))
+    row_of = fw.table[row_keys].apply(tuple, axis=1)
+    for (r, key), (c, batch) in ((rk, bc) for rk in enumerate(rows) for bc in enumerate(batches)):
+        chosen = fw.table[(row_of == key) & (fw.table["batch_size"] == batch)]
+        if chosen.empty:
+            continue
+        winner = fw.winners[(fw.winners[row_keys].apply(tuple, axis=1) == key) & (fw.winners["batch_size"] == batch)]
+        ax = fig.add_subplot(len(rows), len(batches), r * len(batches) + c + 1)
+        _frameworks_panel(ax, chosen, unit, impls)
+        where = dict(zip(row_keys, key))
+        ax.set_title(f"{where['device']}, batch {batch}" + (f" ({where['run']})" if len(rows) > 1 else "")
+                     + "\n" + textwrap.fill(f"fastest: {winner['winner'].iloc[0]}", 50), fontsize=9)
+        ax.set_xlabel(spec.xlabel, fontsize=8)
+    # Unsupported rows say so in their panel; the footnote lists what failed (crashed, timeout, …).
+    shown = analysis.cells[analysis.cells["impl"].isin(impls) & (analysis.cells["status"] != "unsupported")]
+    footnote(fig, shown, left=0.16, min_bottom=0.12,
+             extra="Median step time over blocks with its 95 % CI (rounds resampled first when there are ≥ 2). "
+                   "The fastest is named only when the CI of runner-up / fastest lies above 1.")
+    fig.subplots_adjust(top=0.72, hspace=0.6, wspace=0.55)
+    return fig
+
+
+def _frameworks_panel(ax, cell: pd.DataFrame, unit, impls: list[str]) -> None:
+    y = np.arange(len(cell))[::-1]
+    median, low, high = (unit.of(cell[c]).to_numpy(dtype=float) for c in ("median_step_s", "ci_low_s", "ci_high_s"))
+    for yi, r, m, lo, hi in zip(y, cell.itertuples(index=False), median, low, high):
+        if np.isnan(m):
+            continue
+        color, in_graph = f"C{impls.index(r.impl) % 10}", r.mode == "in-graph"
+        ax.errorbar([m], [yi], xerr=[[m - lo], [hi - m]], fmt="s" if in_graph else "o", color=color, capsize=3,
+                    markersize=7, markerfacecolor="white" if in_graph else color)
+    ok = ~np.isnan(median)
+    left = float(np.min(low[ok])) if ok.any() else 1.0  # where a row without a time says why
+    for yi, r, end in zip(y, cell.itertuples(index=False), np.where(np.isnan(high), median, high)):
+        digits = 2 if np.isnan(r.speedup) or r.speedup >= 0.1 else 3  # 0.031×, not 0.03×
+        text = f"{r.speedup:.{digits}f}×" if not np.isnan(r.speedup) else ("" if r.status == "ok" else r.status)
+        ax.text(end if not np.isnan(end) else left, yi, f"  {text}", va="center", fontsize=7.5,
+                color="0.2" if r.status == "ok" else "0.45")
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: human(v)))
+    ax.xaxis.set_minor_formatter(ticker.NullFormatter())
+    if ok.any():  # room on the right for the labels
+        ax.set_xlim(left / 1.5, float(np.nanmax(high)) * 4)
+    ax.set_ylim(-0.7, len(cell) - 0.3)
+    ax.set_yticks(y)
+    ax.set_yticklabels([impl_label(i, m) for i, m in zip(cell["impl"], cell["mode"])], fontsize=8)
+    ax.grid(True, axis="x", which="both", alpha=0.3)
+
+
 BUILDERS = {"step_time": step_time_chart, "throughput": throughput_chart, "speedup": speedup_heatmap,
             "efficiency": efficiency_chart, "widths": widths_chart, "time_split": time_split_chart,
-            "machines": machines_chart}
+            "machines": machines_chart, "frameworks": frameworks_chart}
 
 
 def save_all(analysis: Analysis, out_dir: Path | str) -> dict[str, Path]:

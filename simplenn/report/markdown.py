@@ -13,6 +13,7 @@ from simplenn.report.analysis import Analysis
 from simplenn.report.captions import CHARTS
 from simplenn.precision import median_ci_label, n_rounds, ratio_ci_label
 from simplenn.report.cross_machine import STEP_AT
+from simplenn.report.frameworks_md import frameworks_section, impl_parity_text
 from simplenn.report.tables import CURVE_KEYS, HOST_COLUMNS, PAIR_KEYS, chip_peak, measured, only_ok, widths_order
 from simplenn.results import machine_of, machine_versions
 from simplenn.units import TimeUnit, time_unit
@@ -239,6 +240,7 @@ def render_markdown(analysis: Analysis, out_dir: Path | str, chart_paths: Mappin
                   "Host overhead = per-call median − in-graph median per step: what dispatching one step from "
                   "Python costs on top of the device work.",
                   _section_table(host_for_display(host, unit))]
+    parts += frameworks_section(analysis)
     if chart_paths:
         parts.append("## Charts")
         for name, path in chart_paths.items():
@@ -249,9 +251,9 @@ def render_markdown(analysis: Analysis, out_dir: Path | str, chart_paths: Mappin
         if left_out:
             parts.append("Charts left out, with nothing to draw:\n\n" + "\n".join(
                 f"- `{name}.png` ({CHARTS[name].title}): {reason}" for name, reason in left_out.items()))
-    parity = parity_section(runs)
-    if parity:
-        parts += ["## Parity", parity]
+    parity, impl_parity = parity_section(runs), impl_parity_text(analysis.impl_parity)
+    if parity or impl_parity:
+        parts += ["## Parity", *([parity] if parity else []), *impl_parity]
     parts += ["## Warnings", warnings_section(analysis)]
     return "\n\n".join(parts) + "\n"
 

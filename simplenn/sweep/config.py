@@ -52,7 +52,7 @@ KEYS = (
     ConfigKey("jit", "--jit", "jit", "choices", "XLA: off (default), on, or off,on", ("off", "on")),
     ConfigKey("modes", "--modes", "modes", "choices",
               "per-call (default: one compiled call per step) and/or in-graph (K steps in one call)", MODES),
-    ConfigKey("impls", "--impl", "impls", "choices", "scratch (default), keras, torch, jax", IMPLS),
+    ConfigKey("impls", "--impl", "impls", "choices", "scratch (default), keras, torch, jax, mlx", IMPLS),
     ConfigKey("precision", "--precision", "precision", "fraction",
               "time each cell until its median's 95 %% CI is within ± this fraction of the median (0.02 = ±2 %%)"),
     ConfigKey("max_time", "--max-time", "max_time_s", "seconds",

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from simplenn import __version__
-from simplenn.cases import Case, unsupported_reason
+from simplenn.cases import DEFAULT_WIDTHS, Case, unsupported_reason
 from simplenn.ceiling import ceiling_shapes
 from simplenn.errors import FieldError, UsageError
 from simplenn.lock import LOCK_FILE
@@ -111,7 +111,7 @@ def execute(state: RunState, worker: Worker, on_progress: Callable[[Progress], N
     have_ceiling = {r["device"] for r in records if r.get("kind") == "ceiling"}
     shapes = ceiling_shapes(p.case for p in plan)
     t_start = time.perf_counter()
-    parity = state.meta.get("device_parity")
+    parity, impl_parity = state.meta.get("device_parity"), state.meta.get("impl_parity")
     total = len(plan)
     done = sum(1 for p in plan if (p.seq, p.case.id) in done_keys)
     completed = False
@@ -142,6 +142,8 @@ def execute(state: RunState, worker: Worker, on_progress: Callable[[Progress], N
             _probe_ceiling(name, "end", shapes, config.timeout_s, worker, writer, state)
         if len(devices) > 1:
             parity = _device_parity(list(devices), config, worker, state)
+        if len(config.impls) > 1:
+            impl_parity = _impl_parity(next(iter(devices)), config, worker, state)
         completed = True
     except KeyboardInterrupt:
         state.interrupted = True
@@ -150,12 +152,12 @@ def execute(state: RunState, worker: Worker, on_progress: Callable[[Progress], N
     finally:
         with _interrupts_deferred() as deferred:  # a second Ctrl-C must not leave the status `running`
             worker.stop()
-            _finalise(state, writer, parity, completed and not deferred)
+            _finalise(state, writer, {"device_parity": parity, "impl_parity": impl_parity}, completed and not deferred)
     return state
 
 
-def _finalise(state: RunState, writer: RunWriter, parity: dict | None, completed: bool) -> None:
-    """Write the run's final status, drift and warnings; a failed write is kept in `state.error`, not raised."""
+def _finalise(state: RunState, writer: RunWriter, parities: dict, completed: bool) -> None:
+    """Write the run's final status, drift, parities and warnings; a failed write is kept in `state.error`."""
     records, _ = read_records(state.run_dir)
     d = drift(records)
     if d and d["warning"]:
@@ -164,7 +166,7 @@ def _finalise(state: RunState, writer: RunWriter, parity: dict | None, completed
     state.interrupted = state.interrupted or not completed
     status = "interrupted" if state.interrupted else "complete"
     try:
-        state.meta = writer.update_meta(status=status, drift=d, device_parity=parity,
+        state.meta = writer.update_meta(status=status, drift=d, **parities,
                                         warnings=list(dict.fromkeys(state.warnings)), finished=now())
     except UsageError as e:
         # run.json keeps `running`; with no process holding the folder's lock, resume_state reads it as interrupted.
@@ -206,6 +208,27 @@ def _device_parity(devices: list[str], config: SweepConfig, worker: Worker, stat
     if not msg[1]["ok"]:
         state.warnings.append(f"device parity: {msg[1]['message']}")
     return msg[1]
+
+
+def _impl_parity(device: str, config: SweepConfig, worker: Worker, state: RunState) -> dict | None:
+    """Every implementation and mode of the run against scratch per-call (784-100-30-10, batch 32, the run's first
+    device and loss, each of its dtypes): the same seeded steps must leave the same loss and weights."""
+    spec = {"device": device, "layer_sizes": list(DEFAULT_WIDTHS), "batch_size": 32, "loss": config.losses[0],
+            "n_steps": 5, "seed": config.seed}
+    rows = []
+    for dtype in config.dtypes:
+        kwargs = {**spec, "dtype": dtype, "impls": list(config.impls), "modes": list(config.modes)}
+        try:
+            msg = worker.request(("impl_parity", kwargs), config.timeout_s)
+        except WorkerError as e:
+            msg = ("error", e.reason)
+        if msg[0] != "result":
+            state.warnings.append(f"implementation parity check ({dtype}) failed to run: {msg[1].splitlines()[0]}")
+            continue
+        rows += [{**r, "dtype": dtype} for r in msg[1]]
+        state.warnings += [f"implementation parity ({dtype}): {r['impl']} {r['mode']} {r['reason']}"
+                           for r in msg[1] if r["status"] == "mismatch"]
+    return {**spec, "rows": rows} if rows else None
 
 
 def _probe_ceiling(device: str, phase: str, shapes: list, timeout_s: float, worker: Worker, writer: RunWriter,

@@ -2,7 +2,8 @@
 
 Protocol (tuples over a multiprocessing Pipe): the worker sends ("ready", devices, gpu_missing_reason, tf_threads)
 or ("error", text) once started; then for each request ("cell", case dict, device dict, Settings),
-("ceiling", device, shapes) or ("parity", devices, seed) it answers ("result", dict) or ("error", text); ("stop",) ends it.
+("ceiling", device, shapes), ("parity", devices, seed) or ("impl_parity", keyword arguments of parity.impl_parity)
+it answers ("result", dict or list of row dicts) or ("error", text); ("stop",) ends it.
 A cell's result carries the worker's pid (`worker_pid`): with `--rounds`, each round runs in a fresh process.
 """
 from __future__ import annotations
@@ -57,6 +58,12 @@ def worker_main(conn, logical_cpus: int) -> None:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")  # the mismatch is returned and reported by the parent
                     conn.send(("result", device_parity(msg[1], seed=msg[2]).to_dict()))
+            elif kind == "impl_parity":
+                from simplenn.parity import impl_parity  # noqa: PLC0415
+
+                table = impl_parity(**msg[1])
+                # None, not NaN, for what was not measured: run.json is strict JSON.
+                conn.send(("result", table.astype(object).where(table.notna(), None).to_dict("records")))
             elif kind == "cell":
                 case, device, settings = Case.from_dict(msg[1]), devices.Device(**msg[2]), msg[3]
                 conn.send(("result", {**measure(case, settings, device).to_record(), "worker_pid": os.getpid()}))
