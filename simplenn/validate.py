@@ -57,10 +57,6 @@ def positive_int(value: Any, option: str) -> int:
     return integer(value, option, minimum=1)
 
 
-def non_negative_int(value: Any, option: str) -> int:
-    return integer(value, option, minimum=0)
-
-
 def seconds(value: Any, option: str, allow_zero: bool = False) -> float:
     """A finite number of seconds, > 0 (or ≥ 0 with allow_zero); ints are accepted, bools and strings are not."""
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

@@ -29,16 +29,6 @@ def positive_float(text: str) -> float:
     return value
 
 
-def non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise _fail("value", text, "give a number ≥ 0") from None
-    if not (value >= 0 and math.isfinite(value)):
-        raise _fail("value", text, "give a number ≥ 0")
-    return value
-
-
 def int_list(text: str) -> list[int]:
     """'1,8,32' -> [1, 8, 32]; every entry a positive integer."""
     parts = [p.strip() for p in text.split(",") if p.strip()]
