@@ -54,14 +54,14 @@ KEYS = (
               "per-call (default: one compiled call per step) and/or in-graph (K steps in one call)", MODES),
     ConfigKey("impls", "--impl", "impls", "choices", "scratch (default), keras, torch, jax, mlx", IMPLS),
     ConfigKey("precision", "--precision", "precision", "fraction",
-              "time each cell until its median's 95 %% CI is within ± this fraction of the median (0.02 = ±2 %%)"),
+              "time each cell, in each round, until its median's 95 %% CI is within ± this fraction of the median (0.05 = ±5 %%)"),
     ConfigKey("max_time", "--max-time", "max_time_s", "seconds",
-              "stop timing a cell after this many seconds of blocks even if imprecise (3; --quick 1)"),
+              "stop timing a cell in a round after this many seconds of blocks even if imprecise (1)"),
     ConfigKey("min_time", "--min-time", "min_time_s", "seconds", "minimum timed seconds per cell (0.3)"),
     ConfigKey("min_block_time", "--min-block-time", "min_block_s", "seconds", "minimum seconds per timed block (0.05)"),
     ConfigKey("cooldown", "--cooldown", "cooldown_s", "seconds0", "pause between cells (0)"),
     ConfigKey("rounds", "--rounds", "rounds", "count",
-              "measure every cell N times, interleaved, each round in a fresh worker process (1)"),
+              "measure every cell N times, interleaved, each round in a fresh worker process (3: compare needs ≥ 2 a side)"),
     ConfigKey("seed", "--seed", "seed", "seed", "seed of the order shuffle, the weights and the batch: an integer ≥ 0 (0)"),
     ConfigKey("sentinel_every", "--sentinel-every", "sentinel_every", "count", "re-measure the sentinel cell every N cells (8)"),
     ConfigKey("timeout", "--timeout", "timeout_s", "seconds", "per-cell timeout in seconds (300)"),
@@ -91,7 +91,7 @@ class SweepConfig:
     impls: tuple[str, ...] = ("scratch",)
     settings: Settings = field(default_factory=Settings)  # per-cell timing (min/max time, precision, seed)
     cooldown_s: float = 0.0
-    rounds: int = 1
+    rounds: int = 3  # rounds are what makes two runs comparable (compare gives no verdict with one a side)
     sentinel_every: int = 8
     timeout_s: float = 300.0
     logical_cpus: int = 1
