@@ -75,7 +75,7 @@ class Gate:
     threshold_pct: float = 10.0
     alpha: float = 0.05  # family-wise, per direction, over the cells compared
     moderate: bool = True
-X
+    prior_df: float = 4.0  # at most this much weight (in df) for the other cells' variance (docs/statistics.md)
     guard_level: float = 0.05
     sigma_pct: float | None = None
 
