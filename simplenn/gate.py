@@ -107,10 +107,12 @@ class Gate:
             sigma = math.log1p(self.sigma_pct / 100)
             se = np.where(known, sigma * math.sqrt(2), se)
             df = np.where(known, math.inf, df)
+        judged = np.isfinite(se) & np.isfinite(d.diff)
         with np.errstate(invalid="ignore", divide="ignore"):
-            t = d.diff / se
+            # Rounds that agree exactly (synthetic data) give se = 0: any difference is then certain, none is none.
+            t = np.where(se > 0, d.diff / se, np.sign(d.diff) * np.inf)
+        t = np.nan_to_num(t, nan=0.0, posinf=np.inf, neginf=-np.inf)
         p_slower, p_faster = t_sf(t, np.nan_to_num(df, nan=1.0)), t_sf(-t, np.nan_to_num(df, nan=1.0))
-        judged = np.isfinite(se) & (se > 0)
         p_slower, p_faster = np.where(judged, p_slower, np.nan), np.where(judged, p_faster, np.nan)
         m = np.sum(judged, axis=-1, keepdims=True)
         level = self.alpha / np.maximum(m, 1)

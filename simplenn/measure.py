@@ -28,7 +28,7 @@ from simplenn.timing import per_step_s
 @dataclass(frozen=True)
 class Settings:
     """How long to measure a cell in one round: blocks ≥ 50 ms; then until the median is known to ±5 % (95 % CI),
-    within 1 s.
+    within 0.5 s.
 
     A cell gets at least `min_blocks` blocks and `min_time_s` seconds of timed blocks, then stops as soon as the
     95 % CI of its median is within ±`precision` of the median, or at `max_time_s` (flagged imprecise). The
@@ -44,7 +44,7 @@ class Settings:
     warmup_blocks: int = 1
     seed: int = 0
     precision: float = 0.05  # target relative half-width of the median's 95 % CI (one round)
-    max_time_s: float = 1.0  # of timed blocks, per cell and round
+    max_time_s: float = 0.5  # of timed blocks, per cell and round
 
     def __post_init__(self) -> None:
         check_seconds(self.min_block_s, "min_block_s")

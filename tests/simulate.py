@@ -116,3 +116,41 @@ def gate_flag_rate(noise: Noise, rounds: int, slowdown: float = 1.0, gate: Gate 
     base = log_round_medians(noise, (n_sims, n_cells, rounds), rng, cell_sigma=sigmas)
     new = log_round_medians(noise, (n_sims, n_cells, rounds), rng, cell_sigma=sigmas) + math.log(slowdown)
     return float(np.mean(gate.judge(new, base).flagged))
+
+
+# The scenarios of docs/statistics.md's simulation table: (σ_b, rounds, cells' σ spread, AR(1) ρ).
+SCENARIOS = [(0.05, 2, 1.0, RHO), (0.05, 3, 1.0, RHO), (0.05, 5, 1.0, RHO),
+             (0.085, 2, 1.0, RHO), (0.085, 3, 1.0, RHO), (0.085, 5, 1.0, RHO),
+             (0.15, 2, 1.0, RHO), (0.15, 3, 1.0, RHO), (0.15, 5, 1.0, RHO),
+             (0.085, 3, 3.0, RHO), (0.085, 3, 1.0, 0.5)]
+SLOWDOWNS = (1.05, 1.10, 1.20, 1.40)
+TABLE_RULE = "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|"
+TABLE_HEAD = ("| σ_b | rounds | cells' σ | ρ | cell CI coverage | speedup CI coverage | false alarm per 9-cell compare "
+              "| power ×1.05 | ×1.10 | ×1.20 | ×1.40 |")
+
+
+def calibration_row(sigma_b: float, rounds: int, spread: float, rho: float, n_sims: int = 2000) -> dict:
+    """One row of the table: coverages (per-cell and speedup CI) and the gate's flag rates at each slowdown."""
+    noise = Noise(sigma_b, spread=spread, rho=rho)
+    row = {"sigma_b": sigma_b, "rounds": rounds, "spread": spread, "rho": rho,
+           "cell_coverage": cell_ci_coverage(noise, rounds, n_sims)[0],
+           "speedup_coverage": speedup_ci_coverage(noise, rounds, n_sims)[0],
+           "false_alarm": gate_flag_rate(noise, rounds, 1.0, n_sims=n_sims)}
+    for k in SLOWDOWNS:
+        row[f"power_{k:.2f}"] = gate_flag_rate(noise, rounds, k, n_sims=n_sims)
+    return row
+
+
+def table_line(row: dict) -> str:
+    spread = "equal" if row["spread"] == 1 else f"×{row['spread']:g}^±1"
+    cells = [f"{100 * row['sigma_b']:g} %", str(row["rounds"]), spread, f"{row['rho']:g}",
+             *(f"{100 * row[k]:.1f} %" for k in ("cell_coverage", "speedup_coverage", "false_alarm")),
+             *(f"{100 * row[f'power_{k:.2f}']:.0f} %" for k in SLOWDOWNS)]
+    return "| " + " | ".join(cells) + " |"
+
+
+if __name__ == "__main__":  # prints the table for docs/statistics.md
+    print(TABLE_HEAD)
+    print(TABLE_RULE)
+    for scenario in SCENARIOS:
+        print(table_line(calibration_row(*scenario)))

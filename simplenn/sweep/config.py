@@ -56,7 +56,7 @@ KEYS = (
     ConfigKey("precision", "--precision", "precision", "fraction",
               "time each cell, in each round, until its median's 95 %% CI is within ± this fraction of the median (0.05 = ±5 %%)"),
     ConfigKey("max_time", "--max-time", "max_time_s", "seconds",
-              "stop timing a cell in a round after this many seconds of blocks even if imprecise (1)"),
+              "stop timing a cell in a round after this many seconds of blocks even if imprecise (0.5; --quick 0.3)"),
     ConfigKey("min_time", "--min-time", "min_time_s", "seconds", "minimum timed seconds per cell (0.3)"),
     ConfigKey("min_block_time", "--min-block-time", "min_block_s", "seconds", "minimum seconds per timed block (0.05)"),
     ConfigKey("cooldown", "--cooldown", "cooldown_s", "seconds0", "pause between cells (0)"),
@@ -143,5 +143,5 @@ class SweepConfig:
 
 # Presets, in grid keys.
 QUICK = dict(batch_sizes=(8, 128, 2048), hidden=((100, 30),), wide_hidden=((256, 256),), wide_batch=512,
-             min_time_s=0.12, min_block_s=0.02, max_time_s=1.0, sentinel_every=4)
+             min_time_s=0.12, min_block_s=0.02, max_time_s=0.3, sentinel_every=4)
 SUSTAINED = dict(cooldown_s=5.0, min_block_s=0.2, min_time_s=2.0, max_time_s=6.0)
