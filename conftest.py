@@ -34,8 +34,8 @@ def pytest_configure(config: pytest.Config) -> None:
     # (placement, device selection, CPU-vs-other-device tables) is exercised on machines without a GPU; other
     # tests rely on CPU:1 existing. It must happen before anything initialises TensorFlow's devices: here,
     # before collection.
-    from simplenn.devices import setup_logical_cpus
-    from simplenn.errors import UsageError
+    from simplenn.system.devices import setup_logical_cpus
+    from simplenn.core.errors import UsageError
 
     try:
         setup_logical_cpus(config.getoption("logical_cpus"))
