@@ -7,7 +7,7 @@ Noise model, fitted to the committed runs of this project's 2-vCPU development m
 - within a round, each block's log time has AR(1) noise: SD σ_w = 0.06, lag-1 autocorrelation ρ = 0.17 (0.4–0.6
   under load).
 
-The within-round part runs through the real `simplenn.measure.time_blocks` on a fake clock (calibration, warm-up,
+The within-round part runs through the real `simplenn.measure.cell.time_blocks` on a fake clock (calibration, warm-up,
 the adaptive stop with the real StopRule, block / n through `timing.per_step_s`). Since a round's shift multiplies
 every block of the round alike, it only changes the calibrated n, not the relative spread the stop rule sees: a
 pool of within-round deviations of the log round median (`RoundPool`) is made once per (σ_w, ρ, settings) and the
@@ -22,10 +22,10 @@ from functools import lru_cache
 
 import numpy as np
 
-from simplenn.gate import Gate
-from simplenn.measure import Settings, time_blocks
-from simplenn.precision import log_mean_ci, paired_log_diff
-from simplenn.timing import per_step_s
+from simplenn.analyse.gate import Gate
+from simplenn.measure.cell import Settings, time_blocks
+from simplenn.analyse.intervals import log_mean_ci, paired_log_diff
+from simplenn.core.timing import per_step_s
 
 SIGMA_W, RHO = 0.06, 0.17
 

@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from simplenn.precision import (StopRule, cell_estimate, ideal_both_ways_share, log_mean_ci, paired_log_diff,
-                                pooled_log_diff, ratio_ci, rel_halfwidth, reproducibility, round_medians)
+from simplenn.analyse.intervals import (cell_estimate, ideal_both_ways_share, log_mean_ci, paired_log_diff,
+                                        pooled_log_diff, ratio_ci, reproducibility, round_medians)
+from simplenn.measure.stop import StopRule, rel_halfwidth
 
 
 def _run(rule: StopRule, draw) -> list[float]:

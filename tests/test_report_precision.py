@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from simplenn import cli
-from simplenn.compare import compare, format_comparison
-from simplenn.report import analyse, markdown, tables
-from simplenn.results import load
+from simplenn.analyse.compare import compare, format_comparison
+from simplenn.analyse.report import analyse, markdown, tables
+from simplenn.store.results import load
 from test_report import SMALL, write_run
 
 ONE_CURVE = dict(widths_list=(SMALL,), modes=("per-call",), batches=(16, 256, 1024), extras=False)
