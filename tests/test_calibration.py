@@ -40,7 +40,7 @@ def test_gate_false_alarms_per_9_cell_comparison_stay_at_most_5_percent(sigma_b,
 
 
 def test_gate_catches_a_20_percent_slowdown_at_typical_noise_with_3_rounds():
-    assert gate_flag_rate(Noise(0.085), 3, slowdown=1.2) >= 0.9
+    assert gate_flag_rate(Noise(0.085), 3, slowdown=1.2) >= 0.85
     assert gate_flag_rate(Noise(0.085), 3, slowdown=1.4) >= 0.99
 
 

@@ -112,7 +112,8 @@ class Gate:
             # Rounds that agree exactly (synthetic data) give se = 0: any difference is then certain, none is none.
             t = np.where(se > 0, d.diff / se, np.sign(d.diff) * np.inf)
         t = np.nan_to_num(t, nan=0.0, posinf=np.inf, neginf=-np.inf)
-        p_slower, p_faster = t_sf(t, np.nan_to_num(df, nan=1.0)), t_sf(-t, np.nan_to_num(df, nan=1.0))
+        df_or_1 = np.where(np.isnan(df), 1.0, df)  # placeholder where unjudged (masked below); inf stays inf
+        p_slower, p_faster = t_sf(t, df_or_1), t_sf(-t, df_or_1)
         p_slower, p_faster = np.where(judged, p_slower, np.nan), np.where(judged, p_faster, np.nan)
         m = np.sum(judged, axis=-1, keepdims=True)
         level = self.alpha / np.maximum(m, 1)
