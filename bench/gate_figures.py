@@ -20,7 +20,7 @@ from simplenn.analyse.compare import compare
 from simplenn.core.files import write_text
 from simplenn.store.results import RUN_FILE, SAMPLES_FILE, load
 
-SLOWDOWNS = (1.05, 1.10, 1.20, 1.40)
+SLOWDOWNS = (1.05, 1.10, 1.20, 1.40, 2.0)
 
 
 def plant_slowdown(run_dir: Path, factor: float, out_dir: Path) -> Path:
