@@ -128,12 +128,6 @@ def cell_estimate(values: Sequence[float], rounds: Sequence | None = None) -> tu
     return (float(np.median(v)), low, high)
 
 
-def median_ci_of(values: Sequence[float], rounds: Sequence | None = None, seed: int = 0) -> tuple[float, float]:
-    """The CI of a cell's step time as the report shows it (cell_estimate's bounds). `seed` is unused (kept for
-    callers that passed it to the former bootstrap)."""
-    return cell_estimate(values, rounds)[1:]
-
-
 def ratio_ci(base: Sequence[float], new: Sequence[float], base_rounds: Sequence, new_rounds: Sequence,
              paired: bool, seed: int = 0) -> tuple[float, float, float]:
     """base / new step time with its 95 % CI.
@@ -170,7 +164,7 @@ def median_ci_label(rounds: int, fresh_processes: bool = True) -> str:
     """Which estimate and CI a table of cell times shows, for the report's method notes."""
     if rounds >= 2:
         covers = ("each round a fresh worker process, so it includes run-to-run variation" if fresh_processes else
-                  "rounds measured in one process (before rounds restarted the worker): it includes the variation "
+                  "rounds measured in one process, before rounds restarted the worker: it includes the variation "
                   "between rounds, though not what a new process changes")
         return (f"step time = geometric mean of the {rounds} round medians (each round weighs the same); its 95 % CI "
                 f"a Student t interval on the log round medians ({rounds - 1} df; {covers})")

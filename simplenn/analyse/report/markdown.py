@@ -262,14 +262,13 @@ def render_markdown(analysis: Analysis, out_dir: Path | str, chart_paths: Mappin
 
 
 def ci_text(analysis: Analysis) -> str:
-    """Which CI each table shows: hierarchical over rounds when the run has ≥ 2, else over one round's blocks."""
+    """Which CI each table shows: over round medians when the run has ≥ 2 rounds, else within-process."""
     ok = only_ok(measured(analysis.samples), "step_s")
     rounds = n_rounds(ok)
     # Rounds ran in fresh processes when every record names its worker and no pid serves two rounds.
     fresh = ok["worker_pid"].notna().all() and ok.groupby("worker_pid")["round"].nunique().max() == 1
     return (f"CIs in this report ({rounds} round{'s' if rounds != 1 else ''}): per-cell table: "
-            f"{median_ci_label(rounds, fresh)}. Speedup table: {ratio_ci_label(rounds)}, rounds paired across "
-            "devices.")
+            f"{median_ci_label(rounds, fresh)}. Speedup table: {ratio_ci_label(rounds)}.")
 
 
 def ceiling_text(cells: pd.DataFrame) -> list[str]:
