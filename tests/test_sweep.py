@@ -22,8 +22,9 @@ from simplenn.measure.cell import Settings
 CPU0 = {"name": "CPU:0", "kind": "cpu", "backend": "none", "description": ""}
 CPU1 = {"name": "CPU:1", "kind": "cpu", "backend": "none", "description": ""}
 METAL = {"name": "GPU:0", "kind": "gpu", "backend": "metal", "description": "METAL"}
+# One round (the default is 3): these tests are about the sweep's machinery, and each round costs a fresh worker.
 TINY = dict(batch_sizes=(8, 16, 32), hidden=((8,),), wide_hidden=(), min_time_s=0.02, min_block_s=0.005, max_time_s=0.1,
-            sentinel_every=3)
+            sentinel_every=3, rounds=1)
 
 
 class FakeWorker:
@@ -259,7 +260,8 @@ def _cli(*args, **kw):
 
 
 TINY_FLAGS = ["--logical-cpus", "2", "--devices", "CPU:0,CPU:1", "--batch-sizes", "8,16,32", "--widths", "8",
-              "--min-time", "0.02", "--min-block-time", "0.005", "--max-time", "0.1", "--sentinel-every", "4"]
+              "--min-time", "0.02", "--min-block-time", "0.005", "--max-time", "0.1", "--sentinel-every", "4",
+              "--rounds", "1"]
 
 
 def _wait_for_cells(run_dir: Path, n: int, proc, timeout_s: float = 120) -> None:
