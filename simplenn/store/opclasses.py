@@ -14,10 +14,11 @@ Classes (`CLASSES`, in the order they are stacked):
   copy             variable reads, copies and transfers (ReadVariableOp, Identity, _Send/_Recv, memcpy), and the
                    sync's read-back of the parameters
   other_op         an op no rule knows: shown, never hidden in a neighbour (the tests require none for our step)
-  executor         the graph runtime with no kernel running: scheduling ops, loop control (while/cond, the loop
-                   counter), thread hand-offs
-  host             the Python thread and the eager runtime (the tf.function call, argument checks) with no kernel
-                   and no executor work running
+  executor         a compiled graph is running but no traced kernel is: scheduling ops, thread hand-offs, loop
+                   control (while/cond, the loop counter), and kernels too cheap to be traced (TensorFlow stops
+                   tracing kernels under ~3 µs after ~90 runs: see simplenn.measure.profile)
+  host             the calling thread outside any graph run: Python, the tf.function call, the eager runtime
+                   (argument checks, handle bookkeeping), with no kernel and no executor work running
   idle             traced time in which no event runs at all (the Python loop between calls, the profiler's gaps)
 The issue's "host/dispatch" is executor + host.
 
@@ -45,8 +46,8 @@ CLASSES = OP_CLASSES + ("executor", "host", "idle")
 LABELS = {"matmul_fwd": "matmul forward", "matmul_wgrad": "matmul weight gradient",
           "matmul_igrad": "matmul input gradient", "elementwise_fwd": "element-wise forward",
           "elementwise_bwd": "element-wise backward", "loss": "loss and its gradient", "update": "parameter update",
-          "copy": "copies, transfers, reads", "other_op": "other ops", "executor": "executor (no kernel running)",
-          "host": "host: Python and eager runtime", "idle": "idle (nothing traced)"}
+          "copy": "copies, transfers, reads", "other_op": "other ops", "executor": "executor (graph runs, no kernel)",
+          "host": "host (Python, eager runtime)", "idle": "idle (nothing traced)"}
 
 MATMUL_TYPES = {"MatMul", "_MklMatMul", "_MklNativeMatMul", "_FusedMatMul", "_MklFusedMatMul", "_MklNativeFusedMatMul",
                 "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3", "_MklBatchMatMul", "_MklBatchMatMulV2", "Einsum"}
@@ -56,9 +57,11 @@ COPY_TYPES = {"ReadVariableOp", "Identity", "_Send", "_Recv", "_HostSend", "_Hos
 CONTROL_TYPES = {"Less", "LoopCond", "Enter", "Exit", "Merge", "Switch", "NextIteration", "StatelessWhile", "While"}
 ELEMENTWISE_FWD_TYPES = {"Relu", "BiasAdd", "AddV2", "Add", "_MklAdd", "_MklRelu", "Sigmoid", "Tanh"}
 LOSS_MARKS = ("logistic_loss", "softmax_cross_entropy", "SoftmaxCrossEntropy", "SigmoidCrossEntropy")
-# Executor-thread events that are runtime work, not a kernel (on the host plane they have no ':Type' suffix).
+# Runtime events that are not a kernel (no ':Type' suffix): the executor threads' own work, and on the calling
+# thread the span in which a compiled function runs (TensorFlow's KernelAndDeviceFunc::Run, XLA's
+# ThunkExecutor::Execute): the caller is waiting for the graph then, not doing host work.
 EXECUTOR_EVENTS = re.compile(r"^(ExecutorState::|ExecutorDoneCallback|ParallelFor|MemoryAllocation|MemoryDeallocation|"
-                             r"ThreadpoolListener::)")
+                             r"ThreadpoolListener::|KernelAndDeviceFunc::Run|ThunkExecutor::Execute)")
 _OP = re.compile(r"^(?P<node>[^\s:](?:[^:\s]*[^:\s])?):(?P<type>[A-Za-z_]\w*)$")
 _WHILE = re.compile(r"(?<![^/])while/(?:(?:body|cond)/_\d+/)?")  # a `while/` scope, at the start or after a '/' 
 _SUFFIX = re.compile(r"_\d+$")
@@ -140,7 +143,8 @@ def classify(events: pd.DataFrame, n_layers: int | None = None) -> pd.DataFrame:
         unique = pd.Series(paths.unique())
         roles = dict(zip(unique, matmul_roles(unique)))
         out.loc[grads, "cls"] = paths.map(roles)
-    kernel = is_op & (device_planes if has_device else ~device_planes)
+    # Loop-control kernels (while/cond, the loop counter) are the runtime's work: they join the executor layer.
+    kernel = is_op & (device_planes if has_device else ~device_planes) & (out["cls"] != "executor")
     executor = ~kernel & (is_op | out["name"].str.match(EXECUTOR_EVENTS) | device_planes)
     out["layer"] = np.select([marker, kernel, executor], ["window", "kernel", "executor"], "host")
     out.loc[~kernel, "cls"] = np.where(executor[~kernel], "executor", "host")

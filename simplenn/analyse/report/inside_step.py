@@ -11,14 +11,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from simplenn.core.cases import FLOPS_FORMULA
+from simplenn.core.cases import FLOPS_FORMULA, MODES
 from simplenn.store.opclasses import CLASSES, LABELS, MATMUL_CLASSES
 
 TRACE_AGREEMENT = 0.25  # |harness − traced| / harness above this: the trace does not stand for the harness's step
 # Groups of classes for the chart and the sentences, in stacking order.
-GROUPS = {"matmul": MATMUL_CLASSES, "element-wise, loss, update": ("elementwise_fwd", "elementwise_bwd", "loss", "update"),
-          "copies and other ops": ("copy", "other_op"), "dispatch (executor + host)": ("executor", "host"),
-          "idle": ("idle",)}
+GROUPS = {"matmul": MATMUL_CLASSES, "elementwise": ("elementwise_fwd", "elementwise_bwd", "loss", "update"),
+          "copy_other": ("copy", "other_op"), "dispatch": ("executor", "host"), "idle": ("idle",)}
+GROUP_LABELS = {"matmul": "matmuls", "elementwise": "element-wise, loss and update", "copy_other": "copies and other ops",
+                "dispatch": "dispatch (executor and host)", "idle": "idle"}
 SUMMARY_KEYS = ["run", "machine", "device", "impl", "mode", "batch_size", "widths", "cell_id"]
 
 
@@ -49,7 +50,9 @@ def cell_summary(prof: pd.DataFrame) -> pd.DataFrame:
     out["matmul_pct_ceiling"] = 100 * out["matmul_gflops"] / out["ceiling_gflops"]
     out["step_pct_ceiling"] = 100 * out["step_gflops"] / out["ceiling_gflops"]
     out["above_ceiling"] = out["matmul_pct_ceiling"] > 100
-    return out.reset_index().sort_values(["run", "device", "mode", "batch_size"], ignore_index=True)
+    out = out.reset_index()
+    out["mode_order"] = out["mode"].map({m: i for i, m in enumerate(MODES)})
+    return out.sort_values(["run", "device", "batch_size", "mode_order"], ignore_index=True).drop(columns="mode_order")
 
 
 def class_table(prof: pd.DataFrame, cell_id: str, run: str | None = None) -> pd.DataFrame:
@@ -62,8 +65,8 @@ def sentence(row: pd.Series) -> str:
     """'At batch 32 on CPU:0 (per-call), 61 % of the step is outside the matmuls; …' for one summary row."""
     text = (f"At batch {row['batch_size']} on {row['device']} ({row['mode']}), "
             f"{100 * row['outside_matmul_share']:.0f} % of the step is outside the matmuls "
-            f"({100 * row['share:dispatch (executor + host)']:.0f} % dispatch, "
-            f"{100 * row['share:element-wise, loss, update']:.0f} % element-wise, loss and update)")
+            f"({100 * row['share:dispatch']:.0f} % dispatch, "
+            f"{100 * row['share:elementwise']:.0f} % element-wise, loss and update)")
     if np.isfinite(row.get("matmul_pct_ceiling", np.nan)):
         text += (f"; the matmuls themselves run at {row['matmul_pct_ceiling']:.0f} % of the matmul ceiling while "
                  f"the whole step reaches {row['step_pct_ceiling']:.0f} %")
