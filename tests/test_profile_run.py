@@ -135,3 +135,15 @@ def test_share_leaves_the_traces_behind(tmp_path):
     (run / "run.json").write_text(json.dumps({"schema_version": 1}))
     copy_run(run, tmp_path / "shared")
     assert (tmp_path / "shared" / "run.json").exists() and not (tmp_path / "shared" / profiles.TRACES_DIR).exists()
+
+
+def test_a_gpu_cell_traced_without_a_device_plane_is_flagged():
+    from simplenn.analyse.report.inside_step import witness_notes
+
+    # What a Mac with tensorflow-metal gives: only /host:CPU in the trace (the plugin implements no profiler).
+    record = profiles.summarise(traced_record(Case("GPU:0", 32, SMALL), PER_CALL, 3.3e-3))
+    assert record["device_plane"] is False
+    notes = witness_notes(cell_summary(profiles.table({"mac": {"profile": {"cells": [record]}}})))
+    assert any("no plane for GPU:0" in n for n in notes)
+    cpu = profiles.summarise(traced_record(Case("CPU:0", 32, SMALL), PER_CALL, 3.3e-3))
+    assert not witness_notes(cell_summary(profiles.table({"linux": {"profile": {"cells": [cpu]}}})))

@@ -118,8 +118,10 @@ def print_tables(prof, out: Path) -> None:
         print(f"  {'class':<34} {'µs/step':>10} {'share':>7}")
         for c in inside_step.class_table(prof, row.cell_id).itertuples():
             print(f"  {c.label:<34} {c.us_per_step:>10.1f} {100 * c.share:>6.1f} %")
-        print(f"  matmul only {row.matmul_gflops:.1f} GFLOP/s ({row.matmul_pct_ceiling:.0f} % of ceiling), whole "
-              f"step {row.step_gflops:.1f} GFLOP/s ({row.step_pct_ceiling:.0f} %); ceiling {row.ceiling_gflops:.1f}")
+        ceiling = (f" ({row.matmul_pct_ceiling:.0f} % of the ceiling {row.ceiling_gflops:.1f} GFLOP/s)",
+                   f" ({row.step_pct_ceiling:.0f} %)") if row.ceiling_gflops > 0 else (" (no ceiling measured)", "")
+        print(f"  matmul only {row.matmul_gflops:.1f} GFLOP/s{ceiling[0]}; whole step {row.step_gflops:.1f} "
+              f"GFLOP/s{ceiling[1]}")
         print(f"  trace: {out / row.trace}")
     skipped = prof[prof["status"] != "ok"].drop_duplicates("cell_id")
     for row in skipped.itertuples():

@@ -23,7 +23,7 @@ PROFILE_FILE = "profile.json"  # what `simplenn-bench profile` writes into its f
 TRACES_DIR = "traces"  # raw traces, one folder per cell; never copied by `share` (a trace holds the host name)
 COLUMNS = ["run", "machine", "device", "impl", "mode", "batch_size", "widths", "cell_id", "status", "reason", "cls", "label",
            "s_per_step", "share", "traced_step_s", "harness_step_s", "matmul_busy_s", "flops_per_step",
-           "ceiling_gflops", "n_steps", "fresh", "trace"]
+           "ceiling_gflops", "n_steps", "fresh", "trace", "device_plane"]
 
 
 def summarise(traced: dict, root: Path | None = None, ceiling_gflops: float | None = None) -> dict:
@@ -42,6 +42,9 @@ def summarise(traced: dict, root: Path | None = None, ceiling_gflops: float | No
         classes=attribution.seconds(), traced_step_s=attribution.traced_step_s,
         matmul_busy_s=attribution.matmul_busy_s, flops_per_step=case.flops_per_step,
         planes=xplane.plane_names(path), other_ops=sorted(set(unknown)),
+        # A GPU cell traced without a device plane (tensorflow-metal implements no profiler: docs/profiling.md)
+        # shows only the host's side: its op events are launches, the GPU's own time is not in the trace.
+        device_plane=any(p.startswith("/device:") and not p.startswith("/device:CPU") for p in xplane.plane_names(path)),
         trace_path=str(path.relative_to(root)) if root and path.is_relative_to(root) else str(path),
     )
     return record
@@ -65,7 +68,8 @@ def table(runs: Mapping[str, dict]) -> pd.DataFrame:
                     "status": rec.get("status", "ok"), "reason": rec.get("reason", ""), "traced_step_s": rec.get("traced_step_s"),
                     "harness_step_s": rec.get("harness_step_s"), "matmul_busy_s": rec.get("matmul_busy_s"),
                     "flops_per_step": case.flops_per_step, "ceiling_gflops": rec.get("ceiling_gflops"),
-                    "n_steps": rec.get("n_steps"), "fresh": bool(rec.get("fresh")), "trace": rec.get("trace_path")}
+                    "n_steps": rec.get("n_steps"), "fresh": bool(rec.get("fresh")), "trace": rec.get("trace_path"),
+                    "device_plane": bool(rec.get("device_plane"))}
             classes = rec.get("classes") or {}
             traced = rec.get("traced_step_s") or 0.0
             for cls in opclasses.CLASSES if classes else [""]:

@@ -41,7 +41,8 @@ def cell_summary(prof: pd.DataFrame) -> pd.DataFrame:
         out[f"share:{group}"] = wide[list(members)].sum(axis=1) / traced
     out["outside_matmul_share"] = 1.0 - out["share:matmul"]
     out["traced_step_s"] = traced
-    for col in ("harness_step_s", "matmul_busy_s", "flops_per_step", "ceiling_gflops", "n_steps", "fresh", "trace"):
+    for col in ("harness_step_s", "matmul_busy_s", "flops_per_step", "ceiling_gflops", "n_steps", "fresh", "trace",
+                "device_plane"):
         out[col] = first[col]
     out["unattributed_share"] = (out["harness_step_s"] - traced) / out["harness_step_s"]
     out["agrees"] = out["unattributed_share"].abs() <= TRACE_AGREEMENT
@@ -81,6 +82,9 @@ def witness_notes(summary: pd.DataFrame) -> list[str]:
             notes.append(f"{row.cell_id} ({row.run}): the traced step differs from the harness's by "
                          f"{-100 * row.unattributed_share:+.0f} % (more than ±{100 * TRACE_AGREEMENT:.0f} %): its "
                          "shares describe the profiled step, not the benchmark's")
+        if not row.device.upper().startswith("CPU") and not row.device_plane:
+            notes.append(f"{row.cell_id} ({row.run}): the trace has no plane for {row.device} (its plugin implements "
+                         "no profiler): the op times are the host's launches, not the device's work")
         if row.above_ceiling:
             notes.append(f"{row.cell_id} ({row.run}): matmul-only {row.matmul_gflops:.1f} GFLOP/s is above the "
                          f"ceiling {row.ceiling_gflops:.1f} GFLOP/s: the FLOP count or the ceiling is wrong")
