@@ -25,7 +25,7 @@ def add_parser(sub) -> None:
     p.add_argument("--modes", type=_args.choice_list(MODES), default=list(MODES), metavar="LIST",
                    help="per-call and/or in-graph (default: both)")
     p.add_argument("--impl", type=_args.choice_list(IMPLS), default=["scratch"], metavar="LIST",
-                   help="scratch (default), keras, jax; torch and mlx are reported unsupported (why: docs/profiling.md)")
+                   help="scratch (default), keras; jax, torch and mlx are reported unsupported (why: docs/profiling.md)")
     p.add_argument("--steps", type=_args.positive_int, metavar="N",
                    help="steps traced per cell (default: one harness block of ≥ 50 ms, 10 to 200 steps)")
     p.add_argument("--all-ops", action="store_true", dest="fresh",

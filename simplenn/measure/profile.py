@@ -6,9 +6,8 @@ steps with the profiler on and a marker around it. The marker (`WINDOW_EVENT`) i
 whose metadata carries the step count, so the trace says by itself which span and how many steps to attribute.
 Parsing and attribution are pure and live in `simplenn.store.xplane` / `simplenn.store.opclasses`.
 
-Profilers: TensorFlow's (`tf.profiler.experimental.start/stop`) for scratch and keras, JAX's
-(`jax.profiler.start_trace/stop_trace`, the same XSpace format) for jax. torch and mlx are `unsupported` (reasons in
-UNSUPPORTED). Nothing here reaches the benchmark's samples: a profiled step is slower (the profiler records every
+Profilers: TensorFlow's (`tf.profiler.experimental.start/stop`) for scratch and keras; jax, torch and mlx are
+`unsupported`, with the reason in UNSUPPORTED (docs/profiling.md says what each would take). Nothing here reaches the benchmark's samples: a profiled step is slower (the profiler records every
 op), so its numbers live in their own record.
 """
 from __future__ import annotations
@@ -30,12 +29,15 @@ WINDOW_EVENT = "simplenn_traced_steps"
 PROFILE_SETTINGS = Settings(min_block_s=0.05, min_time_s=0.3, max_time_s=1.5, precision=0.03)
 MIN_STEPS, MAX_STEPS = 10, 200  # traced steps when not given: one harness block, within these bounds
 FRESH_WARMUP = 2  # steps before tracing a fresh runner: far below the ~90 runs after which cheap kernels go untraced
-PROFILERS = {"scratch": "tensorflow", "keras": "tensorflow", "jax": "jax"}
+PROFILERS = {"scratch": "tensorflow", "keras": "tensorflow"}
 UNSUPPORTED = {
+    "jax": "jax.profiler writes the same XSpace, but its events are XLA thunks named by the compiler (dot.2, "
+           "ynn_fusion.4, multiply_subtract_fusion, each with an hlo_op stat); sorting them into the classes needs the "
+           "compiled HLO's op metadata (jvp or transpose, shapes, source lines): not built",
     "torch": "torch.profiler records aten ops in its own format (Kineto JSON), not an XSpace; mapping them to the "
-             "classes is not built",
+             "classes (aten::addmm, MmBackward0's two aten::mm told apart by their shapes) is not built",
     "mlx": "MLX has no op-level timeline on the CPU; on a Mac, mx.metal.start_capture writes a .gputrace for Xcode's "
-           "Metal debugger (GPU only, read in Xcode), which this tool cannot parse",
+           "Metal debugger (GPU only, MTL_CAPTURE_ENABLED=1, read in Xcode), which this tool cannot parse",
 }
 
 
@@ -132,16 +134,12 @@ def _traced_block(run: Runner, steps: int, logdir: Path, profiler: str) -> float
 
 
 def _profiler(name: str):
-    """(start(logdir), stop(), marker(name, **metadata)) of the named profiler."""
-    if name == "jax":
-        import jax  # noqa: PLC0415 — only for the jax runner
-
-        return jax.profiler.start_trace, jax.profiler.stop_trace, jax.profiler.TraceAnnotation
+    """(start(logdir), stop(), marker(name, **metadata)) of the named profiler (TensorFlow's, for now the only one)."""
     from simplenn.system.tfimport import tensorflow
 
     tf = tensorflow()
-    # Level 3 (verbose): the executor traces a kernel it has judged inexpensive (runs inline) only at this level;
-    # at the default 2, after some steps most element-wise, loss and update ops vanish from the trace.
+    # Level 3 (verbose) is where executor.cc traces the kernels it judges inexpensive; measured with TF 2.21 it
+    # changed nothing (after ~90 runs they still vanish, see trace_cell), but it is the documented request.
     options = tf.profiler.experimental.ProfilerOptions(host_tracer_level=3, python_tracer_level=0,
                                                        device_tracer_level=1)
 
