@@ -34,9 +34,7 @@ class ProfilingWorker(FakeWorker):
         if msg[0] == "profile":
             self.requests.append(msg)
             case = Case.from_dict(msg[1])
-            trace = Path(msg[2]["logdir"]) / f"{case.id}.xplane.pb"
-            trace.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(PER_CALL, trace)
+            trace = copy_trace(Path(msg[3]), case)
             return ("result", profiles.summarise(traced_record(case, trace), Path(msg[3]), msg[4]))
         return super().request(msg, timeout_s)
 
@@ -55,6 +53,8 @@ def test_profiled_cells_go_to_run_json_never_to_the_samples(tmp_path):
     assert [c["id"] for c in cells] == ["cpu-b8-w8", "cpu-b32-w8"]
     assert all(c["status"] == "ok" and c["classes"] for c in cells)
     assert cells[0]["trace_path"].startswith("traces/cpu-b8-w8/")  # relative: the folder can move
+    perfetto = json.loads((state.run_dir / cells[0]["perfetto_path"]).read_text())
+    assert {"matmul_fwd", "host", "executor"} <= {e.get("cat") for e in perfetto["traceEvents"]}
     records, _ = read_records(state.run_dir)
     assert cells[0]["ceiling_gflops"] == max(r["gflops"] for r in records if r["kind"] == "ceiling")
     assert {r["kind"] for r in records} == {"cell", "ceiling"}
@@ -81,10 +81,19 @@ def test_an_unknown_cell_id_is_refused_before_measuring(tmp_path):
     assert not any(m[0] == "cell" for m in worker.requests)
 
 
+def copy_trace(folder: Path, case: Case) -> Path:
+    """The committed trace copied where the tracer would have left it (summarise writes a Perfetto file beside it)."""
+    trace = folder / profiles.TRACES_DIR / case.id / f"{case.id}.xplane.pb"
+    trace.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(PER_CALL, trace)
+    return trace
+
+
 def _with_profile(run_dir: Path, harness_step_s: float) -> Path:
     """Add a profile of the run's CPU:0 batch-32 per-call cell (the committed trace) to its run.json."""
     case = Case("CPU:0", 32, SMALL)
-    record = profiles.summarise(traced_record(case, PER_CALL, harness_step_s), run_dir, ceiling_gflops=2000.0)
+    trace = copy_trace(run_dir, case)
+    record = profiles.summarise(traced_record(case, trace, harness_step_s), run_dir, ceiling_gflops=2000.0)
     RunWriter(run_dir).update_meta(profile={"steps": 10, "fresh": True, "cells": [record]})
     return run_dir
 
@@ -137,13 +146,15 @@ def test_share_leaves_the_traces_behind(tmp_path):
     assert (tmp_path / "shared" / "run.json").exists() and not (tmp_path / "shared" / profiles.TRACES_DIR).exists()
 
 
-def test_a_gpu_cell_traced_without_a_device_plane_is_flagged():
+def test_a_gpu_cell_traced_without_a_device_plane_is_flagged(tmp_path):
     from simplenn.analyse.report.inside_step import witness_notes
 
     # What a Mac with tensorflow-metal gives: only /host:CPU in the trace (the plugin implements no profiler).
-    record = profiles.summarise(traced_record(Case("GPU:0", 32, SMALL), PER_CALL, 3.3e-3))
+    gpu = Case("GPU:0", 32, SMALL)
+    record = profiles.summarise(traced_record(gpu, copy_trace(tmp_path, gpu), 3.3e-3))
     assert record["device_plane"] is False
     notes = witness_notes(cell_summary(profiles.table({"mac": {"profile": {"cells": [record]}}})))
     assert any("no plane for GPU:0" in n for n in notes)
-    cpu = profiles.summarise(traced_record(Case("CPU:0", 32, SMALL), PER_CALL, 3.3e-3))
+    cpu_case = Case("CPU:0", 32, SMALL)
+    cpu = profiles.summarise(traced_record(cpu_case, copy_trace(tmp_path, cpu_case), 3.3e-3))
     assert not witness_notes(cell_summary(profiles.table({"linux": {"profile": {"cells": [cpu]}}})))

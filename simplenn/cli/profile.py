@@ -122,7 +122,7 @@ def print_tables(prof, out: Path) -> None:
                    f" ({row.step_pct_ceiling:.0f} %)") if row.ceiling_gflops > 0 else (" (no ceiling measured)", "")
         print(f"  matmul only {row.matmul_gflops:.1f} GFLOP/s{ceiling[0]}; whole step {row.step_gflops:.1f} "
               f"GFLOP/s{ceiling[1]}")
-        print(f"  trace: {out / row.trace}")
+        print(f"  trace: {out / row.trace}\n  Perfetto: {out / row.trace.replace('.xplane.pb', '.trace.json')}")
     skipped = prof[prof["status"] != "ok"].drop_duplicates("cell_id")
     for row in skipped.itertuples():
         print(f"\n{row.cell_id}: {row.status} {row.reason}".rstrip())
@@ -132,5 +132,6 @@ def print_tables(prof, out: Path) -> None:
     for note in inside_step.witness_notes(summary):
         print(f"warning: {note}")
     print(f"\n{inside_step.FORMULA_NOTE}")
-    print(f"profile: {out / 'profile.json'}; view a trace with TensorBoard (pip install tensorboard tensorboard-plugin-"
-          f"profile; tensorboard --logdir {out / 'traces' / '<cell id>'}) or Perfetto (docs/profiling.md)")
+    print(f"profile: {out / 'profile.json'}; open a .xplane.pb with XProf (pip install xprof; xprof --logdir "
+          f"{out / 'traces' / '<cell id>'}) or TensorBoard's profile plugin, a .trace.json at ui.perfetto.dev "
+          "(docs/profiling.md)")

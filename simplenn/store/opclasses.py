@@ -230,3 +230,13 @@ def profile_trace(path, n_layers: int | None = None, n_steps: int | None = None)
         raise xplane.TraceError(f"{path}: no {WINDOW_EVENT} marker with its step count in the trace; give the "
                                 "number of steps it holds")
     return classified, attribute(classified, n_steps, window)
+
+
+def chrome_trace(classified: pd.DataFrame) -> dict:
+    """The classified events in the Chrome trace-event format (Perfetto's ui.perfetto.dev and chrome://tracing open
+    it): one complete event per event, µs from the trace's start, its op class as the category."""
+    threads = {name: i for i, name in enumerate(dict.fromkeys(classified["plane"] + " " + classified["line"]))}
+    events = [{"name": r.name, "cat": r.cls or r.layer, "ph": "X", "ts": r.start_s * 1e6, "dur": r.dur_s * 1e6,
+               "pid": 0, "tid": threads[f"{r.plane} {r.line}"]} for r in classified.itertuples()]
+    names = [{"name": "thread_name", "ph": "M", "pid": 0, "tid": i, "args": {"name": n}} for n, i in threads.items()]
+    return {"traceEvents": names + events, "displayTimeUnit": "ns"}

@@ -9,12 +9,14 @@ benchmark's statistics (the report's ok-filter never sees them).
 """
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
 
+from simplenn.core import files
 from simplenn.core.cases import Case
 from simplenn.store import opclasses, xplane
 
@@ -37,6 +39,9 @@ def summarise(traced: dict, root: Path | None = None, ceiling_gflops: float | No
     path = Path(record["trace_path"])
     classified, attribution = opclasses.profile_trace(path, n_layers=len(case.layer_sizes) - 1,
                                                       n_steps=record["n_steps"])
+    # Beside the raw trace, the same events with their classes for Perfetto (ui.perfetto.dev): it reads no XSpace.
+    perfetto = path.with_name(path.name.replace(".xplane.pb", ".trace.json"))
+    files.write_text(perfetto, json.dumps(opclasses.chrome_trace(classified)))
     unknown = classified.loc[(classified["layer"] == "kernel") & (classified["cls"] == "other_op"), "name"]
     record.update(
         classes=attribution.seconds(), traced_step_s=attribution.traced_step_s,
@@ -45,9 +50,13 @@ def summarise(traced: dict, root: Path | None = None, ceiling_gflops: float | No
         # A GPU cell traced without a device plane (tensorflow-metal implements no profiler: docs/profiling.md)
         # shows only the host's side: its op events are launches, the GPU's own time is not in the trace.
         device_plane=any(p.startswith("/device:") and not p.startswith("/device:CPU") for p in xplane.plane_names(path)),
-        trace_path=str(path.relative_to(root)) if root and path.is_relative_to(root) else str(path),
+        trace_path=_relative(path, root), perfetto_path=_relative(perfetto, root),
     )
     return record
+
+
+def _relative(path: Path, root: Path | None) -> str:
+    return str(path.relative_to(root)) if root and path.is_relative_to(root) else str(path)
 
 
 def matmul_gflops(record: Mapping) -> float:
