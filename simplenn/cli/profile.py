@@ -132,6 +132,6 @@ def print_tables(prof, out: Path) -> None:
     for note in inside_step.witness_notes(summary):
         print(f"warning: {note}")
     print(f"\n{inside_step.FORMULA_NOTE}")
-    print(f"profile: {out / 'profile.json'}; open a .xplane.pb with XProf (pip install xprof; xprof --logdir "
-          f"{out / 'traces' / '<cell id>'}) or TensorBoard's profile plugin, a .trace.json at ui.perfetto.dev "
-          "(docs/profiling.md)")
+    print(f"profile: {out / 'profile.json'}; a .xplane.pb opens in TensorBoard's profile plugin (pip install "
+          f"tensorboard tensorboard-plugin-profile; tensorboard --logdir {out / 'traces' / '<cell id>'}), a "
+          ".trace.json at ui.perfetto.dev (docs/profiling.md)")
