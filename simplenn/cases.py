@@ -70,10 +70,9 @@ def flops_per_step(batch_size: int, layer_sizes: tuple[int, ...]) -> float:
     return 2.0 * batch_size * p + 2.0 * batch_size * p + 2.0 * batch_size * (p - p1)
 
 
-FLOPS_FORMULA = ("FLOPs per step = 2BP (forward) + 2BP (weight gradients) + 2B(P − P₁) (input gradients; none for "
-                 "the first layer, whose input is the data), B = batch size, P = weight entries, P₁ = the first "
-                 "layer's: the step's matmuls only (biases, activations, loss and update left out, ~1 % for "
-                 "784-100-30-10)")
+FLOPS_FORMULA = ("FLOPs per step = 2BP forward + 2BP weight gradients + 2B(P − P₁) input gradients (B = batch size, "
+                 "P = weight entries, P₁ = the first layer's, whose input gradient no step computes); matmuls only: "
+                 "biases, activations, loss and update (~1 % for 784-100-30-10) are left out")
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,14 @@ computes; every test here fails with it (1.47× too high for 784-100-30-10).
 """
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
+from simplenn import pytest_json
 from simplenn.cases import IMPLS, Case, MatMul, flops_per_step, n_weights, step_matmuls
+from simplenn.results import load
 
 DEFAULT = (784, 100, 30, 10)
 WIDE = (784, 1024, 1024, 10)
@@ -125,3 +130,27 @@ def test_flops_agree_with_xla_cost_analysis_of_the_jax_step(sizes, mode):
     # (biases, ReLU, loss, update) that the formula leaves out: about 0.2–1 % more for these networks.
     ratio = analysis["flops"] / flops_per_step(batch, sizes)
     assert 1.0 <= ratio < 1.03, f"XLA counts {analysis['flops']:.4g} FLOPs, the formula {flops_per_step(batch, sizes):.4g}"
+
+
+# Records written before the fix: the count is never read from a file, always recomputed from the case on load.
+REFERENCE = Path(__file__).resolve().parents[1] / "results" / "machines" / "linux-x86_64-2cpu-2026-11-27"
+
+
+def test_a_run_written_before_the_fix_loads_with_the_fixed_count():
+    table = load(REFERENCE).table
+    cells = table.drop_duplicates("cell_id")
+    assert len(cells) > 10
+    for row in cells.itertuples(index=False):
+        sizes = tuple(int(w) for w in row.widths.split("x"))
+        assert row.flops_per_step == flops_per_step(row.batch_size, sizes) < 6 * row.batch_size * n_weights(sizes)
+
+
+def test_a_stale_count_in_a_pytest_benchmark_file_is_not_used(tmp_path):
+    case = Case("CPU:0", 256, DEFAULT)
+    bench = {"name": "test_train_step[cpu-b256-w100x30]", "stats": {"data": [0.02, 0.021, 0.019], "iterations": 1},
+             "extra_info": {"simplenn_format": 1, "case": case.to_dict(), "steps_per_round": 4,
+                            # what bench/ wrote before the fix: 6 × batch × weight entries
+                            "flops_per_step": 6.0 * 256 * n_weights(DEFAULT)}}
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps({"benchmarks": [bench], "machine_info": {"system": "Linux", "machine": "x86_64"}}))
+    assert set(pytest_json.load(path).table["flops_per_step"]) == {256 * 333_400}
