@@ -9,7 +9,7 @@ both devices (the CPU's figure for the GPU too: pessimistic). Sentinel re-measur
 (simplenn.sweep.order); START_S covers start-up and ceiling probes; the sum is multiplied by CALIBRATION, the
 factor by which the model fell short of a real run of a draft of the preset on the development machine.
 The step's cost here is 6 × batch × weights, the operation count CALIBRATION was fitted with; it is a time
-model's input, not the step's FLOP count (simplenn.cases.flops_per_step, 0.68–0.86× of it here), and changing
+model's input, not the step's FLOP count (simplenn.core.cases.flops_per_step, 0.68–0.86× of it here), and changing
 it would need the fit redone.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable from a checkout without installing
 
-from simplenn.cases import Case, n_weights, unsupported_reason  # noqa: E402
+from simplenn.core.cases import Case, n_weights, unsupported_reason  # noqa: E402
 
 FIXED_S = 0.2  # per cell: worker hand-off, building the network and the step
 CALIBRATE_S = 0.15
@@ -61,7 +61,7 @@ def measured(case: Case, impls: set[str]) -> bool:
 def estimate(preset: str = "standard") -> dict[str, tuple[float, int]]:
     """Per install: (estimated minutes, measured cells) of the preset on an M1 Air."""
     from simplenn import cli
-    from simplenn.commands.run import build_config
+    from simplenn.cli.run import build_config
     from simplenn.sweep import expand, order
 
     config = build_config(cli.build_parser().parse_args(["run", "--preset", preset]))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from simplenn.cases import Case, MatMul, step_matmuls
-from simplenn.ceiling import (SQUARE, Ceiling, Probe, ceiling_shapes, matmul_loop, probe_ceiling,
+from simplenn.core.cases import Case, MatMul, step_matmuls
+from simplenn.measure.ceiling import (SQUARE, Ceiling, Probe, ceiling_shapes, matmul_loop, probe_ceiling,
                               step_shapes)
-from simplenn.measure import Settings
+from simplenn.measure.cell import Settings
 from simplenn.sweep import SweepConfig, expand
 from test_flops import graph_matmuls
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from simplenn import pytest_json
-from simplenn.cases import IMPLS, Case, MatMul, flops_per_step, n_weights, step_matmuls
-from simplenn.results import load
+from simplenn.store import pytest_json
+from simplenn.core.cases import IMPLS, Case, MatMul, flops_per_step, n_weights, step_matmuls
+from simplenn.store.results import load
 
 DEFAULT = (784, 100, 30, 10)
 WIDE = (784, 1024, 1024, 10)
@@ -87,7 +87,7 @@ def test_every_implementation_is_counted_the_same():
 @pytest.mark.parametrize("mode", ["per-call", "in-graph"])
 @pytest.mark.parametrize("sizes", LAYER_LISTS, ids=lambda s: "x".join(map(str, s)))
 def test_flops_equal_the_compiled_graphs_matmuls(sizes, mode):
-    from simplenn.runners.scratch import ScratchRunner
+    from simplenn.measure.runners.scratch import ScratchRunner
 
     runner = ScratchRunner(Case("CPU:0", 32, sizes, mode=mode))
     graph = runner.fn.get_concrete_function().graph  # the function the benchmark times, as traced
@@ -103,7 +103,7 @@ def test_flops_equal_the_compiled_graphs_matmuls(sizes, mode):
 @pytest.mark.parametrize("sizes", [DEFAULT, WIDE], ids=lambda s: "x".join(map(str, s)))
 def test_flops_equal_keras_train_steps_matmuls(sizes):
     pytest.importorskip("keras", reason="keras is not installed")
-    from simplenn.runners.keras_peer import KerasRunner
+    from simplenn.measure.runners.keras_peer import KerasRunner
 
     batch = 64
     runner = KerasRunner(Case("CPU:0", batch, sizes, impl="keras"))
@@ -119,7 +119,7 @@ def test_flops_equal_keras_train_steps_matmuls(sizes):
 @pytest.mark.parametrize("sizes", [DEFAULT, WIDE, (784, 10)], ids=lambda s: "x".join(map(str, s)))
 def test_flops_agree_with_xla_cost_analysis_of_the_jax_step(sizes, mode):
     pytest.importorskip("jax", reason="jax is not installed: pip install 'simplenn-bench[peers]'")
-    from simplenn.runners.jax_peer import JaxRunner
+    from simplenn.measure.runners.jax_peer import JaxRunner
 
     batch = 1024
     runner = JaxRunner(Case("CPU:0", batch, sizes, impl="jax", mode=mode))
