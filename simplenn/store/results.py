@@ -9,12 +9,10 @@ Format history (SCHEMA_VERSION):
      which tells a copy of a run from a different run with the same folder name; older runs are told apart by
      path. Likewise a cell's `precision` (its median's relative 95 % CI half-width when timing stopped),
      `imprecise` and `worker_pid`; a ceiling's `shape` and `probes`; the grid's `precision` and `max_time_s`.
-     FLOPs (issue 23, no version bump): no record stores a FLOP count; `rows()` computes `flops_per_step` from each
-     cell's case (simplenn.core.cases.flops_per_step), so runs written before the count was fixed (6 × batch × weight
-     entries, 1.47× too high for 784-100-30-10) load with the fixed one. Ceiling probes since then time each of the
-     step's big matmuls on its own, with its transposes (a probe's `transpose_a`, `transpose_b`, `matmul`, `role`;
-     the record's `tf_threads`); older records timed two chained matmuls without transposes (`shape`) or a square
-     (`n`). The record's `gflops` means the same in all of them: the fastest probe.
+     FLOPs (issue 23, no version bump): no record stores a count; `rows()` derives it from the case, so runs from
+     before the fix (6 × batch × weight entries) load with the fixed count. Ceiling probes since then time the step's
+     big matmuls one at a time with their transposes (per probe `transpose_a`, `transpose_b`, `matmul`, `role`; the
+     record's `tf_threads`); older ones timed chained matmuls (`shape`) or a square (`n`). `gflops` = the fastest.
 Older files are upgraded on load by the functions in _UPGRADES (none yet); newer ones are refused.
 """
 from __future__ import annotations
