@@ -154,3 +154,21 @@ def test_a_stale_count_in_a_pytest_benchmark_file_is_not_used(tmp_path):
     path = tmp_path / "old.json"
     path.write_text(json.dumps({"benchmarks": [bench], "machine_info": {"system": "Linux", "machine": "x86_64"}}))
     assert set(pytest_json.load(path).table["flops_per_step"]) == {256 * 333_400}
+
+
+# The committed reference reports (results/machines/*/, results/reference/*/): their count is the graph's.
+SUMMARIES = sorted(REFERENCE.parents[1].glob("*/*/summary.csv"))
+
+
+def test_the_committed_summaries_are_found():
+    assert len(SUMMARIES) >= 2
+
+
+@pytest.mark.parametrize("summary", SUMMARIES, ids=lambda p: p.parent.name)
+def test_committed_summaries_carry_the_graphs_count(summary):
+    import pandas as pd
+
+    table = pd.read_csv(summary)
+    expected = [flops_per_step(b, tuple(int(w) for w in widths.split("x")))
+                for b, widths in zip(table["batch_size"], table["widths"])]
+    assert table["flops_per_step"].tolist() == expected
