@@ -63,6 +63,8 @@ def run(args) -> int:
                  for d, w, b, impl, mode in itertools.product(devices, args.widths, args.batch_sizes, args.impl,
                                                               args.modes)]
         files.ensure_dir(out, "--out")
+        # Probed before and after the traces, like a run: the ceiling is an upper bound, so the faster probe counts
+        # (on a shared machine one probe can land in a busy moment).
         ceilings = {} if args.no_ceiling else _ceilings(worker, devices, cases)
         records = []
         for case in cases:
@@ -75,6 +77,11 @@ def run(args) -> int:
                                                         "reason": msg[1].splitlines()[0]}
             records.append(record)
             print(f"traced {case.id}: {record['status']} {record.get('reason', '')}".rstrip(), file=sys.stderr)
+        if not args.no_ceiling:
+            after = _ceilings(worker, devices, cases)
+            for record in records:
+                best = max(ceilings.get(record["case"]["device"], 0.0), after.get(record["case"]["device"], 0.0))
+                record["ceiling_gflops"] = best or None
     finally:
         worker.stop()
     meta = {"tool": "simplenn-bench", "created": now(), "machine": machine.fingerprint(Path.cwd()),
