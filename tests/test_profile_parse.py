@@ -89,6 +89,26 @@ def test_matmul_busy_time_bounds():
     assert attribution.matmul_busy_s <= attribution.traced_step_s
 
 
+def test_every_matmul_flop_of_a_fresh_trace_is_accounted_for(traced):
+    from simplenn.core.cases import flops_per_step
+
+    classified, a = traced
+    window = opclasses.traced_window(classified)
+    flops = opclasses.traced_matmul_flops(classified, a.n_steps, 32, (784, 100, 30, 10), window)
+    assert flops == pytest.approx(flops_per_step(32, (784, 100, 30, 10)))  # all 8 matmuls traced, every step
+    # A matmul the trace does not show (TensorFlow leaves kernels under ~3 µs untraced) brings no FLOPs.
+    hidden = classified[classified["node"].map(opclasses.scope_path) != "gradient_tape/MatMul_2/MatMul"]
+    assert opclasses.traced_matmul_flops(hidden, a.n_steps, 32, (784, 100, 30, 10), window) == pytest.approx(
+        flops - 2 * 32 * 10 * 30)
+
+
+@pytest.mark.parametrize("path, layer", [("Relu", 1), ("Relu_1", 2), ("add_2", 3), ("MatMul_1", 2),
+                                         ("gradient_tape/MatMul/MatMul", 1), ("gradient_tape/MatMul_2/MatMul_1", 3),
+                                         ("logistic_loss/mul", None)])
+def test_matmul_layers_from_names(path, layer):
+    assert opclasses.matmul_layer(path) == layer
+
+
 def test_in_graph_loop_scopes_read_like_per_call():
     assert opclasses.scope_path("while/body/_1/gradient_tape/while/MatMul/MatMul") == "gradient_tape/MatMul/MatMul"
     assert opclasses.scope_path("while/body/_1/while/Relu") == "Relu"

@@ -88,10 +88,11 @@ def test_matmuls_never_run_faster_than_the_ceiling(tmp_path):
     case = Case("CPU:0", 256, SMALL)
     shapes = ceiling_shapes([case])
     before = probe_ceiling("CPU:0", shapes).gflops
-    traced = trace_cell(case, tmp_path, n_steps=10, settings=QUICK)
+    # A fresh executor traces every kernel, so every matmul's FLOPs and time are in the trace.
+    traced = trace_cell(case, tmp_path, n_steps=10, settings=QUICK, fresh=True)
     after = probe_ceiling("CPU:0", shapes).gflops
     assert traced.status == "ok", traced.reason
-    _, a = opclasses.profile_trace(traced.trace_path, n_layers=3)
+    classified, a = opclasses.profile_trace(traced.trace_path, n_layers=3)
     # FLOPs from the graph's own MatMul shapes at this batch size: an independent count.
     net = runner(case).network
     from simplenn.nn.model import sgd_step
@@ -99,7 +100,9 @@ def test_matmuls_never_run_faster_than_the_ceiling(tmp_path):
     step = tf.function(lambda x, y: sgd_step(net, x, y))
     found = _graph_matmuls(step, tf.TensorSpec((256, 784)), tf.TensorSpec((256, 10)))
     flops = sum(f for _, _, f in found)
-    assert len(found) == 8 and flops == 2 * 256 * (2 * (784 * 100 + 100 * 30 + 30 * 10) + (100 * 30 + 30 * 10))
+    assert len(found) == 8 and flops == case.flops_per_step
+    window = opclasses.traced_window(classified)
+    assert opclasses.traced_matmul_flops(classified, a.n_steps, 256, SMALL, window) == pytest.approx(flops)
     matmul_gflops = flops / a.matmul_busy_s / 1e9
     assert 0 < matmul_gflops <= max(before, after), (matmul_gflops, before, after)
 

@@ -127,8 +127,8 @@ def print_tables(prof, out: Path) -> None:
             print(f"  {c.label:<34} {c.us_per_step:>10.1f} {100 * c.share:>6.1f} %")
         ceiling = (f" ({row.matmul_pct_ceiling:.0f} % of the ceiling {row.ceiling_gflops:.1f} GFLOP/s)",
                    f" ({row.step_pct_ceiling:.0f} %)") if row.ceiling_gflops > 0 else (" (no ceiling measured)", "")
-        print(f"  matmul only {row.matmul_gflops:.1f} GFLOP/s{ceiling[0]}; whole step {row.step_gflops:.1f} "
-              f"GFLOP/s{ceiling[1]}")
+        print(f"  matmul only {row.matmul_gflops:.1f} GFLOP/s{ceiling[0]} over the {100 * row.matmul_flops_traced_share:.0f} "
+              f"% of matmul FLOPs traced; whole step {row.step_gflops:.1f} GFLOP/s{ceiling[1]}")
         print(f"  trace: {out / row.trace}\n  Perfetto: {out / row.trace.replace('.xplane.pb', '.trace.json')}")
     skipped = prof[prof["status"] != "ok"].drop_duplicates("cell_id")
     for row in skipped.itertuples():

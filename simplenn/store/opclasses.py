@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from simplenn.core.cases import step_matmuls
 from simplenn.measure.profile import WINDOW_EVENT
 from simplenn.store import xplane
 
@@ -123,6 +124,34 @@ def matmul_roles(nodes: pd.Series) -> pd.Series:
     counts = parent.groupby(parent).transform("size") if len(nodes) else parent
     last = nodes.str.rpartition("/")[2]
     return pd.Series(np.where((last == "MatMul") & (counts > 1), "matmul_igrad", "matmul_wgrad"), index=nodes.index)
+
+
+def matmul_layer(path: str) -> int | None:
+    """The 1-based layer of a matmul node's scope path: MatMul_k, Relu_k or add_k (a forward kernel fused under its
+    last op's name) and gradient_tape/MatMul_k/… belong to layer k + 1; None when the name says nothing."""
+    name = path.split("/")[1] if path.startswith("gradient_tape/") and "/" in path else path
+    found = re.fullmatch(r"(?:MatMul|Relu|add)(?:_(\d+))?", name)
+    return int(found[1] or 0) + 1 if found else None
+
+
+ROLE_OF = {"matmul_fwd": "forward", "matmul_wgrad": "weight gradient", "matmul_igrad": "input gradient"}
+
+
+def traced_matmul_flops(classified: pd.DataFrame, n_steps: int, batch_size: int, layer_sizes: tuple[int, ...],
+                        window: tuple[float, float] | None = None) -> float:
+    """FLOPs per step of the matmul kernels the trace shows (from each one's role, layer and the step's shapes).
+
+    In the steady state TensorFlow leaves kernels under ~3 µs untraced (small matmuls at small batches among them);
+    their FLOPs must not be divided by the traced matmuls' time, or the matmuls would seem faster than they are.
+    """
+    flops = {(ROLE_OF[c], i): mm.flops for c in ROLE_OF for i in range(1, len(layer_sizes))
+             for mm in step_matmuls(batch_size, layer_sizes) if mm.role == f"{ROLE_OF[c]} {i}"}
+    mm = classified[(classified["layer"] == "kernel") & classified["cls"].isin(MATMUL_CLASSES)]
+    if window:
+        mm = mm[(mm["start_s"] >= window[0]) & (mm["end_s"] <= window[1])]
+    layers = mm["node"].map(scope_path).map(matmul_layer)
+    total = sum(flops.get((ROLE_OF[c], layer), 0) for c, layer in zip(mm["cls"], layers))
+    return total / n_steps
 
 
 def classify(events: pd.DataFrame, n_layers: int | None = None) -> pd.DataFrame:

@@ -24,7 +24,7 @@ RUN_KEY = "profile"  # run.json: {"steps": …, "fresh": …, "cells": [record, 
 PROFILE_FILE = "profile.json"  # what `simplenn-bench profile` writes into its folder (same layout)
 TRACES_DIR = "traces"  # raw traces, one folder per cell; never copied by `share` (a trace holds the host name)
 COLUMNS = ["run", "machine", "device", "impl", "mode", "batch_size", "widths", "cell_id", "status", "reason", "cls", "label",
-           "s_per_step", "share", "traced_step_s", "harness_step_s", "matmul_busy_s", "flops_per_step",
+           "s_per_step", "share", "traced_step_s", "harness_step_s", "matmul_busy_s", "flops_per_step", "traced_matmul_flops",
            "ceiling_gflops", "n_steps", "fresh", "trace", "device_plane"]
 
 
@@ -43,8 +43,11 @@ def summarise(traced: dict, root: Path | None = None, ceiling_gflops: float | No
     perfetto = path.with_name(path.name.replace(".xplane.pb", ".trace.json"))
     files.write_text(perfetto, json.dumps(opclasses.chrome_trace(classified)))
     unknown = classified.loc[(classified["layer"] == "kernel") & (classified["cls"] == "other_op"), "name"]
+    window = opclasses.traced_window(classified)
     record.update(
         classes=attribution.seconds(), traced_step_s=attribution.traced_step_s,
+        traced_matmul_flops=opclasses.traced_matmul_flops(classified, attribution.n_steps, case.batch_size,
+                                                          case.layer_sizes, window),
         matmul_busy_s=attribution.matmul_busy_s, flops_per_step=case.flops_per_step,
         planes=xplane.plane_names(path), other_ops=sorted(set(unknown)),
         # A GPU cell traced without a device plane (tensorflow-metal implements no profiler: docs/profiling.md)
@@ -59,12 +62,6 @@ def _relative(path: Path, root: Path | None) -> str:
     return str(path.relative_to(root)) if root and path.is_relative_to(root) else str(path)
 
 
-def matmul_gflops(record: Mapping) -> float:
-    """The matmuls' FLOPs per step over the wall time in which a matmul ran, in GFLOP/s (NaN when unknown)."""
-    busy = record.get("matmul_busy_s") or 0.0
-    return record["flops_per_step"] / busy / 1e9 if busy > 0 and record.get("flops_per_step") else math.nan
-
-
 def table(runs: Mapping[str, dict]) -> pd.DataFrame:
     """The profiled cells of every run (run.json `profile`, or a profile.json): one row per run × cell × class."""
     rows = []
@@ -76,7 +73,8 @@ def table(runs: Mapping[str, dict]) -> pd.DataFrame:
                     "batch_size": case.batch_size, "widths": case.widths_label, "cell_id": case.id,
                     "status": rec.get("status", "ok"), "reason": rec.get("reason", ""), "traced_step_s": rec.get("traced_step_s"),
                     "harness_step_s": rec.get("harness_step_s"), "matmul_busy_s": rec.get("matmul_busy_s"),
-                    "flops_per_step": case.flops_per_step, "ceiling_gflops": rec.get("ceiling_gflops"),
+                    "flops_per_step": case.flops_per_step, "traced_matmul_flops": rec.get("traced_matmul_flops"),
+                    "ceiling_gflops": rec.get("ceiling_gflops"),
                     "n_steps": rec.get("n_steps"), "fresh": bool(rec.get("fresh")), "trace": rec.get("trace_path"),
                     "device_plane": bool(rec.get("device_plane"))}
             classes = rec.get("classes") or {}
@@ -87,6 +85,6 @@ def table(runs: Mapping[str, dict]) -> pd.DataFrame:
                              "share": s / traced if traced else math.nan})
     out = pd.DataFrame(rows, columns=COLUMNS)
     for col in ("s_per_step", "share", "traced_step_s", "harness_step_s", "matmul_busy_s", "flops_per_step",
-                "ceiling_gflops"):
+                "traced_matmul_flops", "ceiling_gflops"):
         out[col] = pd.to_numeric(out[col], errors="coerce").astype(float)
     return out

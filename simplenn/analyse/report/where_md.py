@@ -38,6 +38,7 @@ def inside_for_display(inside: pd.DataFrame, unit: TimeUnit) -> pd.DataFrame:
         **{f"{group}_pct": 100 * inside[f"share:{group}"] for group in GROUPS},
         f"traced_{unit.name}": unit.of(inside["traced_step_s"]), f"harness_{unit.name}": unit.of(inside["harness_step_s"]),
         "unattributed_pct": 100 * inside["unattributed_share"],
+        "matmul_flops_traced_pct": 100 * inside["matmul_flops_traced_share"],
         "matmul_gflop_per_s": inside["matmul_gflops"], "matmul_pct_of_ceiling": inside["matmul_pct_ceiling"],
         "step_gflop_per_s": inside["step_gflops"], "step_pct_of_ceiling": inside["step_pct_ceiling"],
     })
