@@ -87,10 +87,10 @@ def test_matmuls_never_run_faster_than_the_ceiling(tmp_path):
     tf = tensorflow()
     case = Case("CPU:0", 256, SMALL)
     shapes = ceiling_shapes([case])
-    before = probe_ceiling("CPU:0", shapes).gflops
+    before = probe_ceiling("CPU:0", shapes)
     # A fresh executor traces every kernel, so every matmul's FLOPs and time are in the trace.
     traced = trace_cell(case, tmp_path, n_steps=10, settings=QUICK, fresh=True)
-    after = probe_ceiling("CPU:0", shapes).gflops
+    after = probe_ceiling("CPU:0", shapes)
     assert traced.status == "ok", traced.reason
     classified, a = opclasses.profile_trace(traced.trace_path, n_layers=3)
     # FLOPs from the graph's own MatMul shapes at this batch size: an independent count.
@@ -104,7 +104,10 @@ def test_matmuls_never_run_faster_than_the_ceiling(tmp_path):
     window = opclasses.traced_window(classified)
     assert opclasses.traced_matmul_flops(classified, a.n_steps, 256, SMALL, window) == pytest.approx(flops)
     matmul_gflops = flops / a.matmul_busy_s / 1e9
-    assert 0 < matmul_gflops <= max(before, after), (matmul_gflops, before, after)
+    # The traced window is 10 steps, short enough to land in a quiet moment of this shared machine that a median
+    # over blocks smooths out: it is held to the fastest block of any probe, before or after.
+    ceiling = max(p.matmul.flops * p.n_steps / min(p.block_s) / 1e9 for c in (before, after) for p in c.probes)
+    assert 0 < matmul_gflops <= ceiling, (matmul_gflops, ceiling, before.gflops, after.gflops)
 
 
 def test_profile_command_prints_the_class_table_and_keeps_the_trace(tmp_path):
