@@ -47,7 +47,7 @@ CLASSES = OP_CLASSES + ("executor", "host", "idle")
 LABELS = {"matmul_fwd": "matmul forward", "matmul_wgrad": "matmul weight gradient",
           "matmul_igrad": "matmul input gradient", "elementwise_fwd": "element-wise forward",
           "elementwise_bwd": "element-wise backward", "loss": "loss and its gradient", "update": "parameter update",
-          "copy": "copies, transfers, reads", "other_op": "other ops", "executor": "executor (graph runs, no kernel)",
+          "copy": "copies, transfers, reads", "other_op": "other ops", "executor": "executor (no kernel running)",
           "host": "host (Python, eager runtime)", "idle": "idle (nothing traced)"}
 
 MATMUL_TYPES = {"MatMul", "_MklMatMul", "_MklNativeMatMul", "_FusedMatMul", "_MklFusedMatMul", "_MklNativeFusedMatMul",

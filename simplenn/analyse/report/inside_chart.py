@@ -33,8 +33,8 @@ def inside_step_chart(analysis: Analysis) -> Figure:
     for ax, device in zip(axes, devices):
         _panel(ax, prof[prof["status"] == "ok"], inside[inside["device"] == device], device)
     handles = [Patch(facecolor=COLOURS[c], edgecolor="0.5", linewidth=0.4, label=LABELS[c]) for c in CLASSES]
-    fig.legend(handles=handles, loc="center left", bbox_to_anchor=(0.79, 0.5), fontsize=7.5, frameon=False)
-    fig.subplots_adjust(top=0.82, bottom=0.12, left=0.08, right=0.79, hspace=0.6)
+    fig.legend(handles=handles, loc="center left", bbox_to_anchor=(0.785, 0.5), fontsize=7.5, frameon=False)
+    fig.subplots_adjust(top=0.82, bottom=0.12, left=0.08, right=0.775, hspace=0.6)
     fig.text(0.01, 0.01, f"Unattributed outside ±{100 * TRACE_AGREEMENT:.0f} % is marked ⚠: that trace does not "
              "stand for the benchmark's step. Shares of the traced step; the matmuls are fused with bias and ReLU.",
              fontsize=7.5, color="0.25")
