@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 from simplenn.core import validate
+from simplenn.core.cases import FLOPS_FORMULA
 from simplenn.cli import _args
 from simplenn.core.errors import FieldError, UsageError
 from simplenn.sweep.presets import available, load_preset
@@ -269,8 +270,8 @@ def _finish(state, as_json: bool) -> int:
                       f"{row.samples_per_s:>11.0f} {row.gflop_per_s:>8.1f} {row.pct_of_ceiling:>9.1f}")
             else:
                 print(f"{row.cell_id:<32} {row.status:<11} {row.reason}")
-        print("median of timed blocks (block time / steps per block); IQR % = IQR / median; GFLOP/s uses "
-              "6 × batch × weight entries; % ceiling = of the device's tf.matmul GFLOP/s measured in this run")
+        print(f"median of timed blocks (block time / steps per block); IQR % = IQR / median; GFLOP/s: {FLOPS_FORMULA}; "
+              "% ceiling = of the fastest of the device's tf.matmul probes (the steps' own matmuls) in this run")
         if state.meta.get("gpu_missing_reason"):
             print(f"GPU: absent, not measured — {state.meta['gpu_missing_reason']}")
         for w in state.warnings:
