@@ -14,7 +14,7 @@ from simplenn.analyse.report.analysis import Analysis
 from simplenn.analyse.report.captions import CHARTS
 from simplenn.analyse.intervals import median_ci_label, n_rounds, ratio_ci_label
 from simplenn.analyse.report.cross_machine import STEP_AT
-from simplenn.analyse.report.frameworks_md import frameworks_section, impl_parity_text
+from simplenn.analyse.report.frameworks_md import frameworks_section, impl_parity_text, parity_section
 from simplenn.analyse.report.where_md import where_sections
 from simplenn.analyse.report.tables import CURVE_KEYS, PAIR_KEYS, chip_peak, measured, only_ok, widths_order
 from simplenn.store.results import machine_of, machine_versions
@@ -290,14 +290,3 @@ def method_text(runs: Mapping[str, dict]) -> str:
         return METHOD.replace("cells are interleaved across devices and rounds", "cells ran in pytest's order "
                               "(pytest-benchmark rounds; not interleaved across devices)")
     return METHOD
-
-
-def parity_section(runs: Mapping[str, dict]) -> str:
-    """CPU ↔ GPU (any two devices) parity of each run: the same seeded steps compared within a tolerance."""
-    lines = []
-    for run, meta in runs.items():
-        parity = meta.get("device_parity")
-        if isinstance(parity, Mapping):
-            verdict = "agree" if parity.get("ok") else "**MISMATCH**"
-            lines.append(f"- `{run}`: devices {verdict}: {parity.get('message', '')}")
-    return "\n".join(lines)
