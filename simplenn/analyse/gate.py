@@ -76,6 +76,7 @@ class Gate:
     alpha: float = 0.05  # family-wise, per direction, over the cells compared
     moderate: bool = True
     prior_df: float = 4.0  # at most this much weight (in df) for the other cells' variance (docs/statistics.md)
+    guard: bool = True  # a cell whose variance exceeds the others' keeps its own (off only to show what it does)
     guard_level: float = 0.05
     sigma_pct: float | None = None
 
@@ -139,7 +140,7 @@ class Gate:
         ok = has & (d_others >= 1) & (s0 > 0)
         for d1, d2 in set(zip(d[ok].tolist(), d_others[ok].tolist())):
             crit[ok & (d == d1) & (d_others == d2)] = f_quantile(1 - self.guard_level, d1, d2)
-        borrow = ok & (ratio <= crit)
+        borrow = ok & (ratio <= crit) if self.guard else ok
         d0 = np.minimum(d_others, self.prior_df)
         with np.errstate(invalid="ignore", divide="ignore"):
             shrunk = (d0 * s0 + d * var) / (d0 + d)
