@@ -13,6 +13,12 @@ same rule with the hierarchical CI 5, the CI-outside-the-band rule with the hier
 Coverage: a gate that compares nothing must not pass. When no cell of new matches a cell of base, or fewer than
 `min_coverage_pct` % of base's cells do, compare() refuses (UsageError, exit 2) and names the keys whose values
 differ between the two runs (different grids, devices, …).
+
+Status: the verdict covers every base cell. A cell that was ok in base and is not ok in new (crashed, oom, timeout,
+invalid, skipped, …) is a **lost cell**: a gate failure of its own (exit status LOST_EXIT from the command), never
+"matched" and never hidden behind "No regression". The same run on both sides (one folder, or a copy with the same
+run id) is refused like `report` refuses it: a run compared with itself always passes. A side that does not hold its
+whole plan (interrupted, still running) is labelled with what it holds.
 """
 from __future__ import annotations
 
@@ -24,7 +30,7 @@ import pandas as pd
 from simplenn.display import markdown_table, split_constant
 from simplenn.errors import UsageError
 from simplenn.report.tables import first_non_ok, measured, only_ok, require_ok
-from simplenn.results import Results, machine_of, machine_versions
+from simplenn.results import Results, machine_of, machine_versions, partial_runs
 from simplenn.precision import few_rounds_factor, median_ci_of, ratio_ci, ratio_ci_label, reproducibility, widen
 from simplenn.units import time_unit
 
@@ -34,6 +40,7 @@ TABLE_COLUMNS = ["base_median_s", "new_median_s", "base_ci_low_s", "base_ci_high
                  "ratio", "ci_low", "ci_high", "verdict"]
 REGRESSION, IMPROVEMENT, SAME = "regression", "improvement", "no significant change"
 DEFAULT_MIN_COVERAGE_PCT = 50.0
+LOST_EXIT = 3  # the command's exit status when a base cell that was ok is not ok in new (1: a regression)
 
 
 @dataclass(frozen=True)
@@ -47,7 +54,9 @@ class Comparison:
     cross_machine: bool
     only_in_base: tuple[str, ...] = ()
     only_in_new: tuple[str, ...] = ()
-    not_ok: tuple[str, ...] = ()  # cells present on both sides but not ok on at least one
+    not_ok: tuple[str, ...] = ()  # cells present on both sides, not ok in base (so not lost)
+    lost: tuple[str, ...] = ()  # cells ok in base but not ok in new: a gate failure
+    partial: tuple[str, ...] = ()  # one line per side that does not hold its whole plan
     rounds: int = 1  # the fewer rounds of the two sides: ≥ 2 makes every CI hierarchical
 
     @property
@@ -69,6 +78,11 @@ class Comparison:
     @property
     def has_regression(self) -> bool:
         return not self.regressions.empty
+
+    @property
+    def has_lost(self) -> bool:
+        """True when a base cell that was ok is not ok in new: the gate fails whatever the ratios say."""
+        return bool(self.lost)
 
     @property
     def title(self) -> str:
@@ -179,6 +193,20 @@ def _ratio_table(base: pd.DataFrame, new: pd.DataFrame, keys: list[str], thresho
     return table[keys + TABLE_COLUMNS]
 
 
+def _refuse_same_run(base: Results, new: Results) -> None:
+    """The same run on both sides (by run id; the command also checks paths) passes for ever: refuse it."""
+    ids = lambda res: {m.get("run_id") for m in res.runs.values() if m.get("run_id")}
+    same = sorted(ids(base) & ids(new))
+    if same:
+        raise UsageError(f"base and new hold the same run (run id {same[0]}): a run compared with itself or its copy "
+                         "always passes; give two different runs")
+
+
+def _status_line(r) -> str:
+    reason = r.reason_new or r.reason_base
+    return f"{r.cell_id_base}: base {r.status_base}, new {r.status_new}" + (f" ({reason})" if reason else "")
+
+
 def compare(base: Results, new: Results, threshold_pct: float = 10.0,
             across_machines: bool = False, seed: int = 0,
             min_coverage_pct: float = DEFAULT_MIN_COVERAGE_PCT) -> Comparison:
@@ -190,6 +218,7 @@ def compare(base: Results, new: Results, threshold_pct: float = 10.0,
     """
     threshold_pct = check_threshold(threshold_pct)
     min_coverage_pct = check_min_coverage(min_coverage_pct)
+    _refuse_same_run(base, new)
     require_ok(base, "base")
     require_ok(new, "new")
     base_ids, new_ids = _identity(base), _identity(new)
@@ -208,16 +237,17 @@ def compare(base: Results, new: Results, threshold_pct: float = 10.0,
     paired = status.dropna(subset=["status_base", "status_new"])
     _require_coverage(base_cells, new_cells, keys, len(paired), min_coverage_pct)
     table = _ratio_table(base.table, new.table, keys, threshold_pct, seed)
-    not_ok = paired[(paired["status_base"] != "ok") | (paired["status_new"] != "ok")]
+    lost = paired[(paired["status_base"] == "ok") & (paired["status_new"] != "ok")]
+    not_ok = paired[(paired["status_base"] != "ok")]
     rounds = min(int(only_ok(measured(r.table), "step_s")["round"].nunique()) for r in (base, new))
     return Comparison(
         table=table, threshold_pct=threshold_pct, base_label=_side_label(base), new_label=_side_label(new),
         cross_machine=cross, rounds=rounds,
         only_in_base=tuple(only_base["cell_id_base"]),
         only_in_new=tuple(only_new["cell_id_new"]),
-        not_ok=tuple(f"{r.cell_id_base}: base {r.status_base}, new {r.status_new}"
-                     + (f" ({r.reason_new or r.reason_base})" if (r.reason_new or r.reason_base) else "")
-                     for r in not_ok.itertuples()),
+        not_ok=tuple(_status_line(r) for r in not_ok.itertuples()),
+        lost=tuple(_status_line(r) for r in lost.itertuples()),
+        partial=tuple(f"{side}: {note}" for side, res in (("base", base), ("new", new)) for note in partial_runs(res)),
         n_base_cells=len(base_cells), n_matched=len(paired),
     )
 
@@ -265,13 +295,21 @@ def format_comparison(result: Comparison) -> str:
              *([constant] if constant else []), markdown_table(shown), "", reproducibility_text(result)]
     if result.cross_machine:
         lines.insert(1, "Different machines: ratios mix hardware and software differences.")
+    for note in result.partial:
+        lines.insert(1, f"Partial data: {note}.")
     lines.append(f"Coverage: {result.n_matched} of base's {result.n_base_cells} cells matched in new "
-                 f"({result.coverage_pct:.0f} %).")
+                 f"({result.coverage_pct:.0f} %). Compared (ok on both sides): {len(result.table)}.")
     for what, cells in (("only in base", result.only_in_base), ("only in new", result.only_in_new),
-                        ("not ok on a side", result.not_ok)):
+                        ("not ok in base", result.not_ok)):
         if cells:
             lines.append(f"Cells {what}: " + ", ".join(cells))
+    if result.lost:
+        k = len(result.lost)
+        lines.append(f"Gate failure: {k} cell{'s' if k != 1 else ''} ok in base {'are' if k != 1 else 'is'} not ok "
+                     "in new: " + ", ".join(result.lost))
     n = len(result.regressions)
     lines.append(f"{n} regression{'s' if n != 1 else ''} beyond {result.threshold_pct:g} %" if n else
-                 f"No regression beyond {result.threshold_pct:g} %.")
+                 f"No regression beyond {result.threshold_pct:g} %"
+                 + (" among the cells ok on both sides; the gate fails on the lost cells above." if result.lost
+                    else "."))
     return "\n".join(lines)

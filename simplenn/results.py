@@ -27,7 +27,7 @@ from simplenn.cases import Case
 from simplenn import files
 from simplenn.errors import UsageError
 from simplenn.lock import LOCK_FILE
-from simplenn.records import check_record
+from simplenn.records import check_record, once_per_round
 from simplenn.timing import per_step_s
 
 SCHEMA_VERSION = 1
@@ -113,12 +113,17 @@ def read_meta(run_dir: Path | str) -> dict:
 
 
 def read_records(run_dir: Path | str) -> tuple[list[dict], list[str]]:
-    """All records of samples.jsonl and warnings; a torn last line is dropped with a warning, other damage refused."""
+    """All records of samples.jsonl and warnings; a torn last line is dropped with a warning, other damage refused.
+
+    Every reader goes through here, so every reader holds a run to the loader rule (records.once_per_round: a cell
+    is measured once per round, and only as planned in run.json): a duplicated line or a record outside the plan is
+    refused, naming the file and the line, never pooled.
+    """
     path = Path(run_dir) / SAMPLES_FILE
     if not path.exists():
         raise ResultsError(f"{run_dir}: no {SAMPLES_FILE}")
     lines = path.read_text(errors="replace").split("\n")
-    records, notes = [], []
+    numbered, notes = [], []
     for i, line in enumerate(lines):
         if not line.strip():
             continue
@@ -134,8 +139,12 @@ def read_records(run_dir: Path | str) -> tuple[list[dict], list[str]]:
         problem = check_record(rec)
         if problem:
             raise ResultsError(f"{path}: line {i + 1}: {problem}")
-        records.append(rec)
-    return records, notes
+        numbered.append((i + 1, rec))
+    plan = read_meta(run_dir).get("plan") if (Path(run_dir) / RUN_FILE).exists() else None
+    broken = once_per_round(numbered, plan if isinstance(plan, list) else None)
+    if broken:
+        raise ResultsError(f"{path}: line {broken[0]}: {broken[1]}")
+    return [rec for _, rec in numbered], notes
 
 
 def completed_keys(records: Iterable[dict]) -> set[tuple[int, str]]:
@@ -270,20 +279,18 @@ def run_labels(run_dirs: list[Path]) -> list[str]:
     return labels
 
 
-def load_many(run_dirs: Iterable[Path | str]) -> Results:
-    """Several run folders as one Results; `run` and `machine` columns tell them apart.
+def load_distinct(run_dirs: Iterable[Path | str]) -> list[Results]:
+    """Each run folder loaded once, labelled apart: the same run given twice is refused, by path or by run id.
 
-    The same run given twice (one path twice, or a copy: the same run id) is refused; folders that share a name
-    (d1/run, d2/run) are labelled by their path, never pooled.
+    A run compared with (or pooled with) itself, or with a copy of itself, proves nothing and counts its samples
+    twice; folders that only share a name (d1/run, d2/run) are labelled by as much of their path as tells them apart.
     """
     dirs = [Path(d) for d in run_dirs]
-    if not dirs:
-        raise UsageError("report: give at least one run folder")
     first: dict[Path, Path] = {}
     for d in dirs:
         if d.resolve() in first:
             raise UsageError(f"{first[d.resolve()]} and {d} are the same run folder; give each run once "
-                             "(loading it twice would count its samples twice)")
+                             "(reading it twice would count its samples twice)")
         first[d.resolve()] = d
     loaded = [load(d, label) for d, label in zip(dirs, run_labels(dirs))]
     by_id: dict[str, Path] = {}
@@ -294,7 +301,67 @@ def load_many(run_dirs: Iterable[Path | str]) -> Results:
                              "other; give it once")
         if run_id:
             by_id[run_id] = d
-    return combine(loaded)
+    return loaded
+
+
+def load_many(run_dirs: Iterable[Path | str]) -> Results:
+    """Several run folders as one Results; `run` and `machine` columns tell them apart (see load_distinct)."""
+    dirs = list(run_dirs)
+    if not dirs:
+        raise UsageError("report: give at least one run folder")
+    return combine(load_distinct(dirs))
+
+
+# ------------------------------------------------------------------------------- what a reader read
+
+
+@dataclass(frozen=True)
+class Completeness:
+    """How much of its plan a run holds: distinct cells recorded of those planned, full rounds of those asked."""
+
+    status: str
+    n_cells: int
+    n_planned: int
+    n_rounds: int
+    rounds_asked: int
+
+    @property
+    def complete(self) -> bool:
+        return self.status == "complete" and self.n_cells == self.n_planned and self.n_rounds == self.rounds_asked
+
+    def text(self, run: str) -> str:
+        """'run r is interrupted: 4 of 13 planned cells measured, 0 of 3 rounds complete'."""
+        state = {"interrupted": "interrupted", "running": "still being written (or its writer died)",
+                 "complete": "marked complete but lacks records"}.get(self.status, f"{self.status!r}")
+        return (f"run {run} is {state}: {self.n_cells} of {self.n_planned} planned cells measured, "
+                f"{self.n_rounds} of {self.rounds_asked} round{'s' if self.rounds_asked != 1 else ''} complete; "
+                "its figures cover only what was measured")
+
+
+def completeness(meta: Mapping, table: pd.DataFrame) -> Completeness | None:
+    """How complete one run's rows (`table`) are against its run.json plan; None for a run with no stored plan."""
+    plan = meta.get("plan")
+    if not isinstance(plan, list) or not plan:
+        return None
+    regular = [p for p in plan if not p.get("sentinel")]
+    recorded = set(zip(table["seq"], table["cell_id"]))
+    done = [p for p in regular if (p["seq"], p["id"]) in recorded]
+    rounds = {p.get("round", 0) for p in regular}
+    missing_rounds = {p.get("round", 0) for p in regular if (p["seq"], p["id"]) not in recorded}
+    asked = (meta.get("grid") or {}).get("rounds") or len(rounds)
+    return Completeness(status=str(meta.get("status")), n_cells=len({p["id"] for p in done}),
+                        n_planned=len({p["id"] for p in regular}), n_rounds=len(rounds - missing_rounds),
+                        rounds_asked=int(asked))
+
+
+def partial_runs(res: Results) -> list[str]:
+    """One line per run of `res` that does not hold its whole plan (interrupted, still running, cut short)."""
+    notes = []
+    for run, meta in res.runs.items():
+        c = completeness(meta, res.table[res.table["run"] == run])
+        if c is not None and not c.complete:
+            notes.append(c.text(run))
+    return notes
 
 
 # ------------------------------------------------------------------------------- run metadata accessors

@@ -15,7 +15,7 @@ from simplenn.precision import median_ci_label, n_rounds, ratio_ci_label
 from simplenn.report.cross_machine import STEP_AT
 from simplenn.report.frameworks_md import frameworks_section, impl_parity_text
 from simplenn.report.tables import CURVE_KEYS, HOST_COLUMNS, PAIR_KEYS, chip_peak, measured, only_ok, widths_order
-from simplenn.results import machine_of, machine_versions
+from simplenn.results import machine_of, machine_versions, partial_runs
 from simplenn.units import TimeUnit, time_unit
 
 MiB = 2**20
@@ -208,6 +208,7 @@ def render_markdown(analysis: Analysis, out_dir: Path | str, chart_paths: Mappin
     speed, cross, host = analysis.speedup, analysis.crossover, analysis.host
     parts = [
         "# simplenn-bench report",
+        *partial_text(analysis),
         "## Machines and versions", machines_section(analysis),
         "## Machines side by side", cross_machine_section(analysis),
         "## Grid", grid_section(analysis),
@@ -256,6 +257,12 @@ def render_markdown(analysis: Analysis, out_dir: Path | str, chart_paths: Mappin
         parts += ["## Parity", *([parity] if parity else []), *impl_parity]
     parts += ["## Warnings", warnings_section(analysis)]
     return "\n\n".join(parts) + "\n"
+
+
+def partial_text(analysis: Analysis) -> list[str]:
+    """A warning at the top for each run that does not hold its whole plan: the reader sees what was read."""
+    notes = partial_runs(analysis.results)
+    return [f"> **Partial data.** {note}." for note in notes]
 
 
 def ci_text(analysis: Analysis) -> str:
