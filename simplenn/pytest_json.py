@@ -26,7 +26,7 @@ from pathlib import Path
 
 
 from simplenn.cases import Case
-from simplenn.errors import UsageError
+from simplenn.errors import Notice, UsageError
 from simplenn.machine import make_label
 from simplenn.measure import CellResult
 from simplenn.results import Results, ResultsError, frame, rows, validate
@@ -64,7 +64,7 @@ def load(path: Path | str) -> Results:
         )
     if foreign:
         warnings.warn(f"{path}: ignored {len(foreign)} benchmark(s) not written by bench/ "
-                      f"({', '.join(str(b.get('name', '?')) for b in foreign[:3])})", stacklevel=2)
+                      f"({', '.join(str(b.get('name', '?')) for b in foreign[:3])})", Notice, stacklevel=2)
     machine = machine_of(doc.get("machine_info"))
     records = [_record(path, i, bench) for i, bench in enumerate(ours)]
     table = validate(frame(rows(run, machine["label"], records)), str(path))

@@ -25,7 +25,7 @@ import pandas as pd
 
 from simplenn.cases import Case
 from simplenn import files
-from simplenn.errors import UsageError
+from simplenn.errors import Notice, UsageError
 from simplenn.lock import LOCK_FILE
 from simplenn.records import check_record, once_per_round
 from simplenn.timing import per_step_s
@@ -47,6 +47,25 @@ COLUMNS = CELL_KEYS + [
 ]
 
 
+# Files a desktop leaves in any folder (Finder, Explorer, macOS on foreign disks: ._name), and our own lock: a folder
+# holding only these is empty for a new run.
+DESKTOP_FILES = {".DS_Store", "Thumbs.db", "desktop.ini", ".localized"}
+
+
+def not_empty(run_dir: Path) -> str | None:
+    """Why `run_dir` cannot take a new run ('… already exists; use --resume …'), or None when it is free."""
+    if not run_dir.is_dir():
+        return None
+    others = sorted(p.name for p in run_dir.iterdir()
+                    if p.name not in DESKTOP_FILES | {LOCK_FILE} and not p.name.startswith("._"))
+    if not others:
+        return None
+    if RUN_FILE in others:
+        return f"{run_dir} already exists; use --resume {run_dir} to continue it, or choose a new folder"
+    shown = ", ".join(others[:3]) + (f", … ({len(others)} entries)" if len(others) > 3 else "")
+    return f"{run_dir} already exists and is not a run folder (it holds {shown}); choose a new or empty folder"
+
+
 class ResultsError(UsageError):
     """A run folder that cannot be read: missing, corrupt, or from a newer version of the tool."""
 
@@ -59,8 +78,9 @@ class RunWriter:
 
     def create(self, meta: dict) -> None:
         files.ensure_dir(self.run_dir, "--out")
-        if any(p.name != LOCK_FILE for p in self.run_dir.iterdir()):
-            raise UsageError(f"--out: {self.run_dir} already exists; use --resume {self.run_dir} to continue it, or choose a new folder")
+        problem = not_empty(self.run_dir)
+        if problem:
+            raise UsageError(f"--out: {problem}")
         files.write_json(self.run_dir / RUN_FILE, {**meta, "schema_version": SCHEMA_VERSION}, "--out")
         files.write_bytes(self.run_dir / SAMPLES_FILE, b"", "--out")
 
@@ -261,7 +281,7 @@ def load(run_dir: Path | str, label: str | None = None) -> Results:
     meta = read_meta(run_dir)
     records, notes = read_records(run_dir)
     for note in notes:
-        warnings.warn(note, stacklevel=2)
+        warnings.warn(note, Notice, stacklevel=2)
     machine = (meta.get("machine") or {}).get("label", "unknown machine")
     table = validate(frame(rows(label, machine, records)), str(run_dir))
     return Results(table, {label: meta})

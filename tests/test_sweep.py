@@ -352,6 +352,8 @@ def test_one_table_of_keys_drives_flags_toml_and_the_stored_grid(tmp_path):
                    "count": "3", "seed": "3", "fraction": "0.05"}
     for key in sweep.KEYS:
         text = key.choices[-1] if key.kind == "choices" else flag_values[key.kind]
+        if key.name == "min_time":
+            text = "2.5"  # above the default --max-time (3 s), --min-time would be refused as a contradiction
         from_flag = build_config(build_parser().parse_args(["run", key.flag, text]))
         toml = tmp_path / f"{key.name}.toml"
         toml.write_text(f"{key.name} = {text if key.check else json.dumps(text)}\n")  # scalars as TOML numbers
@@ -373,7 +375,7 @@ def test_a_field_error_below_the_cli_names_the_field_and_the_cli_maps_it_to_the_
 
 def test_an_existing_run_folder_is_refused_naming_out(tmp_path, capsys):
     (tmp_path / "r").mkdir()
-    (tmp_path / "r" / "x").write_text("")
+    (tmp_path / "r" / "run.json").write_text("{}")
     assert main(["run", "--devices", "CPU:0", "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert f"error: --out: {tmp_path / 'r'} already exists; use --resume" in err

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from simplenn.cases import DEFAULT_WIDTHS, Case
+from simplenn.cases import DEFAULT_WIDTHS, Case, unsupported_reason
 from simplenn.measure import Settings
 from simplenn.sweep.config import SweepConfig
 from simplenn.timing import per_step_s
@@ -103,3 +103,31 @@ def drift(records: list[dict]) -> dict | None:
     return {"cell": next(r["id"] for r in records if r.get("sentinel")), "first_median_s": meds[0],
             "last_median_s": meds[-1], "ratio": ratio, "max_over_min": max(meds) / min(meds), "n": len(meds),
             "warning": abs(ratio - 1) > DRIFT_WARN}
+
+
+# Set-up of one measured cell besides its timed blocks: worker hand-off, building the step, the first call and the
+# block-length calibration (~0.2 s + 0.15 s traced on the development machine; bench/preset_time.py's model).
+CELL_SETUP_S = 0.35
+LONG_PLAN_S = 30 * 60.0  # a plan that may take longer than this is announced before it starts
+
+
+def estimate_s(plan: list[PlanItem], backends: dict[str, str], config: SweepConfig) -> tuple[float, float]:
+    """(fastest, slowest) seconds the plan may take: every measurable cell stopping at --min-time, or at --max-time.
+
+    Cells known to be unsupported cost nothing; a cell whose step outlasts its blocks can take longer than this.
+    """
+    n = sum(1 for p in plan if not unsupported_reason(p.case, backends.get(p.case.device, "none")))
+    s = config.settings
+    per = CELL_SETUP_S + config.cooldown_s
+    return n * (per + s.min_time_s), n * (per + max(s.min_time_s, s.max_time_s) + 2 * s.min_block_s)
+
+
+def duration_text(seconds: float) -> str:
+    """'45 s', '12 min', '3.4 h', '2.1 days': a duration at the precision an estimate deserves."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
