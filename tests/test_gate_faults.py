@@ -13,11 +13,11 @@ from test_report import SMALL, write_run
 from test_sweep import FakeWorker, _run
 
 from simplenn import cli
-from simplenn import compare as compare_module
-from simplenn.compare import compare
-from simplenn.errors import UsageError
-from simplenn.report import write_report
-from simplenn.results import RUN_FILE, SAMPLES_FILE, ResultsError, RunWriter, load, read_records
+from simplenn.analyse import compare as compare_module
+from simplenn.analyse.compare import compare
+from simplenn.core.errors import UsageError
+from simplenn.analyse.report import write_report
+from simplenn.store.results import RUN_FILE, SAMPLES_FILE, ResultsError, RunWriter, load, read_records
 
 SMALL_ONLY = dict(widths_list=(SMALL,), modes=("per-call",), batches=(16, 64, 256, 1024), extras=False)
 
@@ -188,7 +188,7 @@ def test_5_a_run_still_being_written_is_labelled(tmp_path):
 
 
 def test_6_every_from_pytest_benchmark_file_is_read(tmp_path, monkeypatch):
-    from simplenn.commands import report
+    from simplenn.cli import report
 
     a = write_run(tmp_path / "a", **SMALL_ONLY)
     b = write_run(tmp_path / "b", seed=1, **SMALL_ONLY)

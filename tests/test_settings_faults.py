@@ -18,10 +18,11 @@ import pytest
 from test_report import SMALL, write_run
 from test_sweep import TINY, FakeWorker, _run
 
-from simplenn import cli, results, sweep
-from simplenn.commands.run import build_config
-from simplenn.errors import UsageError
-from simplenn.results import SAMPLES_FILE
+from simplenn import cli, sweep
+from simplenn.store import results
+from simplenn.cli.run import build_config
+from simplenn.core.errors import UsageError
+from simplenn.store.results import SAMPLES_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL_ONLY = dict(widths_list=(SMALL,), modes=("per-call",), batches=(16, 64, 256, 1024), extras=False)
@@ -143,7 +144,8 @@ def test_10_settings_checked_below_the_cli_too():
 
 _TERM_DURING_WRITE = """
 import os, signal, sys
-from simplenn import cli, files
+from simplenn import cli
+from simplenn.core import files
 real = files._replace_atomically
 def dying(path, fill, flag):
     def fill_then_die(f):

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from test_sweep import FakeWorker, _run
 
-from simplenn import cli, share
-from simplenn.results import RUN_FILE, SAMPLES_FILE
+from simplenn import cli
+from simplenn.store import share
+from simplenn.store.results import RUN_FILE, SAMPLES_FILE
 
 
 @pytest.fixture
@@ -59,7 +60,7 @@ def test_4_share_publishes_an_allow_list_not_the_folder(run, tmp_path, capsys):
 
 
 def test_4_the_scan_covers_every_published_file(run, tmp_path, capsys, monkeypatch):
-    from simplenn import report
+    from simplenn.analyse import report
 
     real = report.write_report
 

@@ -9,10 +9,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from simplenn.cases import DEFAULT_WIDTHS, Case, unsupported_reason
-from simplenn.measure import Settings
+from simplenn.core.cases import DEFAULT_WIDTHS, Case, unsupported_reason
+from simplenn.measure.cell import Settings
 from simplenn.sweep.config import SweepConfig
-from simplenn.timing import per_step_s
+from simplenn.core.timing import per_step_s
 
 # |last / first − 1| of the sentinel's median step time above which a run is flagged as drifting.
 DRIFT_WARN = 0.10
@@ -131,3 +131,17 @@ def duration_text(seconds: float) -> str:
     if seconds < 2 * 86400:
         return f"{seconds / 3600:.1f} h"
     return f"{seconds / 86400:.1f} days"
+
+
+def long_plan_notice(meta: dict, config: SweepConfig, run_dir) -> str | None:
+    """The sentence announcing a plan that may take LONG_PLAN_S or more (None for a shorter one): how long, and
+    that stopping it loses nothing."""
+    plan = [PlanItem.from_dict(p) for p in meta["plan"]]
+    low, high = estimate_s(plan, {d["name"]: d["backend"] for d in meta["devices"]}, config)
+    if high < LONG_PLAN_S:
+        return None
+    span = duration_text(high) if duration_text(low) == duration_text(high) else \
+        f"{duration_text(low)} to {duration_text(high)}"
+    return (f"plan: {len(plan):,} cells, estimated ~{span} (each cell {config.settings.min_time_s:g}–"
+            f"{config.settings.max_time_s:g} s of timing plus set-up); Ctrl-C saves what is measured, and "
+            f"`simplenn-bench run --resume {run_dir}` continues it")

@@ -1,0 +1,43 @@
+"""`simplenn-bench`: argument parsing and dispatch only. Each subcommand lives in simplenn/cli/<name>.py
+with `add_parser(subparsers)` and `run(args) -> int`; the list follows the user's workflow."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import signal
+import sys
+
+from simplenn.core.errors import UsageError
+
+COMMANDS = ("info", "train", "run", "report", "compare", "share")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="simplenn-bench",
+        description="Benchmark a from-scratch TensorFlow MLP training step on CPU and GPU.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f"simplenn.cli.{name}").add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from simplenn.cli._console import safe_streams, stop_signals, user_warnings
+
+    safe_streams()  # before argparse prints anything: its help and errors go through the same streams
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    with user_warnings(), stop_signals():
+        try:
+            return int(args.func(args) or 0)
+        except UsageError as e:
+            print(f"simplenn-bench {args.command}: error: {e}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt as e:
+            signum = getattr(e, "signum", signal.SIGINT)
+            print(f"simplenn-bench {args.command}: {'terminated' if signum == signal.SIGTERM else 'interrupted'}",
+                  file=sys.stderr)
+            return 128 + signum
+
