@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import platform
+import shlex
 import signal
 import sys
 from contextlib import ExitStack
@@ -280,7 +281,7 @@ def _finish(state, as_json: bool) -> int:
         for w in state.warnings:
             print(f"warning: {w}")
         print(f"results: {state.run_dir}")
-    hint = f"what was measured is saved; resume with: simplenn-bench run --resume {state.run_dir}"
+    hint = f"what was measured is saved; resume with: simplenn-bench run --resume {shlex.quote(str(state.run_dir))}"
     if state.error:  # a write failed (disk full, read-only): exit 2 like any other bad-environment error
         print(f"simplenn-bench run: error: {state.error}; {hint}", file=sys.stderr)
         return 2

@@ -225,7 +225,8 @@ def check_dest(run_dir: Path, root: Path) -> None:
     run, dest = run_dir.resolve(), root.resolve()
     if dest == run or run in dest.parents:
         raise UsageError(f"--dest: {root} is inside the run folder {run}; run share from your checkout of "
-                         f"simplenn-bench (cd there; simplenn-bench share {run}) or give --dest <checkout>/results")
+                         f"simplenn-bench (cd there; simplenn-bench share {shlex.quote(str(run))}) or give --dest "
+                         "<checkout>/results")
 
 
 def check_not_shared(machines: Path, meta: dict) -> None:

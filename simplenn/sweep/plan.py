@@ -4,6 +4,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
+import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
@@ -144,4 +145,4 @@ def long_plan_notice(meta: dict, config: SweepConfig, run_dir) -> str | None:
         f"{duration_text(low)} to {duration_text(high)}"
     return (f"plan: {len(plan):,} cells, estimated ~{span} (each cell {config.settings.min_time_s:g}–"
             f"{config.settings.max_time_s:g} s of timing plus set-up); Ctrl-C saves what is measured, and "
-            f"`simplenn-bench run --resume {run_dir}` continues it")
+            f"`simplenn-bench run --resume {shlex.quote(str(run_dir))}` continues it")
