@@ -66,7 +66,7 @@ class HugeShapeFails(FakeWorker):
     """The ceiling probe of a shape with a huge batch runs out of memory; the others succeed."""
 
     def request(self, msg, timeout_s):
-        if msg[0] == "ceiling" and any(shape[0] > 10**6 for shape in msg[2]):
+        if msg[0] == "ceiling" and any(mm.m > 10**6 for mm in msg[2]):
             self.requests.append(msg)
             return ("error", "MemoryError: Unable to allocate 292. TiB for an array")
         return super().request(msg, timeout_s)
@@ -78,7 +78,7 @@ def test_7_one_failing_ceiling_shape_leaves_the_others(tmp_path):
     ok = df[df["status"] == "ok"]
     # before the fix: the probe failed as a whole, so every cell's % of ceiling was NaN
     assert ok["ceiling_gflops"].notna().all() and set(ok["ceiling_gflops"]) == {120.0}
-    assert any("99999999999×784×8: failed and left out" in w for w in state.warnings)
+    assert any("matmul (99999999999×784) @ (784×8): failed and left out" in w for w in state.warnings)
 
 
 # ------------------------------------------------------------------ 8. output encoding never breaks a command

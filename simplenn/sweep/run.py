@@ -236,27 +236,28 @@ def _impl_parity(device: str, config: SweepConfig, worker: Worker, state: RunSta
 
 def _probe_ceiling(device: str, phase: str, shapes: list, timeout_s: float, worker: Worker, writer: RunWriter,
                    state: RunState) -> None:
-    """Probe the device's matmul ceiling (a square chain and the step's own largest shapes) and record it.
+    """Probe the device's matmul ceiling (the 1024³ square and the step's own big matmuls) and record it.
 
-    One request per shape: a shape that cannot run (a huge batch's matmul out of memory, a crash) costs that shape,
+    One request per matmul: one that cannot run (a huge batch's matmul out of memory, a crash) costs that matmul,
     not the ceiling every cell's % of ceiling is measured against.
     """
     parts, failed = [], []
-    for shape in shapes:
+    for mm in shapes:
         try:
-            msg = worker.request(("ceiling", device, [shape]), timeout_s)
+            msg = worker.request(("ceiling", device, [mm]), timeout_s)
         except WorkerError as e:
             msg = ("error", e.reason)
         if msg[0] == "result":
             parts.append(msg[1])
         else:
-            failed.append({"shape": list(shape), "reason": msg[1].splitlines()[0]})
-            state.warnings.append(f"ceiling probe on {device} ({phase} of run), shape {'×'.join(map(str, shape))}: "
-                                  f"failed and left out: {msg[1].splitlines()[0]}")
+            reason = msg[1].splitlines()[0]
+            failed.append({"matmul": mm.label, "shape": [mm.m, mm.k, mm.n], "reason": reason})
+            state.warnings.append(f"ceiling probe on {device} ({phase} of run), matmul {mm.label}: failed and left "
+                                  f"out: {reason}")
     if parts:
-        writer.append({**merge_ceilings(parts), "failed_shapes": failed, "phase": phase, "measured": now()})
+        writer.append({**merge_ceilings(parts), "failed_matmuls": failed, "phase": phase, "measured": now()})
     elif not shapes:
-        state.warnings.append(f"ceiling probe on {device} ({phase} of run): no shape to probe")
+        state.warnings.append(f"ceiling probe on {device} ({phase} of run): no matmul to probe")
 
 
 def _measure_item(item: PlanItem, device: dict, settings: Settings, timeout_s: float, worker: Worker,
