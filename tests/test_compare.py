@@ -13,7 +13,7 @@ from simplenn.core.errors import UsageError
 from simplenn.store.results import RunWriter, load
 from test_report import SMALL, _cell, machine_meta, write_run
 
-# Three rounds a side, as the default run measures: with one round a side compare gives no verdict (exit 3).
+# Three rounds a side, as the default run measures: with one round a side compare gives no verdict (exit 4).
 SMALL_ONLY = dict(widths_list=(SMALL,), modes=("per-call",), batches=(16, 64, 256, 1024), extras=False,
                   rounds=(1.0, 1.0, 1.0))
 
@@ -162,11 +162,11 @@ def test_bad_min_coverage_exits_2(base, value, capsys):
 # ------------------------------------------------------------------------- one round a side (issue 24)
 
 
-def test_one_round_a_side_gets_no_verdict_and_exit_3_naming_the_fix(tmp_path, capsys):
+def test_one_round_a_side_gets_no_verdict_and_exit_4_naming_the_fix(tmp_path, capsys):
     one = {**SMALL_ONLY, "rounds": (1.0,)}
     a = write_run(tmp_path / "a", **one)
     slow = write_run(tmp_path / "b", seed=1, scale={"gpu-b256-w100x30": 1.3}, **one)
-    assert exit_code(["compare", str(a), str(slow)]) == 3  # before issue 24: exit 1 on one round's blocks
+    assert exit_code(["compare", str(a), str(slow)]) == 4  # before issue 24: exit 1 on one round's blocks
     out = capsys.readouterr().out
     assert "8 of 8 cells got no verdict" in out and "--rounds 3" in out and "--sigma PCT" in out
     assert "within-process" in out
