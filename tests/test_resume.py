@@ -198,9 +198,9 @@ def test_bad_toml_values_are_one_line_errors(tmp_path, text, words):
     toml.write_text(text + "\n")
     with pytest.raises(UsageError, match=words):  # before the fix: quick = "no" turned quick mode on
         build_config(build_parser().parse_args(["run", "--config", str(toml)]))
-    toml.write_text("seed = 3\nquick = false\nmin_time = 1\n")
+    toml.write_text("seed = 3\nquick = false\nmin_time = 0.4\n")  # below the default --max-time (0.5)
     config = build_config(build_parser().parse_args(["run", "--config", str(toml)]))
-    assert (config.seed, config.settings.min_time_s, config.batch_sizes) == (3, 1, sweep.config.DEFAULT_BATCH_SIZES)
+    assert (config.seed, config.settings.min_time_s, config.batch_sizes) == (3, 0.4, sweep.config.DEFAULT_BATCH_SIZES)
 
 
 @pytest.mark.parametrize("seed", [-1, "abc", 1.0, True])
