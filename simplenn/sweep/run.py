@@ -29,14 +29,22 @@ def add_oom(ooms: dict[tuple, int], case: Case) -> None:
     ooms[key] = min(ooms.get(key, case.batch_size), case.batch_size)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Progress:
-    """What the caller is told after each cell (for a progress bar)."""
+    """What the caller is told after each cell (for a progress bar and its ETA)."""
 
     done: int
     total: int
     record: dict
-    elapsed_s: float
+    elapsed_s: float  # since this process began measuring cells (after the start-of-run ceiling probes)
+    done_before: int = 0  # cells already recorded when this process began (a resumed run)
+
+    @property
+    def eta_s(self) -> float | None:
+        """Seconds until the last cell at this process's pace so far; None before it has measured a cell. The
+        end-of-run probes and parity checks (seconds, not minutes) are not counted."""
+        measured = self.done - self.done_before
+        return None if measured <= 0 else self.elapsed_s / measured * (self.total - self.done)
 
 
 @dataclass
@@ -110,15 +118,15 @@ def execute(state: RunState, worker: Worker, on_progress: Callable[[Progress], N
             add_oom(ooms, Case.from_dict(r["case"]))
     have_ceiling = {r["device"] for r in records if r.get("kind") == "ceiling"}
     shapes = ceiling_shapes(p.case for p in plan)
-    t_start = time.perf_counter()
     parity, impl_parity = state.meta.get("device_parity"), state.meta.get("impl_parity")
     total = len(plan)
-    done = sum(1 for p in plan if (p.seq, p.case.id) in done_keys)
+    done = done_before = sum(1 for p in plan if (p.seq, p.case.id) in done_keys)
     completed = False
     try:
         for name in devices:
             if name not in have_ceiling:
                 _probe_ceiling(name, "start", shapes, config.timeout_s, worker, writer, state)
+        t_start = time.perf_counter()  # the ETA's pace is that of cells, not of the one-off probes before them
         last_round = None
         for item in plan:
             if (item.seq, item.case.id) in done_keys:
@@ -135,7 +143,7 @@ def execute(state: RunState, worker: Worker, on_progress: Callable[[Progress], N
                 add_oom(ooms, item.case)
             done += 1
             if on_progress:
-                on_progress(Progress(done, total, record, time.perf_counter() - t_start))
+                on_progress(Progress(done, total, record, time.perf_counter() - t_start, done_before))
         # A second probe at the end: the ceiling is an upper bound, so the faster of the two is the better one
         # when the machine's load changed during the run.
         for name in devices:
