@@ -36,7 +36,12 @@ def collect(logical_cpus: int = 1, ceiling: bool = True) -> dict:
 
 
 def run(args) -> int:
+    from simplenn.system.preflight import require_loadable_tensorflow
+
+    # Before TensorFlow is imported here: a mismatched Metal plugin is a one-line reason and fix, not a traceback.
+    warnings = require_loadable_tensorflow()
     info = collect(args.logical_cpus, ceiling=not args.no_ceiling)
+    info["setup_warnings"] = list(dict.fromkeys([*warnings, *info["setup_warnings"]]))
     if args.json:
         json.dump(info, sys.stdout, indent=2, default=str)
         print()

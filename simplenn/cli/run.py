@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import platform
 import signal
 import sys
 from contextlib import ExitStack
@@ -157,6 +156,10 @@ def run(args) -> int:
             state = _resume(args.resume, held)
             if state.meta["status"] == "complete":
                 return _finish(state, args.json)  # never modified: no probe, no new `finished`
+            from simplenn.system.preflight import require_loadable_tensorflow
+
+            for warning in require_loadable_tensorflow():  # the worker imports TensorFlow: the same guard first
+                print(f"warning: {warning}", file=sys.stderr)
             worker = sweep.Worker(state.meta["grid"]["logical_cpus"])
         else:
             state, worker = _start(args, held)
@@ -190,17 +193,15 @@ def _resume(run_dir: Path, held: ExitStack):
 
 def _start(args, held: ExitStack):
     """A new run folder, created and locked for this process, with its plan written; and the worker it started."""
-    from simplenn.system import compat, machine, preflight
+    from simplenn.system import machine, preflight
     from simplenn.core import files
     from simplenn.store import lock
     from simplenn import sweep
 
     config = build_config(args)
-    guard = preflight.preflight(compat.installed_versions(), platform.system(), platform.machine(), sys.version_info[:3])
-    if guard.fatal:
-        raise UsageError(guard.fatal)
+    guard_warnings = preflight.require_loadable_tensorflow()
     fp = machine.fingerprint(Path.cwd())
-    warnings = list(guard.warnings) + machine.preflight_warnings(fp)
+    warnings = list(guard_warnings) + machine.preflight_warnings(fp)
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
     out = Path(args.out or _default_out(fp.get("label", "machine")))
