@@ -31,8 +31,8 @@ def progress(done: int, total: int, as_json: bool) -> Iterator[Callable]:
 
     def on_progress(p) -> None:
         eta = f"ETA {clock(p.eta_s)}"
-        bar.update(p.done - bar.n)
-        bar.set_postfix_str(f"{eta} (last: {p.record['id']} {p.record['status']})")
+        bar.set_postfix_str(f"{eta} (last: {p.record['id']} {p.record['status']})", refresh=False)
+        bar.update(p.done - bar.n)  # one redraw, with the new count and the new ETA together
         if quiet and not as_json:
             line = f"[{p.done}/{p.total}] {p.record['id']}: {p.record['status']} {p.record.get('reason', '')}"
             print(f"{line.rstrip()}; {eta}", file=sys.stderr)
