@@ -17,6 +17,7 @@ from simplenn.sweep.config import CONFIG_KEYS, FIELD_FLAGS, KEYS, QUICK, SUSTAIN
 # How each list kind is parsed, from a flag's text or a sweep.toml value written as text. Scalar keys carry their
 # own check (ConfigKey.check), which serves the flag (through validate.flag) and the TOML value alike.
 PARSERS = {"devices": lambda s: [x for x in s.split(",") if x.strip()], "ints": _args.int_list,
+           "cells": lambda s: [x.strip() for x in s.split(",") if x.strip()],
            "hidden": _args.widths_list}
 METAVARS = {"seconds": "S", "seconds0": "S", "count": "N", "seed": "N", "fraction": "F"}
 GRID_FLAGS = tuple(k.name for k in KEYS)

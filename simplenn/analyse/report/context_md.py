@@ -1,5 +1,5 @@
 """The report's closing sections, in Markdown: where and how the numbers were made (machines and versions, the grid
-as a sentence, the method in brief, which CI each table shows, parity). They follow the answer, charts and tables."""
+as a sentence, the method in brief, which CI each table shows). They follow the answer, charts and tables."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -144,14 +144,3 @@ def ci_text(analysis: Analysis) -> str:
     return (f"CIs in this report ({rounds} round{'s' if rounds != 1 else ''}): per-cell table: "
             f"{median_ci_label(rounds, fresh)}. Speedup table: {ratio_ci_label(rounds)}, rounds paired across "
             "devices.")
-
-
-def parity_section(runs: Mapping[str, dict]) -> str:
-    """CPU ↔ GPU (any two devices) parity of each run: the same seeded steps compared within a tolerance."""
-    lines = []
-    for run, meta in runs.items():
-        parity = meta.get("device_parity")
-        if isinstance(parity, Mapping):
-            verdict = "agree" if parity.get("ok") else "**MISMATCH**"
-            lines.append(f"- `{run}`: devices {verdict}: {parity.get('message', '')}")
-    return "\n".join(lines)

@@ -13,10 +13,11 @@ from simplenn.analyse.report.answer import answer_markdown
 from simplenn.analyse.report.analysis import Analysis
 from simplenn.analyse.report.captions import CHARTS
 from simplenn.analyse.report.context_md import (METHOD, ci_text, grid_section, grid_sentence, machines_section,
-                                                method_text, parity_section)
+                                                method_text)
 from simplenn.analyse.report.cross_machine import STEP_AT
-from simplenn.analyse.report.frameworks_md import frameworks_section, impl_parity_text
-from simplenn.analyse.report.tables import CURVE_KEYS, HOST_COLUMNS, PAIR_KEYS, is_nominal
+from simplenn.analyse.report.frameworks_md import frameworks_section, impl_parity_text, parity_section
+from simplenn.analyse.report.tables import CURVE_KEYS, PAIR_KEYS, is_nominal
+from simplenn.analyse.report.where_md import where_sections
 from simplenn.core.units import TimeUnit, time_unit
 
 __all__ = ["METHOD", "absent_gpu_text", "cells_for_display", "cross_machine_table", "grid_sentence", "method_text",
@@ -81,16 +82,6 @@ def crossover_for_display(table: pd.DataFrame, unit: TimeUnit) -> pd.DataFrame:
         f"base_cost_{per_sample.name}_per_sample": per_sample.of(table["base_cost_s_per_sample"]),
         f"other_overhead_{unit.name}": unit.of(table["other_overhead_s"]),
         f"other_cost_{per_sample.name}_per_sample": per_sample.of(table["other_cost_s_per_sample"]),
-    })
-
-
-def host_for_display(table: pd.DataFrame, unit: TimeUnit) -> pd.DataFrame:
-    """The host-overhead table with its step times in `unit`."""
-    return pd.DataFrame({
-        **{k: table[k] for k in HOST_COLUMNS[:9]},
-        f"per_call_{unit.name}": unit.of(table["per_call_step_s"]),
-        f"in_graph_{unit.name}": unit.of(table["in_graph_step_s"]),
-        f"host_overhead_{unit.name}": unit.of(table["host_overhead_s"]), "host_share_pct": table["host_share_pct"],
     })
 
 
@@ -209,7 +200,7 @@ def cells_section(analysis: Analysis) -> list[str]:
 
 def render_markdown(analysis: Analysis, out_dir: Path | str, chart_paths: Mapping[str, Path] | None = None) -> str:
     """The report as Markdown: the answer, the charts, the tables, then how and where it was measured, warnings."""
-    out_dir, runs, unit = Path(out_dir), analysis.runs, analysis.step_unit
+    out_dir, runs = Path(out_dir), analysis.runs
     warnings = warnings_section(analysis)
     parts = [
         "# simplenn-bench report",
@@ -219,11 +210,7 @@ def render_markdown(analysis: Analysis, out_dir: Path | str, chart_paths: Mappin
         *speedup_section(analysis),
         *cells_section(analysis),
     ]
-    if not analysis.host.empty:
-        parts += ["## Where the time goes",
-                  "Host overhead = per-call median − in-graph median per step: what dispatching one step from "
-                  "Python costs on top of the device work.",
-                  _section_table(host_for_display(analysis.host, unit))]
+    parts += where_sections(analysis)  # host dispatch vs device work; inside the step, when cells were profiled
     parts += frameworks_section(analysis)
     absent = absent_gpu_text(runs)
     parts += ["## Machines and versions", machines_section(analysis), *([absent] if absent else []),
