@@ -56,11 +56,12 @@ def test_the_grid_sentence_says_every_value_and_lists_what_it_does_not_know():
                          impls=("jax",), settings=Settings(min_time_s=0.7, min_block_s=0.03, seed=11, precision=0.037,
                                                            max_time_s=2.5),
                          cooldown_s=4.0, rounds=6, sentinel_every=9, timeout_s=77.0, logical_cpus=3)
-    text = grid_sentence({**config.to_dict(), "profile": ["cpu-b8-w64x32"]},
-                         {"name": "standard", "version": 2, "overrides": ["batch_sizes"]})
+    grid = {**config.to_dict(), "profile": ["cpu-b8-w64x32"], "profile_steps": 40, "from_the_future": 1}
+    text = grid_sentence(grid, {"name": "standard", "version": 2, "overrides": ["batch_sizes"]})
     for needle in ("784-64-32-10 at batch sizes 16 and 4096", "784-512-10 at batch size 256", "devices CPU:0 and GPU:0",
                    "3 logical devices", "implementation jax", "mode in-graph", "loss softmax", "dtype float16",
                    "XLA on", "±3.7 %", "at most 2.5 s", "at least 0.7 s", "at least 0.03 s", "6 rounds", "seed 11",
                    "every 9 cells", "timeout 77 s", "4 s cool-down", "Preset standard v2, with batch_sizes changed",
-                   "Other settings: profile = cpu-b8-w64x32."):
+                   "cells cpu-b8-w64x32 traced under the profiler (40 steps each)",
+                   "Other settings: from_the_future = 1."):
         assert needle in text, (needle, text)

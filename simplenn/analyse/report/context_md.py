@@ -86,6 +86,11 @@ def grid_sentence(grid: Mapping[str, object], preset: Mapping | None = None) -> 
              f"{fmt_value(take('sentinel_every', '–'))} cells; timeout {_seconds(take('timeout_s', '–'))} per cell")
     cooldown = take("cooldown_s", 0)
     text += (f", {_seconds(cooldown)} cool-down between cells." if cooldown else ", no cool-down.")
+    profile, steps = take("profile", ()), take("profile_steps", None)
+    if profile:
+        cells = "every cell" if "all" in profile else "cells " + _and(profile)
+        each = f"{steps} steps each" if steps else "one timing block each"
+        text += f" After timing, {cells} traced under the profiler ({each})."
     if preset:
         changed = preset.get("overrides") or []
         text += (f" Preset {preset.get('name')} v{preset.get('version')}"
