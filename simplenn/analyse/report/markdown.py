@@ -18,6 +18,7 @@ from simplenn.analyse.report.cross_machine import STEP_AT
 from simplenn.analyse.report.frameworks_md import frameworks_section, impl_parity_text, parity_section
 from simplenn.analyse.report.tables import CURVE_KEYS, PAIR_KEYS, is_nominal
 from simplenn.analyse.report.where_md import where_sections
+from simplenn.store.completeness import partial_runs
 from simplenn.core.units import TimeUnit, time_unit
 
 __all__ = ["METHOD", "absent_gpu_text", "cells_for_display", "cross_machine_table", "grid_sentence", "method_text",
@@ -204,6 +205,7 @@ def render_markdown(analysis: Analysis, out_dir: Path | str, chart_paths: Mappin
     warnings = warnings_section(analysis)
     parts = [
         "# simplenn-bench report",
+        *(f"> **Partial data.** {note}." for note in partial_runs(analysis.results)),  # say what was read
         "## The answer", answer_markdown(analysis, sum(line.startswith("- ") for line in warnings.splitlines())),
         *charts_section(analysis, out_dir, chart_paths or {}),
         *(["## Machines side by side", cross_machine_section(analysis)] if len(runs) > 1 else []),
