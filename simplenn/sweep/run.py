@@ -18,6 +18,7 @@ from simplenn.core.errors import FieldError, UsageError
 from simplenn.measure.cell import Settings
 from simplenn.store.results import RunWriter, completed_keys, not_empty, read_meta, read_records
 from simplenn.sweep.config import SweepConfig
+from simplenn.sweep.progress import Progress
 from simplenn.sweep.plan import PlanItem, drift, expand, oom_key, oom_skip, order, sentinel_settings
 from simplenn.sweep.profiling import chosen, profile_run
 from simplenn.sweep.worker import Worker, WorkerError
@@ -27,24 +28,6 @@ def add_oom(ooms: dict[tuple, int], case: Case) -> None:
     """Remember that `case` ran out of memory (the smallest such batch per cell is kept)."""
     key = oom_key(case)
     ooms[key] = min(ooms.get(key, case.batch_size), case.batch_size)
-
-
-@dataclass(frozen=True)
-class Progress:
-    """What the caller is told after each cell (for a progress bar and its ETA)."""
-
-    done: int
-    total: int
-    record: dict
-    elapsed_s: float  # since this process began measuring cells (after the start-of-run ceiling probes)
-    done_before: int = 0  # cells already recorded when this process began (a resumed run)
-
-    @property
-    def eta_s(self) -> float | None:
-        """Seconds until the last cell at this process's pace so far; None before it has measured a cell. The
-        end-of-run probes and parity checks (seconds, not minutes) are not counted."""
-        measured = self.done - self.done_before
-        return None if measured <= 0 else self.elapsed_s / measured * (self.total - self.done)
 
 
 @dataclass
