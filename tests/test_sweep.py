@@ -360,7 +360,7 @@ def test_one_table_of_keys_drives_flags_toml_and_the_stored_grid(tmp_path):
     for key in sweep.KEYS:
         text = key.choices[-1] if key.kind == "choices" else flag_values[key.kind]
         if key.name == "min_time":
-            text = "2.5"  # above the default --max-time (3 s), --min-time would be refused as a contradiction
+            text = "0.4"  # above the default --max-time (0.5 s), --min-time would be refused as a contradiction
         from_flag = build_config(build_parser().parse_args(["run", key.flag, text]))
         toml = tmp_path / f"{key.name}.toml"
         toml.write_text(f"{key.name} = {text if key.check else json.dumps(text)}\n")  # scalars as TOML numbers
