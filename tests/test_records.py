@@ -6,8 +6,9 @@ import json
 import pytest
 
 from simplenn.store import results
+from simplenn.core import records
 from simplenn.core.cases import Case
-from simplenn.core.records import check_record
+from simplenn.core.records import CellRecord, PlanItem, check_record
 
 CASE = Case("CPU:0", 8)
 GOOD = {"kind": "cell", "seq": 0, "id": CASE.id, "case": CASE.to_dict(), "status": "ok", "reason": "",
@@ -66,3 +67,23 @@ def test_wrong_type_in_a_run_is_refused_before_any_number_is_computed(tmp_path):
     path = run / "samples.jsonl"
     path.write_text(json.dumps(GOOD) + "\n")
     assert results.read_records(run)[0] == [GOOD]
+
+
+def test_a_version_1_record_loads_with_its_precision_named_precision_reached(tmp_path):
+    run = _run(tmp_path, {**GOOD, "precision": 0.03, "imprecise": True})
+    meta = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**meta, "schema_version": 1}))
+    [record], _ = results.read_records(run)
+    assert record["precision_reached"] == 0.03 and "precision" not in record
+    assert results.load(run).table["precision_reached"].tolist() == [0.03, 0.03]
+
+
+def test_a_record_round_trips_through_its_json_and_the_schema_follows_the_dataclass():
+    item = PlanItem(3, Case("GPU:0", 32, (784, 64, 10), impl="jax", mode="in-graph"), round=1, sentinel=True)
+    record = CellRecord(item.case, "ok", n_steps=5, block_s=(0.1, 0.2), precision_reached=0.01).planned(item)
+    assert check_record(record.to_json()) is None
+    assert CellRecord.from_json(json.loads(json.dumps(record.to_json()))) == record
+    assert record.item == item and record.device_kind == "gpu"
+    assert set(records.CELL) | {"kind"} == set(record.to_json())  # every field is a checked key, and only those
+    with pytest.raises(records.RecordError, match="cannot answer plan item"):
+        record.planned(PlanItem(4, Case("CPU:0", 32)))

@@ -15,6 +15,7 @@ from simplenn.store import results
 
 from simplenn import sweep
 from simplenn.core.cases import Case
+from simplenn.core.records import PlanItem
 from simplenn.cli import main
 from simplenn.core.errors import FieldError, UsageError
 from simplenn.measure.cell import Settings
@@ -54,13 +55,14 @@ class FakeWorker:
             return ("result", [{"impl": i, "mode": m, "status": "mismatch" if i == self.impl_mismatch else "ok",
                                 "reason": "differs from scratch" if i == self.impl_mismatch else ""}
                                for i in msg[1]["impls"] for m in msg[1]["modes"]])
-        case = Case.from_dict(msg[1])
+        item = msg[1]  # the plan item, as run.json holds it: the answer is the record of that item
+        case = Case.from_dict(item["case"])
         if case.id in self.fail:
             raise sweep.WorkerError(*self.fail[case.id])
         if self.oom_from and case.batch_size >= self.oom_from:
-            return ("result", {"kind": "cell", "id": case.id, "case": msg[1], "status": "oom", "reason": "OOM", "block_s": []})
+            return ("result", {"kind": "cell", **item, "status": "oom", "reason": "OOM", "block_s": []})
         step_s = 1e-4 * case.batch_size
-        return ("result", {"kind": "cell", "id": case.id, "case": msg[1], "status": "ok", "reason": "", "n_steps": 10,
+        return ("result", {"kind": "cell", **item, "status": "ok", "reason": "", "n_steps": 10,
                            "block_s": [10 * step_s] * 5, "trace_s": 0.01})
 
 
@@ -219,7 +221,7 @@ def test_real_worker_killed_mid_cell_then_a_fresh_worker_carries_on():
     worker = sweep.Worker(logical_cpus=2)
     worker.start()
     try:
-        slow = Case("CPU:0", 8, (8, 8, 10)).to_dict()
+        slow = PlanItem(0, Case("CPU:0", 8, (8, 8, 10))).to_json()
         settings = Settings(min_block_s=0.01, min_time_s=30.0, max_time_s=60.0)
         pid = worker.proc.pid
         killer = subprocess.Popen([sys.executable, "-c", f"import os,time,signal; time.sleep(1.5); os.kill({pid}, signal.SIGKILL)"])
@@ -228,7 +230,7 @@ def test_real_worker_killed_mid_cell_then_a_fresh_worker_carries_on():
         killer.wait()
         assert err.value.status == "crashed" and "SIGKILL" in err.value.reason
         fast = Settings(min_block_s=0.005, min_time_s=0.02, max_time_s=0.1)
-        msg = worker.request(("cell", Case("CPU:1", 8, (8, 8, 10)).to_dict(), CPU1, fast), timeout_s=120)
+        msg = worker.request(("cell", PlanItem(1, Case("CPU:1", 8, (8, 8, 10))).to_json(), CPU1, fast), timeout_s=120)
         assert msg[0] == "result" and msg[1]["status"] == "ok" and worker.proc.pid != pid
         with pytest.raises(sweep.WorkerError) as err:
             worker.request(("cell", slow, CPU0, settings), timeout_s=1.0)

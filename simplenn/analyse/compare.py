@@ -22,14 +22,13 @@ from dataclasses import dataclass
 import pandas as pd
 
 from simplenn.analyse.display import markdown_table, split_constant
+from simplenn.core.dimensions import MATCH
 from simplenn.core.errors import UsageError
 from simplenn.analyse.report.tables import first_non_ok, measured, only_ok, require_ok
 from simplenn.store.results import Results, machine_of, machine_versions
 from simplenn.analyse.intervals import few_rounds_factor, median_ci_of, ratio_ci, ratio_ci_label, reproducibility, widen
 from simplenn.core.units import time_unit
 
-# What makes two cells "the same measurement" in two runs; the run and its timing details do not.
-MATCH_KEYS = ["device", "impl", "mode", "loss", "dtype", "jit", "widths", "batch_size"]
 TABLE_COLUMNS = ["base_median_s", "new_median_s", "base_ci_low_s", "base_ci_high_s", "new_ci_low_s", "new_ci_high_s",
                  "ratio", "ci_low", "ci_high", "verdict"]
 REGRESSION, IMPROVEMENT, SAME = "regression", "improvement", "no significant change"
@@ -139,7 +138,7 @@ def _require_coverage(base_cells: pd.DataFrame, new_cells: pd.DataFrame, keys: l
 
 def _keys(cross_machine: bool) -> list[str]:
     # Within one machine the machine label is part of a cell's identity; across machines it is what differs.
-    return MATCH_KEYS if cross_machine else ["machine", *MATCH_KEYS]
+    return MATCH if cross_machine else ["machine", *MATCH]
 
 
 def _cell_status(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
@@ -260,7 +259,7 @@ def format_comparison(result: Comparison) -> str:
         f"base_median_{unit.name}": unit.of(t["base_median_s"]), f"new_median_{unit.name}": unit.of(t["new_median_s"]),
         "ratio_x": t["ratio"], "ci95_low_x": t["ci_low"], "ci95_high_x": t["ci_high"], "verdict": t["verdict"],
     })
-    shown, constant = split_constant(shown, ["machine", *MATCH_KEYS])
+    shown, constant = split_constant(shown, ["machine", *MATCH])
     lines = [result.title, rule_text(result.threshold_pct), ci_text(result.rounds), "",
              *([constant] if constant else []), markdown_table(shown), "", reproducibility_text(result)]
     if result.cross_machine:

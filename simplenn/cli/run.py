@@ -236,10 +236,10 @@ def _measure(state, worker, as_json: bool) -> int:
 
     def on_progress(p) -> None:
         bar.n = p.done
-        bar.set_postfix_str(f"{p.record['id']} {p.record['status']}")
+        bar.set_postfix_str(f"{p.record.id} {p.record.status}")
         bar.refresh()
         if quiet and not as_json:
-            print(f"[{p.done}/{p.total}] {p.record['id']}: {p.record['status']} {p.record.get('reason', '')}".rstrip(),
+            print(f"[{p.done}/{p.total}] {p.record.id}: {p.record.status} {p.record.reason}".rstrip(),
                   file=sys.stderr)
 
     state = sweep.execute(state, worker, on_progress, thermal=machine.thermal_state)

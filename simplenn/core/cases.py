@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 
+from simplenn.core.dimensions import COLUMN_OF, DIMENSIONS, FIELD_OF
 from simplenn.core.errors import FieldError
 
 DEFAULT_WIDTHS: tuple[int, ...] = (784, 100, 30, 10)
@@ -69,7 +70,8 @@ FLOPS_FORMULA = "FLOPs per step = 6 × batch size × weight entries (forward 2BP
 class Case:
     """One benchmark cell. `device` is any TensorFlow device name ('CPU:0', 'GPU:0', 'CPU:1').
 
-    `layer_sizes` lists every layer (input, hidden…, output); files on disk keep the key "widths" for it.
+    `layer_sizes` lists every layer (input, hidden…, output); files on disk keep the key "widths" for it. Each
+    field is one of simplenn.core.dimensions.DIMENSIONS, which says its column and its role in the key sets.
     """
 
     device: str
@@ -131,17 +133,26 @@ class Case:
         return "-".join(parts)
 
     def to_dict(self) -> dict:
-        """The case as stored on disk: field names, except that layer_sizes is kept under "widths"."""
-        return {("widths" if k == "layer_sizes" else k): (list(v) if k == "layer_sizes" else v)
-                for k, v in asdict(self).items()}
+        """The case as stored on disk: one key per dimension (its column name: layer_sizes under "widths")."""
+        return {COLUMN_OF[f.name]: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)
+                for f in fields(self)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Case":
-        """The inverse of to_dict (unknown keys ignored)."""
+        """The inverse of to_dict (unknown keys ignored; field names are read too)."""
         names = {f.name for f in fields(cls)}
-        kwargs = {k: v for k, v in d.items() if k in names}
-        kwargs["layer_sizes"] = tuple(d["widths"] if "widths" in d else d["layer_sizes"])
+        kwargs = {FIELD_OF.get(k, k): v for k, v in d.items() if FIELD_OF.get(k, k) in names}
+        kwargs["layer_sizes"] = tuple(kwargs["layer_sizes"])
         return cls(**kwargs)
+
+    def columns(self) -> dict:
+        """The case as the tidy table holds it: one column per dimension (widths as '784x100x30x10'), and hidden."""
+        values = {COLUMN_OF[f.name]: getattr(self, f.name) for f in fields(self)}
+        return {**values, "widths": self.widths_label, "hidden": self.hidden}
+
+    def key(self, *without: str) -> tuple:
+        """The case's values of every dimension but those named (field or column names): what other cases share."""
+        return tuple(getattr(self, d.field) for d in DIMENSIONS if d.field not in without and d.column not in without)
 
 
 def unsupported_reason(case: Case, backend: str) -> str | None:

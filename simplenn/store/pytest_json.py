@@ -28,7 +28,7 @@ from pathlib import Path
 from simplenn.core.cases import Case
 from simplenn.core.errors import UsageError
 from simplenn.system.machine import make_label
-from simplenn.measure.cell import CellResult
+from simplenn.core.records import CellRecord
 from simplenn.store.results import Results, ResultsError, frame, rows, validate
 
 EXTRA_INFO_FORMAT = 1
@@ -97,7 +97,7 @@ def _read(path: Path) -> dict:
 
 
 def _record(path: Path, seq: int, bench: dict) -> dict:
-    """One benchmark as a samples.jsonl cell record, so simplenn.store.results turns it into rows like any CLI cell."""
+    """One benchmark as a samples.jsonl cell record (its JSON), so results.rows turns it into rows like any CLI cell."""
     name = bench.get("name", f"#{seq}")
     extra = bench["extra_info"]
     version = extra["simplenn_format"]
@@ -125,13 +125,12 @@ def _record(path: Path, seq: int, bench: dict) -> dict:
     if iterations != 1:
         # pytest-benchmark stores round time / iterations; bench/ always times one target call per round.
         raise ResultsError(f"{path}: {name} was timed with {iterations} iterations per round; bench/ uses 1")
-    cell = CellResult(
-        case=case, status="ok", trace_s=extra.get("trace_s"), n_steps=steps, block_s=tuple(data),
+    return CellRecord(
+        case, "ok", seq=seq, trace_s=extra.get("trace_s"), n_steps=steps, block_s=tuple(data),
         calibration_s=tuple(extra.get("calibration_s") or ()), placement=extra.get("placement") or {},
         final_loss=extra.get("final_loss"), n_traces=extra.get("n_traces"), peak_bytes=extra.get("peak_bytes"),
         backend=extra.get("backend", "none"), device_kind=extra.get("device_kind", case.device.split(":")[0].lower()),
-    )
-    return {**cell.to_record(), "seq": seq, "round": 0}
+    ).to_json()
 
 
 def _positive(t: object) -> bool:

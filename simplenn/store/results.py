@@ -9,7 +9,10 @@ Format history (SCHEMA_VERSION):
      which tells a copy of a run from a different run with the same folder name; older runs are told apart by
      path. Likewise a cell's `precision` (its median's relative 95 % CI half-width when timing stopped),
      `imprecise` and `worker_pid`; a ceiling's `shape` and `probes`; the grid's `precision` and `max_time_s`.
-Older files are upgraded on load by the functions in _UPGRADES (none yet); newer ones are refused.
+  2  issue 22: a cell's achieved precision is `precision_reached` (the grid's `precision` stays the target it was
+     timed to); records are simplenn.core.records.CellRecord.to_json() (every field written, null when unknown).
+Older files are upgraded on load: run.json by the functions in _UPGRADES, records by _upgrade_record (which also
+reads a version-1 record appended to a run resumed by version 2); newer ones are refused.
 """
 from __future__ import annotations
 
@@ -23,27 +26,34 @@ from types import MappingProxyType
 
 import pandas as pd
 
-from simplenn.core.cases import Case
 from simplenn.core import files
 from simplenn.core.errors import UsageError
 from simplenn.store.lock import LOCK_FILE
-from simplenn.core.records import check_record
+from simplenn.core.dimensions import CELL_COLUMNS
+from simplenn.core.records import CellRecord, check_record
 from simplenn.core.timing import per_step_s
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 RUN_FILE = "run.json"
 SAMPLES_FILE = "samples.jsonl"
 
-# _UPGRADES[n] turns a version-n run.json (and its records) into version n+1.
-_UPGRADES: dict[int, callable] = {}
+
+def _upgrade_record(rec: dict) -> dict:
+    """A samples.jsonl record in the current format: version 1 named the achieved precision `precision`."""
+    if rec.get("kind") == "cell" and "precision" in rec and "precision_reached" not in rec:
+        rec = {**rec, "precision_reached": rec["precision"]}
+        del rec["precision"]
+    return rec
+
+
+# _UPGRADES[n] turns a version-n run.json into version n+1 (its records: _upgrade_record).
+_UPGRADES: dict[int, callable] = {1: lambda meta: meta}
 
 # The tidy table: one row per timed block (cells without samples get one row with NaN block values).
-CELL_KEYS = ["run", "machine", "device", "device_kind", "backend", "impl", "mode",
-             "batch_size", "widths", "hidden", "loss", "dtype", "jit"]
-COLUMNS = CELL_KEYS + [
+COLUMNS = CELL_COLUMNS + [
     "cell_id", "seq", "round", "sentinel", "status", "reason", "trace_s", "peak_bytes", "final_loss",
     "thermal_before", "thermal_after", "block", "n_steps", "block_s", "step_s", "flops_per_step",
-    "ceiling_gflops", "precision", "imprecise", "worker_pid",
+    "ceiling_gflops", "precision_reached", "imprecise", "worker_pid",
 ]
 
 
@@ -126,6 +136,7 @@ def read_records(run_dir: Path | str) -> tuple[list[dict], list[str]]:
             rec = json.loads(line)
             if not isinstance(rec, dict) or "kind" not in rec:
                 raise ValueError("not a record")
+            rec = _upgrade_record(rec)
         except ValueError as e:
             if i == len(lines) - 1:  # the last line with no newline: a write cut short
                 notes.append(f"{path}: dropped a torn last line (line {i + 1})")
@@ -151,31 +162,22 @@ def rows(run: str, machine: str, records: list[dict]) -> list[dict]:
             # Probed at the start and the end of a run: the faster probe is the better estimate of the ceiling.
             ceilings[r["device"]] = max(r["gflops"], ceilings.get(r["device"], 0.0))
     out = []
-    for r in records:
-        if r.get("kind") != "cell":
-            continue
-        case = Case.from_dict(r["case"])
+    for cell in (CellRecord.from_json(r) for r in records if r.get("kind") == "cell"):
+        case = cell.case
         base = {
-            "run": run, "machine": machine, "device": case.device,
-            "device_kind": r.get("device_kind", case.device.split(":")[0].lower()),
-            "backend": r.get("backend", "none"), "impl": case.impl, "mode": case.mode,
-            "batch_size": case.batch_size, "widths": case.widths_label, "hidden": case.hidden,
-            "loss": case.loss, "dtype": case.dtype, "jit": case.jit,
-            "cell_id": r["id"], "seq": r["seq"], "round": r.get("round", 0), "sentinel": r.get("sentinel", False),
-            "status": r["status"], "reason": r.get("reason", ""), "trace_s": r.get("trace_s", math.nan),
-            "peak_bytes": r.get("peak_bytes"), "final_loss": r.get("final_loss", math.nan),
-            "thermal_before": r.get("thermal_before"), "thermal_after": r.get("thermal_after"),
-            "flops_per_step": case.flops_per_step, "ceiling_gflops": ceilings.get(case.device, math.nan),
-            # The median's relative 95 % CI half-width reached when timing stopped, and whether it fell short.
-            "precision": r.get("precision"), "imprecise": bool(r.get("imprecise", False)),
-            "worker_pid": r.get("worker_pid"),
+            "run": run, "machine": machine, **case.columns(), "device_kind": cell.device_kind,
+            "backend": cell.backend, "cell_id": cell.id, "seq": cell.seq, "round": cell.round,
+            "sentinel": cell.sentinel, "status": cell.status, "reason": cell.reason, "trace_s": cell.trace_s,
+            "peak_bytes": cell.peak_bytes, "final_loss": cell.final_loss, "thermal_before": cell.thermal_before,
+            "thermal_after": cell.thermal_after, "flops_per_step": case.flops_per_step,
+            "ceiling_gflops": ceilings.get(case.device, math.nan), "precision_reached": cell.precision_reached,
+            "imprecise": cell.imprecise, "worker_pid": cell.worker_pid,
         }
-        blocks = r.get("block_s") or []
-        n_steps = r.get("n_steps") or 0
-        if not blocks:
+        if not cell.block_s:
             out.append({**base, "block": math.nan, "n_steps": math.nan, "block_s": math.nan, "step_s": math.nan})
-        for i, t in enumerate(blocks):
-            out.append({**base, "block": i, "n_steps": n_steps, "block_s": t, "step_s": per_step_s(t, n_steps)})
+        for i, t in enumerate(cell.block_s):
+            out.append({**base, "block": i, "n_steps": cell.n_steps, "block_s": t,
+                        "step_s": per_step_s(t, cell.n_steps)})
     return out
 
 
@@ -183,7 +185,7 @@ def frame(rows: list[dict]) -> pd.DataFrame:
     """Build the tidy DataFrame with the canonical columns and dtypes from row dicts."""
     df = pd.DataFrame(rows, columns=COLUMNS)
     for col in ("block_s", "step_s", "trace_s", "final_loss", "ceiling_gflops", "flops_per_step", "peak_bytes",
-                "precision"):
+                "precision_reached"):
         df[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
     df["batch_size"] = df["batch_size"].astype(int)
     return df

@@ -7,7 +7,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -15,11 +15,12 @@ from simplenn import __version__
 from simplenn.core.cases import DEFAULT_WIDTHS, Case, unsupported_reason
 from simplenn.measure.ceiling import ceiling_shapes
 from simplenn.core.errors import FieldError, UsageError
+from simplenn.core.records import CellRecord, PlanItem, RecordError
 from simplenn.store.lock import LOCK_FILE
 from simplenn.measure.cell import Settings
 from simplenn.store.results import RunWriter, completed_keys, read_meta, read_records
 from simplenn.sweep.config import SweepConfig
-from simplenn.sweep.plan import PlanItem, drift, expand, oom_key, oom_skip, order, sentinel_settings
+from simplenn.sweep.plan import drift, expand, oom_key, oom_skip, order, sentinel_settings
 from simplenn.sweep.worker import Worker, WorkerError
 
 
@@ -35,7 +36,7 @@ class Progress:
 
     done: int
     total: int
-    record: dict
+    record: CellRecord
     elapsed_s: float
 
 
@@ -82,7 +83,7 @@ def prepare(run_dir: Path, config: SweepConfig, worker: Worker, machine: dict, e
         "gpu_missing_reason": worker.gpu_missing_reason or None, "tf_threads": getattr(worker, "tf_threads", {}),
         "order": {"method": "seeded shuffle of cells, devices rotated within each cell, sentinel every "
                             f"{config.sentinel_every} cells", "seed": config.seed},
-        "plan": [p.to_dict() for p in plan], "machine": machine, "warnings": list(extra_warnings),
+        "plan": [p.to_json() for p in plan], "machine": machine, "warnings": list(extra_warnings),
         "unsupported_before_run": impossible, "drift": None,
     }
     writer.create(meta)
@@ -101,7 +102,7 @@ def execute(state: RunState, worker: Worker, on_progress: Callable[[Progress], N
         state.warnings.append(torn)
     records, _ = read_records(state.run_dir)
     done_keys = completed_keys(records)
-    plan = [PlanItem.from_dict(p) for p in state.meta["plan"]]
+    plan = [PlanItem.from_json(p) for p in state.meta["plan"]]
     devices = {d["name"]: d for d in state.meta["devices"]}
     config = SweepConfig.from_dict(state.meta["grid"])
     ooms: dict[tuple, int] = {}
@@ -130,8 +131,8 @@ def execute(state: RunState, worker: Worker, on_progress: Callable[[Progress], N
                 sleep(config.cooldown_s)
             settings = sentinel_settings(config.settings) if item.sentinel else config.settings
             record = _measure_item(item, devices[item.case.device], settings, config.timeout_s, worker, ooms, thermal)
-            writer.append(record)
-            if record["status"] == "oom" and not item.sentinel:
+            writer.append(record.to_json())
+            if record.status == "oom" and not item.sentinel:
                 add_oom(ooms, item.case)
             done += 1
             if on_progress:
@@ -245,25 +246,27 @@ def _probe_ceiling(device: str, phase: str, shapes: list, timeout_s: float, work
 
 
 def _measure_item(item: PlanItem, device: dict, settings: Settings, timeout_s: float, worker: Worker,
-                  ooms: dict[tuple, int], thermal: Callable[[], str]) -> dict:
-    base = {"kind": "cell", "seq": item.seq, "id": item.case.id, "round": item.round, "sentinel": item.sentinel,
-            "case": item.case.to_dict(), "backend": device["backend"], "device_kind": device["kind"]}
+                  ooms: dict[tuple, int], thermal: Callable[[], str]) -> CellRecord:
+    """The record of one planned cell: measured by the worker, or why not (skipped, crashed, timed out)."""
+    seen = {"backend": device["backend"], "device_kind": device["kind"]}
     skip = None if item.sentinel else oom_skip(item.case, ooms)
     if skip:
-        return {**base, "status": "skipped", "reason": skip, "block_s": [], "measured": now()}
+        return CellRecord.failed(item, "skipped", skip, measured=now(), **seen)
     before = thermal()
     t0 = time.perf_counter()
     try:
-        msg = worker.request(("cell", item.case.to_dict(), device, settings), timeout_s)
+        msg = worker.request(("cell", item.to_json(), device, settings), timeout_s)
     except WorkerError as e:
         msg = ("failed", e.status, e.reason)
-    wall_s = time.perf_counter() - t0
-    extra = {"thermal_before": before, "thermal_after": thermal(), "wall_s": wall_s, "measured": now()}
+    seen.update(thermal_before=before, thermal_after=thermal(), wall_s=time.perf_counter() - t0, measured=now())
     if msg[0] == "result":
-        return {**msg[1], **base, **extra}
+        try:
+            return replace(CellRecord.from_json(msg[1]).planned(item), **seen)
+        except RecordError as e:  # the worker answered with something that is not this cell's record
+            msg = ("error", f"the worker's record does not fit: {e}")
     if msg[0] == "failed":
-        return {**base, "status": msg[1], "reason": msg[2], "block_s": [], **extra}
-    return {**base, "status": "invalid", "reason": f"unexpected error: {msg[1].splitlines()[0]}", "block_s": [], **extra}
+        return CellRecord.failed(item, msg[1], msg[2], **seen)
+    return CellRecord.failed(item, "invalid", f"unexpected error: {msg[1].splitlines()[0]}", **seen)
 
 
 def resume_state(run_dir: Path) -> RunState:

@@ -1,10 +1,12 @@
 """The measurement worker: a supervised process that measures what the sweep sends it; a crash or hang costs one cell.
 
 Protocol (tuples over a multiprocessing Pipe): the worker sends ("ready", devices, gpu_missing_reason, tf_threads)
-or ("error", text) once started; then for each request ("cell", case dict, device dict, Settings),
+or ("error", text) once started; then for each request ("cell", plan item, device dict, Settings),
 ("ceiling", device, shapes), ("parity", devices, seed) or ("impl_parity", keyword arguments of parity.impl_parity)
-it answers ("result", dict or list of row dicts) or ("error", text); ("stop",) ends it.
-A cell's result carries the worker's pid (`worker_pid`): with `--rounds`, each round runs in a fresh process.
+it answers ("result", dict or list of row dicts) or ("error", text); ("stop",) ends it. Plan items and cell
+records travel as their samples.jsonl JSON (`PlanItem.to_json`, `CellRecord.to_json`): a cell's answer is the
+record of the plan item it was sent, with the worker's pid (`worker_pid`: with `--rounds`, each round runs in a
+fresh process); the parent checks it with `CellRecord.from_json` and adds what it saw.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import signal
 import traceback
 from multiprocessing.connection import wait
 
-from simplenn.core.cases import Case
+from simplenn.core.records import PlanItem
 from simplenn.core.errors import UsageError
 
 
@@ -65,8 +67,9 @@ def worker_main(conn, logical_cpus: int) -> None:
                 # None, not NaN, for what was not measured: run.json is strict JSON.
                 conn.send(("result", table.astype(object).where(table.notna(), None).to_dict("records")))
             elif kind == "cell":
-                case, device, settings = Case.from_dict(msg[1]), devices.Device(**msg[2]), msg[3]
-                conn.send(("result", {**measure(case, settings, device).to_record(), "worker_pid": os.getpid()}))
+                item, device, settings = PlanItem.from_json(msg[1]), devices.Device(**msg[2]), msg[3]
+                record = measure(item.case, settings, device).planned(item, worker_pid=os.getpid())
+                conn.send(("result", record.to_json()))
         except Exception as e:  # noqa: BLE001 — one cell's failure must not end the sweep
             conn.send(("error", f"{e.__class__.__name__}: {e}\n{traceback.format_exc(limit=3)}"))
 

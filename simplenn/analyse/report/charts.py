@@ -12,12 +12,13 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from simplenn.core import files
+from simplenn.core.dimensions import ACROSS_IMPLS
 from simplenn.analyse.report.analysis import Analysis
 from simplenn.analyse.report.captions import CHARTS
 from simplenn.analyse.report.chartkit import (batch_axis, default_widths, empty_message, footnote, human, new_figure,
                                       plain_log_y, save_figure, series)
 from simplenn.analyse.report.cross_machine import on_curve
-from simplenn.analyse.report.frameworks import GROUP_KEYS as FRAMEWORK_CELL, label as impl_label
+from simplenn.analyse.report.frameworks import label as impl_label
 from simplenn.analyse.report.tables import n_weights_of, only_ok, widths_order
 
 
@@ -220,7 +221,7 @@ def frameworks_chart(analysis: Analysis) -> Figure:
     if fw.empty:
         empty_message(fig.add_subplot(1, 1, 1), fw.note)
         return fig
-    row_keys = [k for k in FRAMEWORK_CELL if k != "batch_size"]
+    row_keys = [k for k in ACROSS_IMPLS if k != "batch_size"]
     rows = list(dict.fromkeys(fw.winners[row_keys].itertuples(index=False, name=None)))
     batches = sorted(fw.winners["batch_size"].unique())
     fig.set_size_inches(max(10.0, 5.0 * len(batches)), max(6.0, 3.2 * len(rows) + 2.6))

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from simplenn.core.cases import Case
+from simplenn.core.dimensions import MATCH, columns
 from simplenn.core.errors import UsageError
 from simplenn.analyse.report.crossover import Crossover, Speedup, crossover
 from simplenn.analyse.report.tables import measured, n_weights_of, only_ok
@@ -23,12 +25,10 @@ HARDWARE_FIELDS = ("chip", "gpu_cores", "cpu_model", "cores_performance", "cores
                    "ram_bytes", "arch", "os")
 # Overrides of a preset that change how every cell is timed: such a run is not the preset's grid any more.
 TIMING_OVERRIDES = ("cooldown", "min_block_time", "min_time")
-# A cell is the same cell on two machines when all of these agree.
-SHARED_KEYS = ["device", "impl", "mode", "batch_size", "widths", "loss", "dtype", "jit"]
-CURVE_FIELDS = ["impl", "mode", "widths", "loss", "dtype", "jit"]
-# The curve whose step times and crossover the table shows: the tutorial's network, one compiled call per step.
-REFERENCE_CURVE = {"impl": "scratch", "mode": "per-call", "widths": "784x100x30x10", "loss": "sigmoid",
-                   "dtype": "float32", "jit": False}
+CURVE_FIELDS = columns(without=("device", "batch_size"), runs=False, order="declaration")
+# The curve whose step times and crossover the table shows: a Case's defaults (the tutorial's network, one compiled
+# call per step).
+REFERENCE_CURVE = {k: Case("CPU:0", 1).columns()[k] for k in CURVE_FIELDS}
 STEP_AT = (32, 2048)
 CURVE_COLUMNS = ["machine", "run", "batch_size", "speedup", "speedup_ci_low", "speedup_ci_high"]
 COLUMNS = ["machine", "run", "device", "device_kind", "chip", "gpu_cores", "ram_gb", "tensorflow",
@@ -114,15 +114,15 @@ def check_rankable(runs: Mapping[str, dict]) -> None:
 
 
 def shared_cells(samples: pd.DataFrame) -> tuple[pd.MultiIndex, int]:
-    """(the SHARED_KEYS of the cells every run measured ok, how many cells were ok in some runs only)."""
-    ok = only_ok(measured(samples), "step_s").drop_duplicates(["run", *SHARED_KEYS])
-    counts = ok.groupby(SHARED_KEYS, dropna=False).size()
+    """(the MATCH of the cells every run measured ok, how many cells were ok in some runs only)."""
+    ok = only_ok(measured(samples), "step_s").drop_duplicates(["run", *MATCH])
+    counts = ok.groupby(MATCH, dropna=False).size()
     n_runs = samples["run"].nunique()
     return counts[counts == n_runs].index, int((counts < n_runs).sum())
 
 
 def _keep(frame: pd.DataFrame, shared: pd.MultiIndex) -> pd.DataFrame:
-    return frame[pd.MultiIndex.from_frame(frame[SHARED_KEYS]).isin(shared)]
+    return frame[pd.MultiIndex.from_frame(frame[MATCH]).isin(shared)]
 
 
 def _reference_curve(cells: pd.DataFrame) -> dict:

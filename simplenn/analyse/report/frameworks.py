@@ -16,18 +16,18 @@ import numpy as np
 import pandas as pd
 
 from simplenn.core.cases import IMPLS, MODES
+from simplenn.core.dimensions import ACROSS_IMPLS
 from simplenn.analyse.intervals import hierarchical_median_ci, hierarchical_ratio_ci
 from simplenn.core.stats import bootstrap_ratio_ci
 
 BASELINE = ("scratch", "per-call")
 BASELINE_LABEL = "TF scratch per-call"
-# One cell of the comparison: everything but the implementation and its mode.
-GROUP_KEYS = ["machine", "run", "device", "loss", "dtype", "jit", "widths", "batch_size"]
-TABLE_COLUMNS = GROUP_KEYS + [
+# One cell of the comparison: everything but the implementation and its mode (ACROSS_IMPLS).
+TABLE_COLUMNS = ACROSS_IMPLS + [
     "impl", "mode", "status", "reason", "n_rounds", "n_blocks", "median_step_s", "ci_low_s", "ci_high_s",
     "speedup", "speedup_ci_low", "speedup_ci_high", "vs_baseline",
 ]
-WINNER_COLUMNS = GROUP_KEYS + [
+WINNER_COLUMNS = ACROSS_IMPLS + [
     "fastest", "fastest_median_s", "runner_up", "runner_up_median_s", "margin", "margin_ci_low", "margin_ci_high",
     "winner",
 ]
@@ -104,7 +104,7 @@ def _cell_rows(cell: pd.DataFrame, seed: int) -> list[dict]:
 def _winner(cell: pd.DataFrame, rows: list[dict], seed: int) -> dict:
     """The fastest implementation of one cell, named only when runner-up / fastest has its CI above 1."""
     timed = sorted((r for r in rows if not math.isnan(r["median_step_s"])), key=lambda r: r["median_step_s"])
-    out = {c: math.nan for c in WINNER_COLUMNS[len(GROUP_KEYS):]}
+    out = {c: math.nan for c in WINNER_COLUMNS[len(ACROSS_IMPLS):]}
     if not timed:
         return {**out, "fastest": "", "runner_up": "", "winner": "nothing measured ok"}
     first = timed[0]
@@ -132,12 +132,12 @@ def frameworks_table(samples: pd.DataFrame, seed: int = 0) -> Frameworks:
     """
     data = samples[~samples["sentinel"].fillna(False).astype(bool)]
     # Two modes of one implementation are the host-overhead table's business; this one compares implementations.
-    if data.empty or data.groupby(GROUP_KEYS, dropna=False)["impl"].nunique().max() < 2:
+    if data.empty or data.groupby(ACROSS_IMPLS, dropna=False)["impl"].nunique().max() < 2:
         return Frameworks(pd.DataFrame(columns=TABLE_COLUMNS), pd.DataFrame(columns=WINNER_COLUMNS),
                           "Only one implementation was measured: there is no other framework to compare it with.")
     rows, winners = [], []
-    for keys, cell in data.groupby(GROUP_KEYS, sort=True, dropna=False):
-        group = dict(zip(GROUP_KEYS, keys))
+    for keys, cell in data.groupby(ACROSS_IMPLS, sort=True, dropna=False):
+        group = dict(zip(ACROSS_IMPLS, keys))
         cell_rows = _cell_rows(cell, seed)
         rows += [{**group, **r} for r in cell_rows]
         winners.append({**group, **_winner(cell, cell_rows, seed)})

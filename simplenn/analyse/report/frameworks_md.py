@@ -7,14 +7,16 @@ import pandas as pd
 
 from simplenn.system.compat import PEER_PACKAGES
 from simplenn.analyse.display import fmt, markdown_table, split_constant
+from simplenn.core.dimensions import ACROSS_IMPLS, RUN_KEYS, columns
 from simplenn.analyse.report.analysis import Analysis
 from simplenn.analyse.report.frameworks import BASELINE_LABEL, PARITY_COLUMNS
-from simplenn.analyse.report.frameworks import GROUP_KEYS as FRAMEWORK_CELL
 from simplenn.store.results import machine_of
 from simplenn.core.units import TimeUnit
 
-# Columns said once above a table when they hold one value in every row.
-CONSTANT_KEYS = ["machine", "run", "device", "widths", "batch_size", "n_steps", "loss", "dtype", "jit"]
+# Columns said once above a table when they hold one value in every row: where the cell (or the parity check) ran,
+# then the dimensions the implementations share.
+_WHERE = ("device", "widths", "batch_size")
+CONSTANT_KEYS = [*RUN_KEYS, *_WHERE, "n_steps", *columns(without=("impl", "mode", *_WHERE), runs=False)]
 
 
 def section_table(display: pd.DataFrame) -> str:
@@ -50,7 +52,7 @@ def _range(low: pd.Series, high: pd.Series) -> list[str]:
 def frameworks_for_display(table: pd.DataFrame, unit: TimeUnit) -> pd.DataFrame:
     """The frameworks table in display units: step times in `unit` with their CI, speedups in × with theirs."""
     return pd.DataFrame({
-        **{k: table[k] for k in FRAMEWORK_CELL}, "impl": table["impl"], "mode": table["mode"],
+        **{k: table[k] for k in ACROSS_IMPLS}, "impl": table["impl"], "mode": table["mode"],
         "status": table["status"], "n_rounds": table["n_rounds"],
         f"median_{unit.name}": unit.of(table["median_step_s"]),
         f"ci95_{unit.name}": _range(unit.of(table["ci_low_s"]), unit.of(table["ci_high_s"])),
@@ -63,7 +65,7 @@ def frameworks_for_display(table: pd.DataFrame, unit: TimeUnit) -> pd.DataFrame:
 def winners_for_display(winners: pd.DataFrame, unit: TimeUnit) -> pd.DataFrame:
     """The fastest implementation per cell, its runner-up and the margin between them (×, with its CI)."""
     return pd.DataFrame({
-        **{k: winners[k] for k in FRAMEWORK_CELL}, "winner": winners["winner"],
+        **{k: winners[k] for k in ACROSS_IMPLS}, "winner": winners["winner"],
         f"fastest_{unit.name}": unit.of(winners["fastest_median_s"]), "runner_up": winners["runner_up"],
         f"runner_up_{unit.name}": unit.of(winners["runner_up_median_s"]), "margin_x": winners["margin"],
         "ci95_x": _range(winners["margin_ci_low"], winners["margin_ci_high"]),

@@ -14,14 +14,13 @@ from simplenn.analyse.report.captions import CHARTS
 from simplenn.analyse.intervals import median_ci_label, n_rounds, ratio_ci_label
 from simplenn.analyse.report.cross_machine import STEP_AT
 from simplenn.analyse.report.frameworks_md import frameworks_section, impl_parity_text
-from simplenn.analyse.report.tables import CURVE_KEYS, HOST_COLUMNS, PAIR_KEYS, chip_peak, measured, only_ok, widths_order
+from simplenn.core.dimensions import ACROSS_DEVICES, ACROSS_MODES, CONFIGURATION, ONE_CURVE
+from simplenn.analyse.report.tables import chip_peak, measured, only_ok, widths_order
 from simplenn.store.results import machine_of, machine_versions
 from simplenn.core.units import TimeUnit, time_unit
 
 MiB = 2**20
 
-
-_DISPLAY_KEYS = ["machine", "run", "impl", "mode", "loss", "dtype", "jit"]
 
 
 def cells_for_display(cells: pd.DataFrame, unit: TimeUnit) -> pd.DataFrame:
@@ -29,11 +28,11 @@ def cells_for_display(cells: pd.DataFrame, unit: TimeUnit) -> pd.DataFrame:
     ci = [f"{fmt(lo)}–{fmt(hi)}" if not pd.isna(lo) else "–"
           for lo, hi in zip(unit.of(cells["ci_low_s"]), unit.of(cells["ci_high_s"]))]
     return pd.DataFrame({
-        **{k: cells[k] for k in _DISPLAY_KEYS},
+        **{k: cells[k] for k in CONFIGURATION},
         "device": cells["device"], "widths": cells["widths"], "batch_size": cells["batch_size"],
         "status": cells["status"], "n_blocks": cells["n_blocks"],
         f"median_{unit.name}": unit.of(cells["median_step_s"]), f"iqr_{unit.name}": unit.of(cells["iqr_s"]),
-        f"ci95_{unit.name}": ci, "precision_pm_pct": 100 * cells["precision"],
+        f"ci95_{unit.name}": ci, "precision_pm_pct": 100 * cells["precision_reached"],
         "imprecise": cells["imprecise"].map({True: "yes", False: ""}),
         "samples_per_s": cells["samples_per_s"], "gflop_per_s": cells["gflop_per_s"],
         "pct_of_ceiling": cells["pct_of_ceiling"], "pct_of_peak": cells["pct_of_peak"],
@@ -44,7 +43,7 @@ def cells_for_display(cells: pd.DataFrame, unit: TimeUnit) -> pd.DataFrame:
 def speedup_for_display(table: pd.DataFrame, base: str, other: str, unit: TimeUnit) -> pd.DataFrame:
     """The speedup table in display units: both medians in `unit`, ratios in ×."""
     return pd.DataFrame({
-        **{k: table[k] for k in PAIR_KEYS},
+        **{k: table[k] for k in ACROSS_DEVICES},
         f"{base}_median_{unit.name}": unit.of(table["base_median_s"]),
         f"{other}_median_{unit.name}": unit.of(table["other_median_s"]),
         "speedup_x": table["speedup"], "ci95_low_x": table["speedup_ci_low"], "ci95_high_x": table["speedup_ci_high"],
@@ -56,7 +55,7 @@ def crossover_for_display(table: pd.DataFrame, unit: TimeUnit) -> pd.DataFrame:
     """The crossover table in display units: overheads in `unit`, per-sample costs in a unit of their own."""
     per_sample = time_unit(table["base_cost_s_per_sample"], table["other_cost_s_per_sample"])
     return pd.DataFrame({
-        **{k: table[k] for k in CURVE_KEYS},
+        **{k: table[k] for k in ONE_CURVE},
         "answer": table["answer"], "crossover_batch": table["crossover_batch"],
         "fit_crossover_batch": table["fit_crossover_batch"].round(0),
         f"base_overhead_{unit.name}": unit.of(table["base_overhead_s"]),
@@ -69,7 +68,7 @@ def crossover_for_display(table: pd.DataFrame, unit: TimeUnit) -> pd.DataFrame:
 def host_for_display(table: pd.DataFrame, unit: TimeUnit) -> pd.DataFrame:
     """The host-overhead table with its step times in `unit`."""
     return pd.DataFrame({
-        **{k: table[k] for k in HOST_COLUMNS[:9]},
+        **{k: table[k] for k in ACROSS_MODES},
         f"per_call_{unit.name}": unit.of(table["per_call_step_s"]),
         f"in_graph_{unit.name}": unit.of(table["in_graph_step_s"]),
         f"host_overhead_{unit.name}": unit.of(table["host_overhead_s"]), "host_share_pct": table["host_share_pct"],
@@ -77,7 +76,7 @@ def host_for_display(table: pd.DataFrame, unit: TimeUnit) -> pd.DataFrame:
 
 
 def _section_table(display: pd.DataFrame) -> str:
-    table, constant = split_constant(display, _DISPLAY_KEYS)
+    table, constant = split_constant(display, CONFIGURATION)
     return "\n\n".join(x for x in (constant, markdown_table(table)) if x)
 
 

@@ -9,18 +9,15 @@ import pandas as pd
 from simplenn.system import peaks
 from simplenn.core.cases import n_weights
 from simplenn.core.errors import UsageError
-from simplenn.store.results import CELL_KEYS, Results, as_results
+from simplenn.core.dimensions import ACROSS_MODES, CELL_COLUMNS, CONFIGURATION
+from simplenn.store.results import Results, as_results
 from simplenn.analyse.intervals import with_round_cis
 from simplenn.core.stats import UNSTABLE_IQR_REL, summarize
 
 # A cell: every key that tells two measured configurations apart, plus its id.
-CELL_GROUP = CELL_KEYS + ["cell_id"]
-# Two devices are compared at equal everything-else; `run` keeps two runs of one machine apart.
-CURVE_KEYS = ["machine", "run", "impl", "mode", "loss", "dtype", "jit", "widths"]
-PAIR_KEYS = CURVE_KEYS + ["batch_size"]
+CELL_GROUP = CELL_COLUMNS + ["cell_id"]
 NOMINAL_THERMAL = {"nominal", "unknown", "", "none", "nan"}
-HOST_COLUMNS = ["machine", "run", "device", "impl", "loss", "dtype", "jit", "widths", "batch_size",
-                "per_call_step_s", "in_graph_step_s", "host_overhead_s", "host_share_pct"]
+HOST_COLUMNS = ACROSS_MODES + ["per_call_step_s", "in_graph_step_s", "host_overhead_s", "host_share_pct"]
 
 
 def measured(samples: pd.DataFrame) -> pd.DataFrame:
@@ -85,8 +82,8 @@ def cell_table(data: Results | pd.DataFrame) -> pd.DataFrame:
     """One row per cell (sentinel rows excluded): step-time statistics in seconds, throughput, efficiency, status.
 
     Columns added to the cell keys: status, reason, n_blocks, median_step_s, q1/q3, iqr_s, iqr_rel, ci_low_s,
-    ci_high_s (hierarchical over rounds when the cell has ≥ 2: `ci_method`, `n_rounds`), ci_halfwidth_pct, precision
-    (reached when timing stopped) and imprecise, mad_s, min/mean/std, samples_per_s, gflop_per_s,
+    ci_high_s (hierarchical over rounds when the cell has ≥ 2: `ci_method`, `n_rounds`), ci_halfwidth_pct,
+    precision_reached (when timing stopped) and imprecise, mad_s, min/mean/std, samples_per_s, gflop_per_s,
     ceiling_gflop_per_s, pct_of_ceiling, beyond_ceiling (above the ceiling even at the CI's slow end),
     peak_gflop_per_s and pct_of_peak (GPU cells on a known Apple chip), peak_is_estimate, peak_mem_bytes,
     trace_s, final_loss, thermal, unstable, warnings.
@@ -106,7 +103,7 @@ def cell_table(data: Results | pd.DataFrame) -> pd.DataFrame:
             final_loss=("final_loss", "last"),
             thermal_before=("thermal_before", _thermal_worst),
             thermal_after=("thermal_after", _thermal_worst),
-            precision=("precision", "max"),  # the worst round's
+            precision_reached=("precision_reached", "max"),  # the worst round's
             imprecise=("imprecise", "any"),
         )
         .reset_index()
@@ -144,7 +141,7 @@ def _cell_warnings(row) -> str:
     if row.unstable:
         notes.append(f"unstable: IQR {100 * row.iqr_rel:.1f} % of median (> {100 * UNSTABLE_IQR_REL:.0f} %)")
     if row.imprecise:
-        reached = f"±{100 * row.precision:.1f} %" if row.precision == row.precision else "unknown"
+        reached = f"±{100 * row.precision_reached:.1f} %" if row.precision_reached == row.precision_reached else "unknown"
         notes.append(f"imprecise: stopped at --max-time with the median's CI at {reached} (short of --precision)")
     if row.beyond_ceiling:
         notes.append(f"above the ceiling: {row.pct_of_ceiling:.0f} % of the measured matmul ceiling even at the slow "
@@ -159,7 +156,7 @@ def _cell_warnings(row) -> str:
 
 def _sorted_cells(cells: pd.DataFrame) -> pd.DataFrame:
     order = cells.assign(_w=cells["widths"].map(n_weights_of))
-    order = order.sort_values(["machine", "run", "impl", "mode", "loss", "dtype", "jit", "_w", "device", "batch_size"])
+    order = order.sort_values([*CONFIGURATION, "_w", "device", "batch_size"])
     return order.drop(columns="_w").reset_index(drop=True)
 
 
@@ -171,7 +168,7 @@ def host_overhead_table(data: Results | pd.DataFrame, cells: pd.DataFrame | None
     """
     cells = cell_table(data) if cells is None else cells
     ok = only_ok(cells, "median_step_s")
-    wide = ok.pivot_table(index=HOST_COLUMNS[:9], columns="mode", values="median_step_s", aggfunc="first")
+    wide = ok.pivot_table(index=ACROSS_MODES, columns="mode", values="median_step_s", aggfunc="first")
     if not {"per-call", "in-graph"} <= set(wide.columns):
         return pd.DataFrame(columns=HOST_COLUMNS)
     wide = wide.dropna(subset=["per-call", "in-graph"]).reset_index()
