@@ -16,7 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable from a checkout without installing
 
-from simplenn.core.cases import Case, flops_per_step, unsupported_reason  # noqa: E402
+from simplenn.core.cases import Case, flops_per_step  # noqa: E402
+from simplenn.measure.runners import unsupported_reason  # noqa: E402
 
 FIXED_S = 0.2  # per cell: worker hand-off, building the network and the step
 CALIBRATE_S = 0.15

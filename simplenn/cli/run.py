@@ -11,6 +11,7 @@ from pathlib import Path
 
 from simplenn.core import validate
 from simplenn.cli import _args
+from simplenn.measure.runners import PACKAGES
 from simplenn.core.errors import FieldError, UsageError
 from simplenn.sweep.presets import available, load_preset
 from simplenn.sweep.config import CONFIG_KEYS, FIELD_FLAGS, KEYS, QUICK, SUSTAINED, ConfigKey, SweepConfig
@@ -199,7 +200,7 @@ def _start(args, held: ExitStack):
     guard = preflight.preflight(compat.installed_versions(), platform.system(), platform.machine(), sys.version_info[:3])
     if guard.fatal:
         raise UsageError(guard.fatal)
-    fp = machine.fingerprint(Path.cwd())
+    fp = machine.fingerprint(Path.cwd(), PACKAGES)
     warnings = list(guard.warnings) + machine.preflight_warnings(fp)
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)

@@ -10,7 +10,6 @@ from simplenn.core.errors import FieldError
 DEFAULT_WIDTHS: tuple[int, ...] = (784, 100, 30, 10)
 LOSSES = ("sigmoid", "softmax")
 DTYPES = ("float32", "float16", "float64")
-IMPLS = ("scratch", "keras", "torch", "jax", "mlx")
 MODES = ("per-call", "in-graph")
 STATUSES = ("ok", "invalid", "unsupported", "oom", "crashed", "timeout", "skipped")
 
@@ -89,7 +88,8 @@ class Case:
             raise FieldError("batch_size", f"batch size must be a positive integer, got {self.batch_size!r}")
         check_choice(self.loss, LOSSES, "loss")
         check_choice(self.dtype, DTYPES, "dtype")
-        check_choice(self.impl, IMPLS, "impl")
+        if not self.impl or not isinstance(self.impl, str):  # which ones exist is simplenn.measure.runners' to say
+            raise FieldError("impl", f"must name an implementation, got {self.impl!r}")
         check_choice(self.mode, MODES, "mode")
         if not self.device:
             raise FieldError("device", "empty device name")
@@ -155,27 +155,11 @@ class Case:
         return tuple(getattr(self, d.field) for d in DIMENSIONS if d.field not in without and d.column not in without)
 
 
-def unsupported_reason(case: Case, backend: str) -> str | None:
+def backend_reason(case: Case, backend: str) -> str | None:
     """Why this case cannot run on a device with this backend ('metal', 'cuda', 'none'), or None.
 
-    Covers the implementation's limits (keras/torch/mlx have no in-graph mode) and the device's (Metal).
-
-    Known before anything runs, so the cell is reported `unsupported` instead of failing or, worse, silently
-    running on the CPU.
+    The device's limits; an implementation's own are declared in its runner module (simplenn.measure.runners).
     """
-    if case.impl == "keras" and case.mode == "in-graph":
-        return "keras is timed through train_on_batch (one call per step); in-graph mode is not available for it"
-    if case.impl == "torch":
-        if case.mode == "in-graph":
-            return "torch runs eagerly, one Python call per step; in-graph mode is not available for it"
-        if case.jit:
-            return "torch.compile is not benchmarked; --jit applies to TensorFlow's XLA only"
-    if case.impl == "mlx":
-        if case.mode == "in-graph":
-            return ("mlx is timed one mx.compile'd call per step; in-graph mode (n steps in one graph) "
-                    "is not built for it")
-        if case.jit:
-            return "--jit applies to TensorFlow's XLA only; the mlx step is always mx.compile'd"
     if backend == "metal":
         if case.jit:
             return "XLA (--jit) is not available on Metal: 'Could not find compiler for platform METAL'"

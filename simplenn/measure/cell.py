@@ -15,13 +15,13 @@ import numpy as np
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from simplenn.core.cases import Case, check_seconds, unsupported_reason
+from simplenn.core.cases import Case, check_seconds
 from simplenn.core.records import CellRecord
 from simplenn.system.devices import Device, short_name
 from simplenn.core.errors import FieldError
 from simplenn.system.placement import is_placement_error, placement_reason
 from simplenn.measure.stop import StopRule
-from simplenn.measure.runners import Runner, Unsupported, runner
+from simplenn.measure.runners import DECLARED, Runner, Unsupported, runner, unsupported_reason
 from simplenn.core.timing import per_step_s
 
 
@@ -256,7 +256,7 @@ def _measure_on_device(case: Case, settings: Settings, make_runner, common: dict
     return CellRecord(
         case, "ok", precision_reached=reached if math.isfinite(reached) else None, imprecise=imprecise, trace_s=trace_s, n_steps=n, block_s=tuple(blocks), calibration_s=tuple(calibration),
         # TensorFlow's allocator says nothing about torch's or jax's memory.
-        peak_bytes=peak_bytes(tensorflow(), case.device) if case.impl in ("scratch", "keras") else None,
+        peak_bytes=peak_bytes(tensorflow(), case.device) if DECLARED[case.impl].tf_allocator else None,
         placement=placement, final_loss=loss,
         n_traces=runner.n_traces(), **common,
     )

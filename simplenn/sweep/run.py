@@ -12,12 +12,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from simplenn import __version__
-from simplenn.core.cases import DEFAULT_WIDTHS, Case, unsupported_reason
+from simplenn.core.cases import DEFAULT_WIDTHS, Case
 from simplenn.measure.ceiling import ceiling_shapes
 from simplenn.core.errors import FieldError, UsageError
 from simplenn.core.records import CellRecord, PlanItem, RecordError
 from simplenn.store.lock import LOCK_FILE
 from simplenn.measure.cell import Settings
+from simplenn.measure.runners import unsupported_reason
 from simplenn.store.results import RunWriter, completed_keys, read_meta, read_records
 from simplenn.sweep.config import SweepConfig
 from simplenn.sweep.plan import drift, expand, oom_key, oom_skip, order, sentinel_settings

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import metadata
@@ -19,9 +18,6 @@ Level = Literal["ok", "warning", "error"]
 
 # Distributions whose versions matter for a run; None in the table means "not installed".
 PACKAGES = ("tensorflow", "tensorflow-macos", "tensorflow-metal", "keras", "numpy", "nvidia-cudnn-cu12")
-# The peer implementations' distributions (--impl jax/mlx/torch): recorded with a run, so a frameworks comparison
-# says which versions it compared. mlx-metal is MLX's Metal backend (macOS), mlx-cpu its Linux CPU one.
-PEER_PACKAGES = ("jax", "jaxlib", "mlx", "mlx-metal", "mlx-cpu", "torch")
 
 # The install pin: the best-evidenced pair. 1.2.0 + 2.19 also loads (PR #126360), but 2.18 has more reports
 # (it is the release tensorflow-metal 1.2.0 was published against) and 2.19 adds nothing this benchmark needs.

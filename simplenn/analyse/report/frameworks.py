@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from simplenn.core.cases import IMPLS, MODES
+from simplenn.core.cases import MODES
+from simplenn.measure.runners import IMPLS
 from simplenn.core.dimensions import ACROSS_IMPLS
 from simplenn.analyse.intervals import hierarchical_median_ci, hierarchical_ratio_ci
 from simplenn.core.stats import bootstrap_ratio_ci

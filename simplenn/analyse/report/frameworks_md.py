@@ -5,7 +5,8 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from simplenn.system.compat import PEER_PACKAGES
+from simplenn.system.compat import PACKAGES as TF_PACKAGES
+from simplenn.measure.runners import PACKAGES
 from simplenn.analyse.display import fmt, markdown_table, split_constant
 from simplenn.core.dimensions import ACROSS_IMPLS, RUN_KEYS, columns
 from simplenn.analyse.report.analysis import Analysis
@@ -30,8 +31,8 @@ def versions_text(runs: Mapping[str, dict]) -> str:
     lines = []
     for run in runs:
         versions = machine_of(runs, run).get("versions") or {}
-        names = ("tensorflow", "keras", *PEER_PACKAGES)
-        if not any(p in versions for p in PEER_PACKAGES):
+        names = PACKAGES
+        if not any(p in versions for p in PACKAGES if p not in TF_PACKAGES):
             lines.append(f"- `{run}`: peer versions not recorded (a run from before they were)")
             continue
         have = [f"{n} {versions[n]}" for n in names if versions.get(n)]
