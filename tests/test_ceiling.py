@@ -19,7 +19,7 @@ def test_the_fastest_probe_is_the_ceiling_and_every_probe_is_recorded():
     slow, fast = Probe(SQUARE, 2, (1.0,) * 6), Probe((8192, 784, 100), 40, (0.5,) * 6)
     ceiling = Ceiling("CPU:0", "float32", (slow, fast))
     assert ceiling.gflops == fast.gflops > slow.gflops
-    d = ceiling.to_dict()
+    d = ceiling.to_record().to_json()
     assert d["shape"] == [8192, 784, 100] and d["gflops"] == fast.gflops
     assert [p["shape"] for p in d["probes"]] == [list(SQUARE), [8192, 784, 100]]
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from simplenn.core.cases import Case
+from simplenn.core.records import CeilingRecord
 from simplenn.measure.cell import Settings, time_blocks
 
 Shape = tuple[int, int, int]  # (m, k, n): (m × k) @ (k × n), then (m × n) @ (n × k) back to m × k
@@ -58,11 +59,11 @@ class Ceiling:
     def gflops(self) -> float:
         return self.best.gflops
 
-    def to_dict(self) -> dict:
+    def to_record(self) -> CeilingRecord:
+        """The samples.jsonl record of this probe (its best shape, and every probe)."""
         best = self.best
-        return {"kind": "ceiling", "device": self.device, "dtype": self.dtype, "shape": list(best.shape),
-                "n_steps": best.n_steps, "block_s": list(best.block_s), "gflops": best.gflops,
-                "probes": [p.to_dict() for p in self.probes], "formula": FORMULA}
+        return CeilingRecord(self.device, best.gflops, self.dtype, tuple(best.shape), best.n_steps,
+                             tuple(best.block_s), tuple(p.to_dict() for p in self.probes), FORMULA)
 
 
 def step_shapes(cases: Iterable[Case], limit: int = MAX_STEP_SHAPES) -> list[Shape]:

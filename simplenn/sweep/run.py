@@ -15,7 +15,7 @@ from simplenn import __version__
 from simplenn.core.cases import DEFAULT_WIDTHS, Case
 from simplenn.measure.ceiling import ceiling_shapes
 from simplenn.core.errors import FieldError, UsageError
-from simplenn.core.records import CellRecord, PlanItem, RecordError
+from simplenn.core.records import CeilingRecord, CellRecord, PlanItem, RecordError
 from simplenn.store.lock import LOCK_FILE
 from simplenn.measure.cell import Settings
 from simplenn.measure.runners import unsupported_reason
@@ -241,7 +241,7 @@ def _probe_ceiling(device: str, phase: str, shapes: list, timeout_s: float, work
     except WorkerError as e:
         msg = ("error", e.reason)
     if msg[0] == "result":
-        writer.append({**msg[1], "phase": phase, "measured": now()})
+        writer.append(replace(CeilingRecord.from_json(msg[1]), phase=phase, measured=now()).to_json())
     else:
         state.warnings.append(f"ceiling probe on {device} ({phase} of run) failed: {msg[1].splitlines()[0]}")
 

@@ -51,7 +51,7 @@ def worker_main(conn, logical_cpus: int) -> None:
             if kind == "stop":
                 return
             if kind == "ceiling":
-                conn.send(("result", probe_ceiling(msg[1], msg[2] if len(msg) > 2 else ()).to_dict()))
+                conn.send(("result", probe_ceiling(msg[1], msg[2] if len(msg) > 2 else ()).to_record().to_json()))
             elif kind == "parity":
                 import warnings  # noqa: PLC0415
 
