@@ -6,6 +6,7 @@ import json
 import pytest
 
 from simplenn.store import results
+from simplenn.store import runfolder
 from simplenn.core import records
 from simplenn.core.cases import Case
 from simplenn.core.records import CellRecord, PlanItem, check_record
@@ -18,7 +19,7 @@ CEILING = {"kind": "ceiling", "device": "CPU:0", "gflops": 50.0, "n_steps": 3, "
 
 
 def _run(tmp_path, *records):
-    writer = results.RunWriter(tmp_path / "run")
+    writer = runfolder.RunWriter(tmp_path / "run")
     writer.create({"status": "complete"})
     for r in records:
         writer.append(r)
@@ -55,25 +56,25 @@ def test_missing_key_is_named():
 def test_incomplete_record_in_a_run_is_one_line_error_naming_file_line_and_key(tmp_path):
     incomplete = {k: v for k, v in GOOD.items() if k != "case"}  # valid JSON; today a KeyError traceback
     run = _run(tmp_path, CEILING, GOOD, incomplete)
-    with pytest.raises(results.ResultsError) as e:
+    with pytest.raises(runfolder.ResultsError) as e:
         results.load(run)
     assert str(e.value) == f"{run / 'samples.jsonl'}: line 3: key 'case' is missing"
 
 
 def test_wrong_type_in_a_run_is_refused_before_any_number_is_computed(tmp_path):
     run = _run(tmp_path, {**GOOD, "block_s": ["0.1", "0.2"]})  # today: a TypeError traceback in the division
-    with pytest.raises(results.ResultsError, match=r"samples.jsonl: line 1: key 'block_s'"):
-        results.read_records(run)
+    with pytest.raises(runfolder.ResultsError, match=r"samples.jsonl: line 1: key 'block_s'"):
+        runfolder.read_records(run)
     path = run / "samples.jsonl"
     path.write_text(json.dumps(GOOD) + "\n")
-    assert results.read_records(run)[0] == [GOOD]
+    assert runfolder.read_records(run)[0] == [GOOD]
 
 
 def test_a_version_1_record_loads_with_its_precision_named_precision_reached(tmp_path):
     run = _run(tmp_path, {**GOOD, "precision": 0.03, "imprecise": True})
     meta = json.loads((run / "run.json").read_text())
     (run / "run.json").write_text(json.dumps({**meta, "schema_version": 1}))
-    [record], _ = results.read_records(run)
+    [record], _ = runfolder.read_records(run)
     assert record["precision_reached"] == 0.03 and "precision" not in record
     assert results.load(run).table["precision_reached"].tolist() == [0.03, 0.03]
 

@@ -16,7 +16,9 @@ from simplenn.analyse.display import markdown_table
 from simplenn.analyse.report import analyse, crossover as pairs, markdown, tables, write_report
 from simplenn.core.cases import FLOPS_FORMULA, Case, n_weights
 from simplenn.core.errors import UsageError
-from simplenn.store.results import Results, RunWriter, load, load_many
+from simplenn.store.results import Results, load, load_many
+from simplenn.store.runfolder import RunWriter
+from simplenn.store.runmeta import RunMeta
 
 SMALL = (784, 100, 30, 10)
 BIG = (784, 256, 256, 10)
@@ -310,11 +312,11 @@ def test_run_without_ok_cell_is_refused(tmp_path):
 
 
 def test_method_text_does_not_claim_interleaving_for_pytest_benchmark_sources():
-    bench = markdown.method_text({"bench": {"source": "pytest-benchmark"}})
+    bench = markdown.method_text({"bench": RunMeta(source="pytest-benchmark")})
     assert "cells are interleaved" not in bench and "pytest's order" in bench
-    assert markdown.method_text({"run": {"grid": {}}}) == markdown.METHOD
+    assert markdown.method_text({"run": RunMeta()}) == markdown.METHOD
 
 
 def test_a_run_without_gpu_says_so_with_the_reason():
-    runs = {"r1": {"gpu_missing_reason": "tensorflow-metal is not installed"}, "r2": {}}
+    runs = {"r1": RunMeta(gpu_missing_reason="tensorflow-metal is not installed"), "r2": RunMeta()}
     assert markdown.absent_gpu_text(runs) == "- `r1`: no GPU was measured — tensorflow-metal is not installed"

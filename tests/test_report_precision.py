@@ -9,7 +9,7 @@ import pytest
 
 from simplenn import cli
 from simplenn.analyse.compare import compare, format_comparison
-from simplenn.analyse.report import analyse, markdown, tables
+from simplenn.analyse.report import analyse, markdown, tables, tables_md
 from simplenn.store.results import load
 from test_report import SMALL, write_run
 
@@ -85,7 +85,7 @@ def test_the_cell_table_shows_the_precision_reached_and_flags_imprecise_cells(tm
     assert cells.loc["cpu-b16-w100x30", "imprecise"] and not cells.loc["cpu-b256-w100x30", "imprecise"]
     assert cells.loc["cpu-b16-w100x30", "precision_reached"] == pytest.approx(0.08)
     assert "imprecise: stopped at --max-time with the median's CI at ±8.0 %" in cells.loc["cpu-b16-w100x30", "warnings"]
-    shown = markdown.cells_for_display(tables.cell_table(load(run)), analyse(load(run)).step_unit)
+    shown = tables_md.cells_for_display(tables.cell_table(load(run)), analyse(load(run)).step_unit)
     assert list(shown["imprecise"]).count("yes") == 1 and set(shown["precision_pm_pct"].round(1)) == {8.0, 1.0}
 
 

@@ -25,7 +25,7 @@ from simplenn.analyse.display import markdown_table, split_constant
 from simplenn.core.dimensions import MATCH
 from simplenn.core.errors import UsageError
 from simplenn.analyse.report.tables import first_non_ok, measured, only_ok, require_ok
-from simplenn.store.results import Results, machine_of, machine_versions
+from simplenn.store.results import Results
 from simplenn.analyse.intervals import few_rounds_factor, median_ci_of, ratio_ci, ratio_ci_label, reproducibility, widen
 from simplenn.core.units import time_unit
 
@@ -79,15 +79,14 @@ def _identity(res: Results) -> set[tuple[str, str]]:
     """(label, chip or CPU model) of every machine in the results: equal labels on different hardware still differ."""
     ids = set()
     for run, label in res.table[["run", "machine"]].drop_duplicates().itertuples(index=False):
-        m = machine_of(res.runs, run)
-        ids.add((str(label), str(m.get("chip") or m.get("cpu_model") or "")))
+        ids.add((str(label), res.meta(run).chip_or_cpu))
     return ids
 
 
 def _side_label(res: Results) -> str:
     parts = []
     for run, label in res.table[["run", "machine"]].drop_duplicates().itertuples(index=False):
-        tf = machine_versions(machine_of(res.runs, run)).get("tensorflow")
+        tf = res.meta(run).versions.get("tensorflow")
         parts.append(f"{run} on {label}" + (f", TF {tf}" if tf else ""))
     return "; ".join(parts)
 

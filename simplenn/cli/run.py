@@ -166,7 +166,7 @@ def run(args) -> int:
 
 def _resume(run_dir: Path, held: ExitStack):
     """The stored state of `run_dir`, locked for this process; say what a resume will measure before it starts."""
-    from simplenn.store import lock, results
+    from simplenn.store import lock, runfolder
     from simplenn import sweep
 
     sweep.resume_state(run_dir)  # a missing or foreign folder is refused before anything is locked
@@ -175,16 +175,16 @@ def _resume(run_dir: Path, held: ExitStack):
     left, total = sweep.cells_left(state)
     if state.meta["status"] == "complete":
         if left:
-            raise UsageError(f"--resume: {run_dir}/{results.RUN_FILE} says complete but {results.SAMPLES_FILE} lacks "
+            raise UsageError(f"--resume: {run_dir}/{runfolder.RUN_FILE} says complete but {runfolder.SAMPLES_FILE} lacks "
                              f"{left} of its {total} cells (emptied or cut short?); nothing was changed. Measure again "
                              "into a new folder")
         print(f"{run_dir}: complete ({total} of {total} cells); nothing to measure, the run is left unchanged",
               file=sys.stderr)
         return state
-    torn = results.RunWriter(run_dir).drop_torn_tail()
+    torn = runfolder.RunWriter(run_dir).drop_torn_tail()
     if torn:
         print(f"warning: {torn}", file=sys.stderr)
-    empty = f" ({results.SAMPLES_FILE} holds no cell yet: every cell is measured)" if left == total else ""
+    empty = f" ({runfolder.SAMPLES_FILE} holds no cell yet: every cell is measured)" if left == total else ""
     print(f"{run_dir}: {left} of {total} cells left to measure{empty}", file=sys.stderr)
     return state
 

@@ -29,7 +29,8 @@ from simplenn.core.cases import Case
 from simplenn.core.errors import UsageError
 from simplenn.system.machine import make_label
 from simplenn.core.records import CellRecord
-from simplenn.store.results import Results, ResultsError, frame, rows, validate
+from simplenn.store.results import Results, frame, rows, validate
+from simplenn.store.runfolder import ResultsError
 
 EXTRA_INFO_FORMAT = 1
 SOURCE = "pytest-benchmark"

@@ -1,22 +1,10 @@
-"""The results store: a run folder with `run.json` and an append-only `samples.jsonl`, and `load()` → `Results`.
+"""The results of one or more runs: `rows()` → the tidy table, and `load()`/`load_many()`/`combine()` → `Results`.
 
-Format history (SCHEMA_VERSION):
-  1  simplenn-bench 0.1.0. run.json: {schema_version, tool, tool_version, created, grid, order, order_seed,
-     machine, devices, sentinel, status, drift, warnings}. samples.jsonl: one JSON object per line, either
-     {"kind": "cell", ...} (one measured cell with every block time) or {"kind": "ceiling", ...} (one
-     device's matmul ceiling probe, at the start and at the end of a run: the faster one counts). Times in
-     seconds. Optional, no version bump: run.json `run_id` (a random uuid4 hex, written by `run` since issue 12),
-     which tells a copy of a run from a different run with the same folder name; older runs are told apart by
-     path. Likewise a cell's `precision` (its median's relative 95 % CI half-width when timing stopped),
-     `imprecise` and `worker_pid`; a ceiling's `shape` and `probes`; the grid's `precision` and `max_time_s`.
-  2  issue 22: a cell's achieved precision is `precision_reached` (the grid's `precision` stays the target it was
-     timed to); records are simplenn.core.records.CellRecord.to_json() (every field written, null when unknown).
-Older files are upgraded on load: run.json by the functions in _UPGRADES, records by _upgrade_record (which also
-reads a version-1 record appended to a run resumed by version 2); newer ones are refused.
+The run folder's format (its history, writer and readers) is simplenn.store.runfolder; run metadata is
+simplenn.store.runmeta.
 """
 from __future__ import annotations
 
-import json
 import math
 import warnings
 from collections.abc import Iterable, Mapping
@@ -26,28 +14,13 @@ from types import MappingProxyType
 
 import pandas as pd
 
-from simplenn.core import files
-from simplenn.core.errors import UsageError
-from simplenn.store.lock import LOCK_FILE
+from simplenn.core.cases import STATUSES
 from simplenn.core.dimensions import CELL_COLUMNS
-from simplenn.core.records import CellRecord, check_record
+from simplenn.core.errors import UsageError
+from simplenn.core.records import CellRecord
 from simplenn.core.timing import per_step_s
-
-SCHEMA_VERSION = 2
-RUN_FILE = "run.json"
-SAMPLES_FILE = "samples.jsonl"
-
-
-def _upgrade_record(rec: dict) -> dict:
-    """A samples.jsonl record in the current format: version 1 named the achieved precision `precision`."""
-    if rec.get("kind") == "cell" and "precision" in rec and "precision_reached" not in rec:
-        rec = {**rec, "precision_reached": rec["precision"]}
-        del rec["precision"]
-    return rec
-
-
-# _UPGRADES[n] turns a version-n run.json into version n+1 (its records: _upgrade_record).
-_UPGRADES: dict[int, callable] = {1: lambda meta: meta}
+from simplenn.store.runfolder import ResultsError, read_meta, read_records
+from simplenn.store.runmeta import MetaError, RunMeta, as_meta, can_combine
 
 # The tidy table: one row per timed block (cells without samples get one row with NaN block values).
 COLUMNS = CELL_COLUMNS + [
@@ -55,103 +28,6 @@ COLUMNS = CELL_COLUMNS + [
     "thermal_before", "thermal_after", "block", "n_steps", "block_s", "step_s", "flops_per_step",
     "ceiling_gflops", "precision_reached", "imprecise", "worker_pid",
 ]
-
-
-class ResultsError(UsageError):
-    """A run folder that cannot be read: missing, corrupt, or from a newer version of the tool."""
-
-
-class RunWriter:
-    """Writes one run folder. Records are appended one JSON line at a time, flushed and fsynced."""
-
-    def __init__(self, run_dir: Path | str):
-        self.run_dir = Path(run_dir)
-
-    def create(self, meta: dict) -> None:
-        files.ensure_dir(self.run_dir, "--out")
-        if any(p.name != LOCK_FILE for p in self.run_dir.iterdir()):
-            raise UsageError(f"--out: {self.run_dir} already exists; use --resume {self.run_dir} to continue it, or choose a new folder")
-        files.write_json(self.run_dir / RUN_FILE, {**meta, "schema_version": SCHEMA_VERSION}, "--out")
-        files.write_bytes(self.run_dir / SAMPLES_FILE, b"", "--out")
-
-    def update_meta(self, **changes) -> dict:
-        meta = read_meta(self.run_dir)
-        meta.update(changes)
-        files.write_json(self.run_dir / RUN_FILE, meta)
-        return meta
-
-    def append(self, record: dict) -> None:
-        files.append_line(self.run_dir / SAMPLES_FILE, json.dumps(record, sort_keys=True, default=str))
-
-    def drop_torn_tail(self) -> str | None:
-        """Remove a torn last line (a write cut short by a kill) so appends start clean; return a warning."""
-        path = self.run_dir / SAMPLES_FILE
-        data = path.read_bytes() if path.exists() else b""
-        if not data or data.endswith(b"\n"):
-            return None
-        keep = data[: data.rfind(b"\n") + 1]
-        files.write_bytes(path, keep)
-        return f"{path}: dropped a torn last line ({len(data) - len(keep)} bytes) left by an interrupted write"
-
-
-def read_meta(run_dir: Path | str) -> dict:
-    """run.json of a run folder, upgraded to the current schema version."""
-    run_dir = Path(run_dir)
-    path = run_dir / RUN_FILE
-    if not run_dir.is_dir():
-        raise ResultsError(f"{run_dir}: no such run folder")
-    if not path.exists():
-        raise ResultsError(f"{run_dir}: not a run folder (no {RUN_FILE})")
-    try:
-        meta = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ResultsError(f"{path}: corrupt JSON ({e})") from None
-    if not isinstance(meta, dict) or not isinstance(meta.get("schema_version"), int):
-        raise ResultsError(f"{path}: not a simplenn-bench run file (no integer schema_version)")
-    version = meta["schema_version"]
-    if version > SCHEMA_VERSION:
-        raise ResultsError(
-            f"{path}: schema version {version} is newer than this simplenn-bench understands "
-            f"({SCHEMA_VERSION}); upgrade simplenn-bench to read it"
-        )
-    while version < SCHEMA_VERSION:
-        if version not in _UPGRADES:
-            raise ResultsError(f"{path}: schema version {version} is too old to upgrade")
-        meta = _UPGRADES[version](meta)
-        version = meta["schema_version"] = version + 1
-    return meta
-
-
-def read_records(run_dir: Path | str) -> tuple[list[dict], list[str]]:
-    """All records of samples.jsonl and warnings; a torn last line is dropped with a warning, other damage refused."""
-    path = Path(run_dir) / SAMPLES_FILE
-    if not path.exists():
-        raise ResultsError(f"{run_dir}: no {SAMPLES_FILE}")
-    lines = path.read_text(errors="replace").split("\n")
-    records, notes = [], []
-    for i, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-            if not isinstance(rec, dict) or "kind" not in rec:
-                raise ValueError("not a record")
-            rec = _upgrade_record(rec)
-        except ValueError as e:
-            if i == len(lines) - 1:  # the last line with no newline: a write cut short
-                notes.append(f"{path}: dropped a torn last line (line {i + 1})")
-                continue
-            raise ResultsError(f"{path}: line {i + 1} is corrupt ({e})") from None
-        problem = check_record(rec)
-        if problem:
-            raise ResultsError(f"{path}: line {i + 1}: {problem}")
-        records.append(rec)
-    return records, notes
-
-
-def completed_keys(records: Iterable[dict]) -> set[tuple[int, str]]:
-    """(seq, cell id) of every cell already recorded: what a resumed run must not measure again."""
-    return {(r["seq"], r["id"]) for r in records if r.get("kind") == "cell"}
 
 
 def rows(run: str, machine: str, records: list[dict]) -> list[dict]:
@@ -193,8 +69,6 @@ def frame(rows: list[dict]) -> pd.DataFrame:
 
 def validate(df: pd.DataFrame, source: str) -> pd.DataFrame:
     """Refuse a table that cannot be right: missing columns, non-positive times, unknown statuses."""
-    from simplenn.core.cases import STATUSES
-
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
         raise ResultsError(f"{source}: missing columns {missing}")
@@ -209,17 +83,22 @@ def validate(df: pd.DataFrame, source: str) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class Results:
-    """The tidy samples table and, beside it (never in `table.attrs`), each run's metadata: run id → run.json dict.
+    """The tidy samples table and, beside it (never in `table.attrs`), each run's metadata: run label → `RunMeta`
+    (a run.json-like dict given here is read into one).
 
     Keeping the metadata out of the DataFrame matters for speed: pandas deep-copies `attrs` on every slice,
     which made a report over many runs quadratic in their number.
     """
 
     table: pd.DataFrame
-    runs: Mapping[str, dict] = field(default_factory=dict)
+    runs: Mapping[str, RunMeta] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "runs", MappingProxyType(dict(self.runs)))
+        object.__setattr__(self, "runs", MappingProxyType({k: as_meta(v) for k, v in self.runs.items()}))
+
+    def meta(self, run: str) -> RunMeta:
+        """The metadata of one run (empty when the run has none recorded)."""
+        return self.runs.get(run) or RunMeta()
 
 
 def as_results(data: Results | pd.DataFrame) -> Results:
@@ -240,8 +119,12 @@ def combine(sources: Iterable[Results | pd.DataFrame]) -> Results:
     if twice:
         raise UsageError(f"run {', '.join(map(repr, twice))} is given more than once; pooling would count samples "
                          "twice or mix two runs: give each run once, or rename one")
+    runs = {k: v for p in parts for k, v in p.runs.items()}
+    problem = can_combine(runs)
+    if problem:
+        raise UsageError(problem)
     table = pd.concat([p.table for p in parts], ignore_index=True) if len(parts) > 1 else parts[0].table.copy()
-    return Results(table, {k: v for p in parts for k, v in p.runs.items()})
+    return Results(table, runs)
 
 
 def load(run_dir: Path | str, label: str | None = None) -> Results:
@@ -251,12 +134,14 @@ def load(run_dir: Path | str, label: str | None = None) -> Results:
     """
     run_dir = Path(run_dir)
     label = label or run_dir.name
-    meta = read_meta(run_dir)
+    try:
+        meta = RunMeta.from_json(read_meta(run_dir))
+    except MetaError as e:
+        raise ResultsError(f"{run_dir}: run.json: {e}") from None
     records, notes = read_records(run_dir)
     for note in notes:
         warnings.warn(note, stacklevel=2)
-    machine = (meta.get("machine") or {}).get("label", "unknown machine")
-    table = validate(frame(rows(label, machine, records)), str(run_dir))
+    table = validate(frame(rows(label, meta.label, records)), str(run_dir))
     return Results(table, {label: meta})
 
 
@@ -288,32 +173,7 @@ def load_many(run_dirs: Iterable[Path | str]) -> Results:
                              "(loading it twice would count its samples twice)")
         first[d.resolve()] = d
     loaded = [load(d, label) for d, label in zip(dirs, run_labels(dirs))]
-    by_id: dict[str, Path] = {}
-    for d, res in zip(dirs, loaded):
-        run_id = next(iter(res.runs.values())).get("run_id")
-        if run_id in by_id:
-            raise UsageError(f"{by_id[run_id]} and {d} hold the same run (run id {run_id}): one is a copy of the "
-                             "other; give it once")
-        if run_id:
-            by_id[run_id] = d
+    problem = can_combine({str(d): res.meta(label) for d, res, label in zip(dirs, loaded, run_labels(dirs))})
+    if problem:  # said with the folders' paths, before combine() would say it with their labels
+        raise UsageError(problem)
     return combine(loaded)
-
-
-# ------------------------------------------------------------------------------- run metadata accessors
-
-
-def machine_of(runs: Mapping[str, dict], run: str) -> dict:
-    """The machine dict of a run's run.json ({} when unknown)."""
-    return (runs.get(run) or {}).get("machine") or {}
-
-
-def machine_versions(machine: Mapping) -> dict[str, str]:
-    """Software versions of a run.json machine dict, tolerant of flat keys or a `versions` sub-dict."""
-    versions = dict(machine.get("versions") or {})
-    pick = {
-        "python": machine.get("python"),
-        "tensorflow": versions.get("tensorflow") or machine.get("tensorflow"),
-        "keras": versions.get("keras") or machine.get("keras"),
-        "tensorflow-metal": versions.get("tensorflow-metal") or machine.get("tensorflow_metal"),
-    }
-    return {k: str(v) for k, v in pick.items() if v}

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from simplenn.core.errors import UsageError
-from simplenn.store.results import RUN_FILE, SAMPLES_FILE, read_meta, read_records
+from simplenn.store.runfolder import RUN_FILE, SAMPLES_FILE, read_meta, read_records
 
 MACHINES_DIR = "machines"
 # Keys that name a person or one physical machine; refused wherever they sit and whatever their value (unless empty).

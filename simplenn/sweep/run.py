@@ -19,7 +19,7 @@ from simplenn.core.records import CeilingRecord, CellRecord, PlanItem, RecordErr
 from simplenn.store.lock import LOCK_FILE
 from simplenn.measure.cell import Settings
 from simplenn.measure.runners import unsupported_reason
-from simplenn.store.results import RunWriter, completed_keys, read_meta, read_records
+from simplenn.store.runfolder import RunWriter, completed_keys, read_meta, read_records
 from simplenn.sweep.config import SweepConfig
 from simplenn.sweep.plan import drift, expand, oom_key, oom_skip, order, sentinel_settings
 from simplenn.sweep.worker import Worker, WorkerError
@@ -43,10 +43,14 @@ class Progress:
 
 @dataclass
 class RunState:
-    """A run in progress: its folder, its run.json metadata, and the warnings gathered so far."""
+    """A run in progress: its folder, its run.json metadata, the config and plan it holds, the records written so
+    far (kept here as they are appended: the run folder is where they go, not how they travel), and its warnings."""
 
     run_dir: Path
     meta: dict
+    config: SweepConfig
+    plan: list[PlanItem]
+    records: list[dict] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     interrupted: bool = False
     error: str | None = None  # a write that failed (disk full, read-only): the run stopped, what was saved is kept
@@ -88,7 +92,7 @@ def prepare(run_dir: Path, config: SweepConfig, worker: Worker, machine: dict, e
         "unsupported_before_run": impossible, "drift": None,
     }
     writer.create(meta)
-    return RunState(run_dir, meta, list(extra_warnings))
+    return RunState(run_dir, meta, config, plan, [], list(extra_warnings))
 
 
 def execute(state: RunState, worker: Worker, on_progress: Callable[[Progress], None] | None = None,
@@ -101,11 +105,9 @@ def execute(state: RunState, worker: Worker, on_progress: Callable[[Progress], N
     torn = writer.drop_torn_tail()
     if torn:
         state.warnings.append(torn)
-    records, _ = read_records(state.run_dir)
+    records, plan, config = state.records, state.plan, state.config
     done_keys = completed_keys(records)
-    plan = [PlanItem.from_json(p) for p in state.meta["plan"]]
     devices = {d["name"]: d for d in state.meta["devices"]}
-    config = SweepConfig.from_dict(state.meta["grid"])
     ooms: dict[tuple, int] = {}
     for r in records:
         if r.get("kind") == "cell" and r["status"] == "oom":
@@ -132,7 +134,7 @@ def execute(state: RunState, worker: Worker, on_progress: Callable[[Progress], N
                 sleep(config.cooldown_s)
             settings = sentinel_settings(config.settings) if item.sentinel else config.settings
             record = _measure_item(item, devices[item.case.device], settings, config.timeout_s, worker, ooms, thermal)
-            writer.append(record.to_json())
+            _append(state, writer, record.to_json())
             if record.status == "oom" and not item.sentinel:
                 add_oom(ooms, item.case)
             done += 1
@@ -160,8 +162,7 @@ def execute(state: RunState, worker: Worker, on_progress: Callable[[Progress], N
 
 def _finalise(state: RunState, writer: RunWriter, parities: dict, completed: bool) -> None:
     """Write the run's final status, drift, parities and warnings; a failed write is kept in `state.error`."""
-    records, _ = read_records(state.run_dir)
-    d = drift(records)
+    d = drift(state.records)
     if d and d["warning"]:
         state.warnings.append(f"sentinel cell {d['cell']} drifted by {100 * (d['ratio'] - 1):+.0f} % "
                               f"(last/first median); the machine's speed changed during the run")
@@ -193,9 +194,8 @@ def _interrupts_deferred() -> Iterator[list[int]]:
 
 def cells_left(state: RunState) -> tuple[int, int]:
     """(cells of the plan not yet recorded, cells in the plan): what a resume will measure."""
-    done = completed_keys(read_records(state.run_dir)[0])
-    plan = state.meta["plan"]
-    return sum(1 for p in plan if (p["seq"], p["id"]) not in done), len(plan)
+    done = completed_keys(state.records)
+    return sum(1 for p in state.plan if (p.seq, p.case.id) not in done), len(state.plan)
 
 
 def _device_parity(devices: list[str], config: SweepConfig, worker: Worker, state: RunState) -> dict | None:
@@ -241,7 +241,7 @@ def _probe_ceiling(device: str, phase: str, shapes: list, timeout_s: float, work
     except WorkerError as e:
         msg = ("error", e.reason)
     if msg[0] == "result":
-        writer.append(replace(CeilingRecord.from_json(msg[1]), phase=phase, measured=now()).to_json())
+        _append(state, writer, replace(CeilingRecord.from_json(msg[1]), phase=phase, measured=now()).to_json())
     else:
         state.warnings.append(f"ceiling probe on {device} ({phase} of run) failed: {msg[1].splitlines()[0]}")
 
@@ -277,4 +277,13 @@ def resume_state(run_dir: Path) -> RunState:
         raise UsageError(f"--resume: {run_dir} has no stored plan; it was not written by `simplenn-bench run`")
     if meta.get("status") == "running":
         meta["status"] = "interrupted"
-    return RunState(Path(run_dir), meta, list(meta.get("warnings", [])))
+    plan = [PlanItem.from_json(p) for p in meta["plan"]]
+    records, _ = read_records(run_dir)
+    return RunState(Path(run_dir), meta, SweepConfig.from_dict(meta["grid"]), plan, records,
+                    list(meta.get("warnings", [])))
+
+
+def _append(state: RunState, writer: RunWriter, record: dict) -> None:
+    """Write a record to samples.jsonl (flushed, fsynced) and keep it in the run's state."""
+    writer.append(record)
+    state.records.append(record)

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from simplenn.core import files
 from simplenn.core.dimensions import ONE_SERIES
 from simplenn.analyse.report.captions import ChartSpec
-from simplenn.store.results import Results, machine_of, machine_versions
+from simplenn.store.results import Results
 
 FIGSIZE = (10, 6)
 DPI = 120
@@ -28,9 +28,9 @@ def versions_line(results: Results) -> str:
     df = results.table
     parts = []
     for run in dict.fromkeys(df["run"]):
-        m = machine_of(results.runs, run)
+        meta = results.meta(run)
+        m, v = meta.machine, meta.versions
         label = m.get("label") or df.loc[df["run"] == run, "machine"].iloc[0]
-        v = machine_versions(m)
         bits = [m.get("chip") or m.get("cpu_model"), " ".join(str(x) for x in (m.get("os"), m.get("os_version")) if x)]
         bits += [f"TF {v['tensorflow']}" if "tensorflow" in v else None,
                  f"metal {v['tensorflow-metal']}" if "tensorflow-metal" in v else None]

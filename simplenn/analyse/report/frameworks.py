@@ -20,6 +20,7 @@ from simplenn.measure.runners import IMPLS
 from simplenn.core.dimensions import ACROSS_IMPLS
 from simplenn.analyse.intervals import hierarchical_median_ci, hierarchical_ratio_ci
 from simplenn.core.stats import bootstrap_ratio_ci
+from simplenn.store.runmeta import RunMeta
 
 BASELINE = ("scratch", "per-call")
 BASELINE_LABEL = "TF scratch per-call"
@@ -153,13 +154,13 @@ PARITY_COLUMNS = ["run", "device", "widths", "batch_size", "n_steps", "dtype", "
                   "loss_rel_diff", "weights_max_abs_diff", "weights_max_rel_diff", "rtol", "atol", "reason"]
 
 
-def impl_parity_table(runs: Mapping[str, dict]) -> pd.DataFrame:
+def impl_parity_table(runs: Mapping[str, RunMeta]) -> pd.DataFrame:
     """One row per run, dtype, implementation and mode: its recorded parity with scratch per-call (run.json
     `impl_parity`, written at the end of a run with more than one implementation). Empty when none was recorded."""
     rows = []
     for run, meta in runs.items():
-        parity = (meta or {}).get("impl_parity")
-        if not isinstance(parity, Mapping):
+        parity = meta.impl_parity
+        if parity is None:
             continue
         where = {"run": run, "device": parity.get("device"), "batch_size": parity.get("batch_size"),
                  "widths": "x".join(map(str, parity.get("layer_sizes") or [])) or None}

@@ -7,11 +7,12 @@ import pandas as pd
 
 from simplenn.system.compat import PACKAGES as TF_PACKAGES
 from simplenn.measure.runners import PACKAGES
-from simplenn.analyse.display import fmt, markdown_table, split_constant
+from simplenn.analyse.display import fmt
+from simplenn.analyse.report.tables_md import section_table
 from simplenn.core.dimensions import ACROSS_IMPLS, RUN_KEYS, columns
 from simplenn.analyse.report.analysis import Analysis
 from simplenn.analyse.report.frameworks import BASELINE_LABEL, PARITY_COLUMNS
-from simplenn.store.results import machine_of
+from simplenn.store.runmeta import RunMeta
 from simplenn.core.units import TimeUnit
 
 # Columns said once above a table when they hold one value in every row: where the cell (or the parity check) ran,
@@ -20,17 +21,11 @@ _WHERE = ("device", "widths", "batch_size")
 CONSTANT_KEYS = [*RUN_KEYS, *_WHERE, "n_steps", *columns(without=("impl", "mode", *_WHERE), runs=False)]
 
 
-def section_table(display: pd.DataFrame) -> str:
-    """A display table with its constant key columns said once above it."""
-    table, constant = split_constant(display, CONSTANT_KEYS)
-    return "\n\n".join(x for x in (constant, markdown_table(table)) if x)
-
-
-def versions_text(runs: Mapping[str, dict]) -> str:
+def versions_text(runs: Mapping[str, RunMeta]) -> str:
     """Per run, the versions of the frameworks compared (TensorFlow, keras and the peers), as recorded in run.json."""
     lines = []
-    for run in runs:
-        versions = machine_of(runs, run).get("versions") or {}
+    for run, meta in runs.items():
+        versions = meta.machine.get("versions") or {}
         names = PACKAGES
         if not any(p in versions for p in PACKAGES if p not in TF_PACKAGES):
             lines.append(f"- `{run}`: peer versions not recorded (a run from before they were)")
@@ -91,9 +86,9 @@ def frameworks_section(analysis: Analysis) -> list[str]:
     versions = versions_text(analysis.runs)
     parts = ["## Frameworks: which implementation is fastest?", FRAMEWORKS_TEXT,
              *(["Versions compared:", versions] if versions else []), *([fw.note] if fw.note else [])]
-    return parts + ["### Fastest per device and batch size", section_table(winners_for_display(fw.winners, unit)),
+    return parts + ["### Fastest per device and batch size", section_table(winners_for_display(fw.winners, unit), CONSTANT_KEYS),
                     f"### Every implementation and mode against {BASELINE_LABEL}",
-                    section_table(frameworks_for_display(fw.table, unit))]
+                    section_table(frameworks_for_display(fw.table, unit), CONSTANT_KEYS)]
 
 
 def impl_parity_text(table: pd.DataFrame) -> list[str]:
@@ -106,4 +101,4 @@ def impl_parity_text(table: pd.DataFrame) -> list[str]:
             "n_steps seeded steps on the run's first device, from the scratch network's initial weights; its loss "
             "and every weight must match scratch per-call within |a − b| ≤ atol + rtol × |b| (rtol and atol per "
             "dtype). `mismatch` means a different computation, not noise; `unsupported` says why it did not run.",
-            section_table(shown)]
+            section_table(shown, CONSTANT_KEYS)]

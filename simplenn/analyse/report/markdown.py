@@ -1,4 +1,5 @@
-"""The report as Markdown, section by section, from an Analysis: tables shown in display units, captions, warnings."""
+"""The report as Markdown, section by section, from an Analysis (and nothing else): its tables shown in display
+units (tables_md), captions, warnings."""
 from __future__ import annotations
 
 import os
@@ -8,87 +9,24 @@ from pathlib import Path
 import pandas as pd
 
 from simplenn.core.cases import FLOPS_FORMULA
-from simplenn.analyse.display import fmt, fmt_value, markdown_table, split_constant
+from simplenn.analyse.display import fmt, fmt_value, markdown_table
 from simplenn.analyse.report.answer import answer_markdown
 from simplenn.analyse.report.analysis import Analysis
 from simplenn.analyse.report.captions import CHARTS
-from simplenn.analyse.intervals import median_ci_label, n_rounds, ratio_ci_label
+from simplenn.analyse.intervals import median_ci_label, ratio_ci_label
 from simplenn.analyse.report.cross_machine import STEP_AT
 from simplenn.analyse.report.frameworks_md import frameworks_section, impl_parity_text
-from simplenn.core.dimensions import ACROSS_DEVICES, ACROSS_MODES, CONFIGURATION, ONE_CURVE
-from simplenn.analyse.report.tables import chip_peak, measured, only_ok, widths_order
-from simplenn.store.results import machine_of, machine_versions
-from simplenn.core.units import TimeUnit, time_unit
-
-MiB = 2**20
-
-
-
-def cells_for_display(cells: pd.DataFrame, unit: TimeUnit) -> pd.DataFrame:
-    """The per-cell table in display units: step times in `unit`, samples/s, GFLOP/s, %, MiB."""
-    ci = [f"{fmt(lo)}–{fmt(hi)}" if not pd.isna(lo) else "–"
-          for lo, hi in zip(unit.of(cells["ci_low_s"]), unit.of(cells["ci_high_s"]))]
-    return pd.DataFrame({
-        **{k: cells[k] for k in CONFIGURATION},
-        "device": cells["device"], "widths": cells["widths"], "batch_size": cells["batch_size"],
-        "status": cells["status"], "n_blocks": cells["n_blocks"],
-        f"median_{unit.name}": unit.of(cells["median_step_s"]), f"iqr_{unit.name}": unit.of(cells["iqr_s"]),
-        f"ci95_{unit.name}": ci, "precision_pm_pct": 100 * cells["precision_reached"],
-        "imprecise": cells["imprecise"].map({True: "yes", False: ""}),
-        "samples_per_s": cells["samples_per_s"], "gflop_per_s": cells["gflop_per_s"],
-        "pct_of_ceiling": cells["pct_of_ceiling"], "pct_of_peak": cells["pct_of_peak"],
-        "peak_mem_mib": cells["peak_mem_bytes"] / MiB, "warnings": cells["warnings"],
-    })
-
-
-def speedup_for_display(table: pd.DataFrame, base: str, other: str, unit: TimeUnit) -> pd.DataFrame:
-    """The speedup table in display units: both medians in `unit`, ratios in ×."""
-    return pd.DataFrame({
-        **{k: table[k] for k in ACROSS_DEVICES},
-        f"{base}_median_{unit.name}": unit.of(table["base_median_s"]),
-        f"{other}_median_{unit.name}": unit.of(table["other_median_s"]),
-        "speedup_x": table["speedup"], "ci95_low_x": table["speedup_ci_low"], "ci95_high_x": table["speedup_ci_high"],
-        "faster": table["faster"],
-    })
-
-
-def crossover_for_display(table: pd.DataFrame, unit: TimeUnit) -> pd.DataFrame:
-    """The crossover table in display units: overheads in `unit`, per-sample costs in a unit of their own."""
-    per_sample = time_unit(table["base_cost_s_per_sample"], table["other_cost_s_per_sample"])
-    return pd.DataFrame({
-        **{k: table[k] for k in ONE_CURVE},
-        "answer": table["answer"], "crossover_batch": table["crossover_batch"],
-        "fit_crossover_batch": table["fit_crossover_batch"].round(0),
-        f"base_overhead_{unit.name}": unit.of(table["base_overhead_s"]),
-        f"base_cost_{per_sample.name}_per_sample": per_sample.of(table["base_cost_s_per_sample"]),
-        f"other_overhead_{unit.name}": unit.of(table["other_overhead_s"]),
-        f"other_cost_{per_sample.name}_per_sample": per_sample.of(table["other_cost_s_per_sample"]),
-    })
-
-
-def host_for_display(table: pd.DataFrame, unit: TimeUnit) -> pd.DataFrame:
-    """The host-overhead table with its step times in `unit`."""
-    return pd.DataFrame({
-        **{k: table[k] for k in ACROSS_MODES},
-        f"per_call_{unit.name}": unit.of(table["per_call_step_s"]),
-        f"in_graph_{unit.name}": unit.of(table["in_graph_step_s"]),
-        f"host_overhead_{unit.name}": unit.of(table["host_overhead_s"]), "host_share_pct": table["host_share_pct"],
-    })
-
-
-def _section_table(display: pd.DataFrame) -> str:
-    table, constant = split_constant(display, CONFIGURATION)
-    return "\n\n".join(x for x in (constant, markdown_table(table)) if x)
-
+from simplenn.analyse.report.tables_md import (cells_for_display, crossover_for_display, host_for_display,
+                                               section_table, speedup_for_display)
+from simplenn.store.runmeta import Drift, RunMeta
 
 def machines_section(analysis: Analysis) -> str:
     """One row per run: machine label, chip/CPU, OS, Python and library versions, GPU peak and its kind."""
-    df, runs = analysis.samples, analysis.runs
+    df = analysis.samples
     rows = []
     for run in dict.fromkeys(df["run"]):
-        m = machine_of(runs, run)
-        peak = chip_peak(runs.get(run) or {})
-        versions = machine_versions(m)
+        meta, peak = analysis.results.meta(run), analysis.peaks.get(run)
+        m, versions = meta.machine, meta.versions
         rows.append({
             "run": run,
             "machine": m.get("label") or df.loc[df["run"] == run, "machine"].iloc[0],
@@ -144,16 +82,14 @@ def grid_section(analysis: Analysis) -> str:
     """The grid as recorded in run.json, and what was actually measured."""
     lines = []
     for run, meta in analysis.runs.items():
-        grid = meta.get("grid") or {}
+        grid = meta.grid
         if grid:
             items = "; ".join(f"{k} = {fmt_value(v)}" for k, v in grid.items())
             lines.append(f"- `{run}` grid: {items}")
-    data = measured(analysis.samples)
-    batches = ", ".join(str(b) for b in sorted(data["batch_size"].unique()))
-    lines.append(f"- measured: devices {', '.join(sorted(data['device'].unique()))}; batch sizes {batches}; "
-                 f"widths {', '.join(widths_order(data['widths']))}; impl {', '.join(sorted(data['impl'].unique()))}; "
-                 f"modes {', '.join(sorted(data['mode'].unique()))}; {data['cell_id'].nunique()} cells, "
-                 f"{int(data['step_s'].notna().sum())} timed blocks")
+    got = analysis.measured_grid
+    lines.append(f"- measured: devices {', '.join(got['devices'])}; batch sizes {', '.join(got['batch_sizes'])}; "
+                 f"widths {', '.join(got['widths'])}; impl {', '.join(got['impls'])}; modes {', '.join(got['modes'])}; "
+                 f"{got['n_cells']} cells, {got['n_blocks']} timed blocks")
     return "\n".join(lines)
 
 
@@ -166,21 +102,17 @@ def warnings_section(analysis: Analysis) -> str:
     for r in cells[cells["status"] != "ok"].itertuples(index=False):
         lines.append(f"- `{r.cell_id}` ({r.machine}) is **{r.status}**: {r.reason or 'no reason recorded'}")
     for run, meta in analysis.runs.items():
-        lines += [f"- `{run}`: {_drift_text(meta.get('drift'))}"] if meta.get("drift") else []
-        lines += [f"- `{run}`: {w}" for w in meta.get("warnings") or []]
+        lines += [f"- `{run}`: {_drift_text(meta.drift)}"] if meta.drift else []
+        lines += [f"- `{run}`: {w}" for w in meta.warnings]
     return "\n".join(lines) if lines else "None."
 
 
-def _drift_text(drift: object) -> str:
-    if not isinstance(drift, Mapping):
-        return f"sentinel drift: {drift}"
-    ratio = drift.get("ratio")
-    cell = drift.get("sentinel") or drift.get("cell") or drift.get("cell_id") or "sentinel"
-    details = ", ".join(f"{k} = {fmt(v)}" for k, v in drift.items() if k not in ("sentinel", "cell", "cell_id", "warning"))
-    text = f"sentinel `{cell}` drift: {details}"
+def _drift_text(drift: Drift) -> str:
+    details = ", ".join(f"{k} = {fmt(v)}" for k, v in drift.figures().items())
+    text = f"sentinel `{drift.cell}` drift: {details}"
     # The verdict is the one the run recorded (sweep.drift, against its DRIFT_WARN): not judged twice.
-    if isinstance(ratio, (int, float)) and drift.get("warning"):
-        text += f" — **the machine drifted by {100 * (ratio - 1):+.0f} % during the run**"
+    if drift.warning:
+        text += f" — **the machine drifted by {100 * (drift.ratio - 1):+.0f} % during the run**"
     return text
 
 
@@ -223,9 +155,9 @@ def render_markdown(analysis: Analysis, out_dir: Path | str, chart_paths: Mappin
                   "is faster). The crossover is the smallest measured batch size from which on "
                   f"{speed.other_device} is faster at every larger size with the speedup CI's lower bound > 1; the "
                   "fit is time = overhead + cost × batch per device (least squares on relative error).",
-                  _section_table(crossover_for_display(cross.table, unit)),
+                  section_table(crossover_for_display(cross.table, unit)),
                   "### Speedup per batch size",
-                  _section_table(speedup_for_display(speed.table, speed.base_device, speed.other_device, unit))]
+                  section_table(speedup_for_display(speed.table, speed.base_device, speed.other_device, unit))]
     absent = absent_gpu_text(runs)
     if absent:
         parts.append(absent)
@@ -236,12 +168,12 @@ def render_markdown(analysis: Analysis, out_dir: Path | str, chart_paths: Mappin
               "the median's CI half-width reached when timing stopped (the worst round's), imprecise = stopped by "
               "--max-time short of --precision. Full precision in `summary.csv` (seconds).",
               *ceiling_text(analysis.cells),
-              _section_table(cells_for_display(analysis.cells, unit))]
+              section_table(cells_for_display(analysis.cells, unit))]
     if not host.empty:
         parts += ["## Where the time goes",
                   "Host overhead = per-call median − in-graph median per step: what dispatching one step from "
                   "Python costs on top of the device work.",
-                  _section_table(host_for_display(host, unit))]
+                  section_table(host_for_display(host, unit))]
     parts += frameworks_section(analysis)
     if chart_paths:
         parts.append("## Charts")
@@ -253,7 +185,7 @@ def render_markdown(analysis: Analysis, out_dir: Path | str, chart_paths: Mappin
         if left_out:
             parts.append("Charts left out, with nothing to draw:\n\n" + "\n".join(
                 f"- `{name}.png` ({CHARTS[name].title}): {reason}" for name, reason in left_out.items()))
-    parity, impl_parity = parity_section(runs), impl_parity_text(analysis.impl_parity)
+    parity, impl_parity = parity_section(analysis), impl_parity_text(analysis.impl_parity)
     if parity or impl_parity:
         parts += ["## Parity", *([parity] if parity else []), *impl_parity]
     parts += ["## Warnings", warnings]
@@ -262,10 +194,7 @@ def render_markdown(analysis: Analysis, out_dir: Path | str, chart_paths: Mappin
 
 def ci_text(analysis: Analysis) -> str:
     """Which CI each table shows: hierarchical over rounds when the run has ≥ 2, else over one round's blocks."""
-    ok = only_ok(measured(analysis.samples), "step_s")
-    rounds = n_rounds(ok)
-    # Rounds ran in fresh processes when every record names its worker and no pid serves two rounds.
-    fresh = ok["worker_pid"].notna().all() and ok.groupby("worker_pid")["round"].nunique().max() == 1
+    rounds, fresh = analysis.rounds, analysis.fresh_rounds
     return (f"CIs in this report ({rounds} round{'s' if rounds != 1 else ''}): per-cell table: "
             f"{median_ci_label(rounds, fresh)}. Speedup table: {ratio_ci_label(rounds)}, rounds paired across "
             "devices.")
@@ -282,28 +211,28 @@ def ceiling_text(cells: pd.DataFrame) -> list[str]:
             "the run; read pct_of_ceiling there as a lower bound on what the device can do, not as > 100 % efficiency."]
 
 
-def absent_gpu_text(runs: Mapping[str, dict]) -> str:
+def absent_gpu_text(runs: Mapping[str, RunMeta]) -> str:
     """Runs that measured no GPU, with the reason recorded when the run started (never a made-up GPU figure)."""
-    lines = [f"- `{run}`: no GPU was measured — {meta['gpu_missing_reason']}"
-             for run, meta in runs.items() if meta.get("gpu_missing_reason")]
+    lines = [f"- `{run}`: no GPU was measured — {meta.gpu_missing_reason}"
+             for run, meta in runs.items() if meta.gpu_missing_reason]
     return "\n".join(lines)
 
 
-def method_text(runs: Mapping[str, dict]) -> str:
+def method_text(runs: Mapping[str, RunMeta]) -> str:
     """The method paragraph; pytest-benchmark sources are timed per cell in pytest's order, not interleaved."""
-    sources = {meta.get("source") for meta in runs.values()}
+    sources = {meta.source for meta in runs.values()}
     if sources == {"pytest-benchmark"}:
         return METHOD.replace("cells are interleaved across devices and rounds", "cells ran in pytest's order "
                               "(pytest-benchmark rounds; not interleaved across devices)")
     return METHOD
 
 
-def parity_section(runs: Mapping[str, dict]) -> str:
+def parity_section(analysis: Analysis) -> str:
     """CPU ↔ GPU (any two devices) parity of each run: the same seeded steps compared within a tolerance."""
     lines = []
-    for run, meta in runs.items():
-        parity = meta.get("device_parity")
-        if isinstance(parity, Mapping):
+    for run, meta in analysis.runs.items():
+        parity = meta.device_parity
+        if parity is not None:
             verdict = "agree" if parity.get("ok") else "**MISMATCH**"
             lines.append(f"- `{run}`: devices {verdict}: {parity.get('message', '')}")
     return "\n".join(lines)

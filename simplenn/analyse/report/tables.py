@@ -11,6 +11,7 @@ from simplenn.core.cases import n_weights
 from simplenn.core.errors import UsageError
 from simplenn.core.dimensions import ACROSS_MODES, CELL_COLUMNS, CONFIGURATION
 from simplenn.store.results import Results, as_results
+from simplenn.store.runmeta import RunMeta
 from simplenn.analyse.intervals import with_round_cis
 from simplenn.core.stats import UNSTABLE_IQR_REL, summarize
 
@@ -60,10 +61,9 @@ def is_nominal(value: object) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value)) or str(value).lower() in NOMINAL_THERMAL
 
 
-def chip_peak(meta: Mapping) -> peaks.ChipPeak | None:
+def chip_peak(meta: RunMeta) -> peaks.ChipPeak | None:
     """The FP32 GPU peak (published, derived or estimate) of a run's chip; None for a chip not in simplenn.system.peaks."""
-    machine = meta.get("machine") or {}
-    return peaks.lookup(machine.get("chip"), machine.get("gpu_cores"))
+    return peaks.lookup(meta.machine.get("chip"), meta.machine.get("gpu_cores"))
 
 
 def require_ok(data: Results | pd.DataFrame, source: str) -> None:
@@ -125,9 +125,9 @@ def cell_table(data: Results | pd.DataFrame) -> pd.DataFrame:
     return _sorted_cells(out)
 
 
-def _add_chip_peak(cells: pd.DataFrame, runs: Mapping[str, dict]) -> pd.DataFrame:
+def _add_chip_peak(cells: pd.DataFrame, runs: Mapping[str, RunMeta]) -> pd.DataFrame:
     # Only GPU cells: a chip's peak figure is its GPU's, and a CPU cell on the same chip would look absurd.
-    per_run = {run: chip_peak(meta or {}) for run, meta in runs.items()}
+    per_run = {run: chip_peak(meta) for run, meta in runs.items()}
     peak = cells["run"].map(lambda r: per_run.get(r))
     is_gpu = cells["device_kind"] == "gpu"
     cells["peak_gflop_per_s"] = [p.fp32_gflops if p and g else math.nan for p, g in zip(peak, is_gpu)]
