@@ -1,6 +1,6 @@
 """Report tables on synthetic run folders whose true step times are known (two devices crossing near batch 256).
 
-`write_run` and `SMALL` are reused by test_plots.py and test_compare.py.
+`write_run`, `machine_meta` and `SMALL` are reused by test_compare.py, test_plots.py and the other test_report_*.py.
 """
 from __future__ import annotations
 
@@ -134,10 +134,10 @@ def small_per_call(table: pd.DataFrame) -> pd.DataFrame:
 def test_peaks_lookup_tolerates_apple_prefix_and_flags_estimates():
     assert peaks.lookup("Apple M2 Pro").fp32_tflops == 6.8
     assert peaks.lookup("m1 max", 32).memory_gb_s == 400
-    assert not peaks.lookup("Apple M1").estimate
-    assert peaks.lookup("Apple M3 Max").estimate and peaks.lookup("Apple M4").estimate
+    assert not peaks.lookup("Apple M1").is_estimate
+    assert peaks.lookup("Apple M3 Max").is_estimate and peaks.lookup("Apple M4").is_estimate
     binned = peaks.lookup("Apple M2 Pro", 17)  # not in the table: scaled per core, marked an estimate
-    assert binned.estimate and binned.fp32_tflops == pytest.approx(6.8 * 17 / 19, abs=0.05)
+    assert binned.is_estimate and binned.fp32_tflops == pytest.approx(6.8 * 17 / 19, abs=0.05)
     assert peaks.lookup("Intel(R) Core(TM) M3-6Y30") is None and peaks.lookup(None) is None
 
 

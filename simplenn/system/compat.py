@@ -37,11 +37,6 @@ class MetalPairing:
     status: Literal["good", "broken"]
     source: str  # the public report this row rests on
 
-    @property
-    def evidence(self) -> str:
-        """The row's source (the older name of the field)."""
-        return self.source
-
 
 _PR_126360 = "tensorflow/tensorflow PR #126360"
 _ABI_220 = ('TF 2.20 changed its ABI: import fails with "Library not loaded: @rpath/_pywrap_tensorflow_internal.so"'

@@ -131,7 +131,7 @@ def _add_chip_peak(cells: pd.DataFrame, runs: Mapping[str, RunMeta]) -> pd.DataF
     peak = cells["run"].map(lambda r: per_run.get(r))
     is_gpu = cells["device_kind"] == "gpu"
     cells["peak_gflop_per_s"] = [p.fp32_gflops if p and g else math.nan for p, g in zip(peak, is_gpu)]
-    cells["peak_is_estimate"] = [bool(p.estimate) if p and g else False for p, g in zip(peak, is_gpu)]
+    cells["peak_is_estimate"] = [p.is_estimate if p and g else False for p, g in zip(peak, is_gpu)]
     cells["pct_of_peak"] = 100 * cells["gflop_per_s"] / cells["peak_gflop_per_s"]
     return cells
 
