@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from simplenn.core import files
-from simplenn.core.dimensions import ACROSS_IMPLS
+from simplenn.core.dimensions import ACROSS_IMPLS, columns
 from simplenn.analyse.report.analysis import Analysis
 from simplenn.analyse.report.captions import CHARTS
 from simplenn.analyse.report.chartkit import (batch_axis, default_widths, empty_message, footnote, human, new_figure,
@@ -131,7 +131,7 @@ def _row_labels(table: pd.DataFrame, keys: list[str], varying: list[str]) -> lis
 
 
 def _heatmap_panel(ax, table: pd.DataFrame, cross: pd.DataFrame, norm):
-    row_keys = ["widths", "impl", "mode", "loss", "dtype", "jit"]
+    row_keys = ["widths", *columns(without=("device", "batch_size", "widths"), runs=False)]  # one curve, network first
     varying = [k for k in row_keys if table[k].nunique() > 1]
     table = table.assign(row_label=_row_labels(table, row_keys, varying))
     cross = cross.assign(row_label=_row_labels(cross, row_keys, varying))
@@ -170,7 +170,7 @@ def time_split_chart(analysis: Analysis, widths: str | None = None) -> Figure:
     host = host.assign(status="ok")
     unit = analysis.step_unit
     batches = sorted(host["batch_size"].unique())
-    lines = list(series(host, ["machine", "run", "device", "impl", "loss", "dtype", "jit"]))
+    lines = list(series(host))  # ONE_SERIES; the host table has no mode column
     width = 0.8 / len(lines)
     for k, (label, g) in enumerate(lines):
         x = np.array([batches.index(b) for b in g["batch_size"]]) - 0.4 + width * (k + 0.5)
