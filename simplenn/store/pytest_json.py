@@ -31,6 +31,7 @@ from simplenn.system.machine import make_label
 from simplenn.core.records import CellRecord
 from simplenn.store.results import Results, frame, rows, validate
 from simplenn.store.runfolder import ResultsError
+from simplenn.store.runmeta import RunMeta
 
 EXTRA_INFO_FORMAT = 1
 SOURCE = "pytest-benchmark"
@@ -44,8 +45,8 @@ VOLATILE_MACHINE_KEYS = ("power_source", "battery_percent", "thermal", "git_comm
 def load(path: Path | str) -> Results:
     """Results of a pytest-benchmark JSON file: the tidy table (results.COLUMNS, one row per timed round) and runs.
 
-    `runs` = {run name: {"machine": …, "grid": …, "source": "pytest-benchmark", …}}, the run name being the
-    file's stem. Raises ResultsError (a UsageError) for a missing, malformed or foreign file.
+    `runs` = {run name: RunMeta(machine=…, grid=…, source="pytest-benchmark", …)}, the run name being the file's
+    stem. Raises ResultsError (a UsageError) for a missing, malformed or foreign file.
     """
     path = Path(path)
     doc = _read(path)
@@ -70,15 +71,12 @@ def load(path: Path | str) -> Results:
     records = [_record(path, i, bench) for i, bench in enumerate(ours)]
     table = validate(frame(rows(run, machine["label"], records)), str(path))
     ours_meta = doc.get("simplenn") if isinstance(doc.get("simplenn"), dict) else {}
-    return Results(table, {run: {
-        "machine": machine,
-        "grid": ours_meta.get("grid") or _grid_of(records),
-        "source": SOURCE,
-        "created": doc.get("datetime"),
-        "pytest_benchmark_version": doc.get("version"),
-        "commit_info": doc.get("commit_info") or {},
-        **{k: ours_meta[k] for k in ("devices", "logical_cpus", "power_source", "thermal") if k in ours_meta},
-    }})
+    return Results(table, {run: RunMeta(
+        machine=machine, grid=ours_meta.get("grid") or _grid_of(records), source=SOURCE,
+        extra={"created": doc.get("datetime"), "pytest_benchmark_version": doc.get("version"),
+               "commit_info": doc.get("commit_info") or {},
+               **{k: ours_meta[k] for k in ("devices", "logical_cpus", "power_source", "thermal") if k in ours_meta}},
+    )})
 
 
 def _read(path: Path) -> dict:
