@@ -395,7 +395,7 @@ def test_unknown_device_exits_2_listing_present_devices(tmp_path):
 def test_older_schema_is_upgraded_on_load(tmp_path, monkeypatch):
     _run(tmp_path, FakeWorker())
     # Pretend the current format is one version ahead, with an upgrade step from today's version.
-    monkeypatch.setattr(results, "SCHEMA_VERSION", runfolder.SCHEMA_VERSION + 1)
+    monkeypatch.setattr(runfolder, "SCHEMA_VERSION", runfolder.SCHEMA_VERSION + 1)
     monkeypatch.setitem(runfolder._UPGRADES, runfolder.SCHEMA_VERSION - 1, lambda meta: {**meta, "upgraded": True})
     meta = runfolder.read_meta(tmp_path / "run")
     assert meta["upgraded"] and meta["schema_version"] == runfolder.SCHEMA_VERSION
