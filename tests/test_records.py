@@ -88,3 +88,24 @@ def test_a_record_round_trips_through_its_json_and_the_schema_follows_the_datacl
     assert set(records.CELL) | {"kind"} == set(record.to_json())  # every field is a checked key, and only those
     with pytest.raises(records.RecordError, match="cannot answer plan item"):
         record.planned(PlanItem(4, Case("CPU:0", 32)))
+
+
+def test_run_metadata_checks_itself_and_survives_a_round_trip(tmp_path):
+    from simplenn.store.runmeta import Drift, MetaError, RunMeta, can_combine
+
+    meta = {"status": "complete", "grid": {"batch_sizes": [8]}, "machine": {"label": "m"}, "warnings": ["w"],
+            "drift": {"cell": "cpu-b8-w100x30", "first_median_s": 1e-3, "last_median_s": 2e-3, "ratio": 2.0, "n": 3,
+                      "warning": True}, "run_id": "abc", "plan": [{"seq": 0}], "created": "2026-12-05"}
+    read = RunMeta.from_json(meta)
+    assert read.to_json() == meta and read.drift == Drift("cpu-b8-w100x30", 1e-3, 2e-3, 2.0, 3, True)
+    assert read.get("plan") == [{"seq": 0}] and read.label == "m"
+    for bad, key in (({"status": "done"}, "status"), ({"warnings": "w"}, "warnings"), ({"machine": []}, "machine"),
+                     ({"drift": {"cell": "x", "ratio": -1.0}}, "drift")):
+        with pytest.raises(MetaError, match=key):
+            RunMeta.from_json({**meta, **bad})
+    with pytest.raises(MetaError, match="status"):
+        runfolder.RunWriter(tmp_path / "run").create({"status": "done"})  # nothing unreadable is written
+    assert can_combine({"a": read, "b": RunMeta(run_id="other")}) is None
+    assert "hold the same run (run id abc)" in can_combine({"a": read, "b": read})
+    assert "different grids" in can_combine({"a": read, "b": RunMeta(preset={"name": "standard", "version": 1})},
+                                            rank=True)

@@ -24,6 +24,7 @@ from simplenn.core import files
 from simplenn.core.errors import UsageError
 from simplenn.core.records import check_record
 from simplenn.store.lock import LOCK_FILE
+from simplenn.store.runmeta import RunMeta
 
 SCHEMA_VERSION = 2
 RUN_FILE = "run.json"
@@ -53,6 +54,7 @@ class RunWriter:
         self.run_dir = Path(run_dir)
 
     def create(self, meta: dict) -> None:
+        RunMeta.from_json(meta)  # never write metadata the readers would refuse (MetaError names the key)
         files.ensure_dir(self.run_dir, "--out")
         if any(p.name != LOCK_FILE for p in self.run_dir.iterdir()):
             raise UsageError(f"--out: {self.run_dir} already exists; use --resume {self.run_dir} to continue it, or choose a new folder")
@@ -62,6 +64,7 @@ class RunWriter:
     def update_meta(self, **changes) -> dict:
         meta = read_meta(self.run_dir)
         meta.update(changes)
+        RunMeta.from_json(meta)
         files.write_json(self.run_dir / RUN_FILE, meta)
         return meta
 
