@@ -129,6 +129,10 @@ class CeilingRecord:
     block_s: tuple[float, ...] = ()
     probes: tuple[dict, ...] = ()
     formula: str = ""
+    transpose_a: bool | None = None  # the best probe's matmul: (m×k)@(k×n) with the operands as the step has them
+    transpose_b: bool | None = None
+    matmul: str | None = None  # its label, e.g. '(8192×784)ᵀ @ (8192×100)'
+    tf_threads: dict = field(default_factory=dict)  # TensorFlow's intra/inter-op thread settings in the worker
     phase: str | None = None  # "start" or "end" of the run
     measured: str | None = None
 
