@@ -354,7 +354,7 @@ def test_one_table_of_keys_drives_flags_toml_and_the_stored_grid(tmp_path):
     from simplenn.cli.run import build_config
 
     flag_values = {"devices": "CPU:1", "ints": "3", "hidden": "7x5", "seconds": "9.5", "seconds0": "9.5",
-                   "count": "3", "seed": "3", "fraction": "0.05"}
+                   "count": "3", "seed": "3", "fraction": "0.05", "cells": "cpu-b8-w8"}
     for key in sweep.KEYS:
         text = key.choices[-1] if key.kind == "choices" else flag_values[key.kind]
         from_flag = build_config(build_parser().parse_args(["run", key.flag, text]))

@@ -8,7 +8,7 @@ import sys
 
 from simplenn.core.errors import UsageError
 
-COMMANDS = ("info", "train", "run", "report", "compare", "share")
+COMMANDS = ("info", "train", "run", "profile", "report", "compare", "share")
 
 
 def build_parser() -> argparse.ArgumentParser:

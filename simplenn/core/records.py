@@ -149,6 +149,16 @@ class CeilingRecord:
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in rec.items() if k in known})
 
 
+def best_ceilings(records: list[dict]) -> dict[str, float]:
+    """Device -> its ceiling GFLOP/s: probed at the start and the end of a run, the faster probe is the better
+    estimate of what the device can do."""
+    ceilings: dict[str, float] = {}
+    for r in records:
+        if r.get("kind") == "ceiling" and r.get("gflops"):
+            ceilings[r["device"]] = max(r["gflops"], ceilings.get(r["device"], 0.0))
+    return ceilings
+
+
 # ------------------------------------------------------------------------- the schema, derived from the classes
 
 

@@ -17,7 +17,7 @@ import pandas as pd
 from simplenn.core.cases import STATUSES
 from simplenn.core.dimensions import CELL_COLUMNS
 from simplenn.core.errors import UsageError
-from simplenn.core.records import CellRecord
+from simplenn.core.records import CellRecord, best_ceilings
 from simplenn.core.timing import per_step_s
 from simplenn.store.runfolder import ResultsError, read_meta, read_records
 from simplenn.store.runmeta import MetaError, RunMeta, as_meta, can_combine
@@ -32,11 +32,7 @@ COLUMNS = CELL_COLUMNS + [
 
 def rows(run: str, machine: str, records: list[dict]) -> list[dict]:
     """Tidy rows (one per timed block) from cell and ceiling records; per-step time is derived here only."""
-    ceilings: dict[str, float] = {}
-    for r in records:
-        if r.get("kind") == "ceiling" and r.get("gflops"):
-            # Probed at the start and the end of a run: the faster probe is the better estimate of the ceiling.
-            ceilings[r["device"]] = max(r["gflops"], ceilings.get(r["device"], 0.0))
+    ceilings = best_ceilings(records)
     out = []
     for cell in (CellRecord.from_json(r) for r in records if r.get("kind") == "cell"):
         case = cell.case

@@ -68,6 +68,11 @@ KEYS = (
     ConfigKey("timeout", "--timeout", "timeout_s", "seconds", "per-cell timeout in seconds (300)"),
     ConfigKey("logical_cpus", "--logical-cpus", "logical_cpus", "count",
               "split the CPU into N logical devices (how the two-device path runs without a GPU)"),
+    ConfigKey("profile", "--profile", "profile", "cells",
+              "after the run, trace these cells under the profiler: all, or cell ids such as cpu-b32-w100x30 "
+              "(default none; into run.json's profile and traces/, never into the samples)"),
+    ConfigKey("profile_steps", "--profile-steps", "profile_steps", "count",
+              "steps traced per profiled cell (default: one harness block, 10 to 200 steps)"),
 )
 CONFIG_KEYS = tuple(k.name for k in KEYS)
 # Field name -> flag, for errors raised below the CLI: the grid's keys and the Case fields they become.
@@ -96,6 +101,8 @@ class SweepConfig:
     sentinel_every: int = 8
     timeout_s: float = 300.0
     logical_cpus: int = 1
+    profile: tuple[str, ...] = ()  # cell ids (or "all") traced after the run; checked against the plan by prepare
+    profile_steps: int | None = None  # None: one harness block
 
     def __post_init__(self) -> None:
         for name, allowed in (("losses", LOSSES), ("dtypes", DTYPES), ("modes", MODES), ("impls", IMPLS)):
@@ -120,7 +127,9 @@ class SweepConfig:
         object.__setattr__(self, "batch_sizes", tuple(sorted(set(self.batch_sizes))))
         object.__setattr__(self, "hidden", tuple(sorted(set(map(tuple, self.hidden)))))
         object.__setattr__(self, "wide_hidden", tuple(sorted(set(map(tuple, self.wide_hidden)) - set(self.hidden))))
-        for name in ("losses", "dtypes", "modes", "impls", "jit", "devices"):
+        if any(not isinstance(c, str) or not c for c in self.profile):
+            raise FieldError("profile", f"must be cell ids or all, got {list(self.profile)}")
+        for name in ("losses", "dtypes", "modes", "impls", "jit", "devices", "profile"):
             object.__setattr__(self, name, tuple(dict.fromkeys(getattr(self, name))))
 
     @property

@@ -22,6 +22,7 @@ from simplenn.measure.runners import unsupported_reason
 from simplenn.store.runfolder import RunWriter, completed_keys, read_meta, read_records
 from simplenn.sweep.config import SweepConfig
 from simplenn.sweep.plan import drift, expand, oom_key, oom_skip, order, sentinel_settings
+from simplenn.sweep.profiling import chosen, profile_run
 from simplenn.sweep.worker import Worker, WorkerError
 
 
@@ -78,6 +79,7 @@ def prepare(run_dir: Path, config: SweepConfig, worker: Worker, machine: dict, e
     worker.start()
     devices = resolve_devices(config.devices, worker.devices, worker.gpu_missing_reason)
     cases = expand(config, [d["name"] for d in devices])
+    chosen(config, cases)  # an unknown --profile cell id is refused before anything is measured
     plan = order(cases, config.rounds, config.seed, config.sentinel_every)
     backends = {d["name"]: d["backend"] for d in devices}
     impossible = sorted({f"{c.id}: {r}" for c in cases if (r := unsupported_reason(c, backends[c.device]))})
@@ -116,6 +118,7 @@ def execute(state: RunState, worker: Worker, on_progress: Callable[[Progress], N
     shapes = ceiling_shapes(p.case for p in plan)
     t_start = time.perf_counter()
     parity, impl_parity = state.meta.get("device_parity"), state.meta.get("impl_parity")
+    profile = state.meta.get("profile")
     total = len(plan)
     done = sum(1 for p in plan if (p.seq, p.case.id) in done_keys)
     completed = False
@@ -148,6 +151,9 @@ def execute(state: RunState, worker: Worker, on_progress: Callable[[Progress], N
             parity = _device_parity(list(devices), config, worker, state)
         if len(config.impls) > 1:
             impl_parity = _impl_parity(next(iter(devices)), config, worker, state)
+        if config.profile:  # last: the profiler must not run while cells are timed
+            profile = profile_run(state, [p.case for p in plan if not p.sentinel], state.records,
+                                  config, worker)
         completed = True
     except KeyboardInterrupt:
         state.interrupted = True
@@ -156,7 +162,8 @@ def execute(state: RunState, worker: Worker, on_progress: Callable[[Progress], N
     finally:
         with _interrupts_deferred() as deferred:  # a second Ctrl-C must not leave the status `running`
             worker.stop()
-            _finalise(state, writer, {"device_parity": parity, "impl_parity": impl_parity}, completed and not deferred)
+            _finalise(state, writer, {"device_parity": parity, "impl_parity": impl_parity, "profile": profile},
+                      completed and not deferred)
     return state
 
 

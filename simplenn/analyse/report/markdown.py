@@ -15,9 +15,9 @@ from simplenn.analyse.report.analysis import Analysis
 from simplenn.analyse.report.captions import CHARTS
 from simplenn.analyse.intervals import median_ci_label, ratio_ci_label
 from simplenn.analyse.report.cross_machine import STEP_AT
-from simplenn.analyse.report.frameworks_md import frameworks_section, impl_parity_text
-from simplenn.analyse.report.tables_md import (cells_for_display, crossover_for_display, host_for_display,
-                                               section_table, speedup_for_display)
+from simplenn.analyse.report.frameworks_md import frameworks_section, impl_parity_text, parity_section
+from simplenn.analyse.report.tables_md import cells_for_display, crossover_for_display, section_table, speedup_for_display
+from simplenn.analyse.report.where_md import where_sections
 from simplenn.store.runmeta import Drift, RunMeta
 
 def machines_section(analysis: Analysis) -> str:
@@ -139,7 +139,7 @@ METHOD = (
 def render_markdown(analysis: Analysis, out_dir: Path | str, chart_paths: Mapping[str, Path] | None = None) -> str:
     """The report as Markdown: machines, grid, method, answer (crossover), tables, charts, warnings."""
     out_dir, runs, unit = Path(out_dir), analysis.runs, analysis.step_unit
-    speed, cross, host = analysis.speedup, analysis.crossover, analysis.host
+    speed, cross = analysis.speedup, analysis.crossover
     warnings = warnings_section(analysis)
     parts = [
         "# simplenn-bench report",
@@ -171,11 +171,7 @@ def render_markdown(analysis: Analysis, out_dir: Path | str, chart_paths: Mappin
               "--max-time short of --precision. Full precision in `summary.csv` (seconds).",
               *ceiling_text(analysis.cells),
               section_table(cells_for_display(analysis.cells, unit))]
-    if not host.empty:
-        parts += ["## Where the time goes",
-                  "Host overhead = per-call median − in-graph median per step: what dispatching one step from "
-                  "Python costs on top of the device work.",
-                  section_table(host_for_display(host, unit))]
+    parts += where_sections(analysis)  # host dispatch vs device work; inside the step, when cells were profiled
     parts += frameworks_section(analysis)
     if chart_paths:
         parts.append("## Charts")
@@ -187,7 +183,7 @@ def render_markdown(analysis: Analysis, out_dir: Path | str, chart_paths: Mappin
         if left_out:
             parts.append("Charts left out, with nothing to draw:\n\n" + "\n".join(
                 f"- `{name}.png` ({CHARTS[name].title}): {reason}" for name, reason in left_out.items()))
-    parity, impl_parity = parity_section(analysis), impl_parity_text(analysis.impl_parity)
+    parity, impl_parity = parity_section(runs), impl_parity_text(analysis.impl_parity)
     if parity or impl_parity:
         parts += ["## Parity", *([parity] if parity else []), *impl_parity]
     parts += ["## Warnings", warnings]
@@ -231,14 +227,3 @@ def method_text(runs: Mapping[str, RunMeta]) -> str:
         return METHOD.replace("cells are interleaved across devices and rounds", "cells ran in pytest's order "
                               "(pytest-benchmark rounds; not interleaved across devices)")
     return METHOD
-
-
-def parity_section(analysis: Analysis) -> str:
-    """CPU ↔ GPU (any two devices) parity of each run: the same seeded steps compared within a tolerance."""
-    lines = []
-    for run, meta in analysis.runs.items():
-        parity = meta.device_parity
-        if parity is not None:
-            verdict = "agree" if parity.get("ok") else "**MISMATCH**"
-            lines.append(f"- `{run}`: devices {verdict}: {parity.get('message', '')}")
-    return "\n".join(lines)
