@@ -9,7 +9,8 @@ from datetime import datetime
 from pathlib import Path
 
 from simplenn.cli import _args
-from simplenn.core.cases import DEFAULT_WIDTHS, IMPLS, MODES
+from simplenn.core.cases import DEFAULT_WIDTHS, MODES
+from simplenn.measure.runners import IMPLS
 
 DEFAULT_BATCH_SIZES = (32, 2048)
 
