@@ -24,8 +24,8 @@ from simplenn.core.errors import UsageError
 from simplenn.analyse.report import analyse
 from simplenn.analyse.report.cross_machine import check_rankable, machine_names
 from simplenn.store.runmeta import RunMeta
-from simplenn.store.results import load_many
 from simplenn.store.runfolder import RUN_FILE, SAMPLES_FILE
+from simplenn.store.several import load_many
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCHES = "8,64,512"

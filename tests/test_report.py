@@ -16,9 +16,10 @@ from simplenn.analyse.display import markdown_table
 from simplenn.analyse.report import analyse, crossover as pairs, markdown, tables, write_report
 from simplenn.core.cases import FLOPS_FORMULA, Case, n_weights
 from simplenn.core.errors import UsageError
-from simplenn.store.results import Results, load, load_many
+from simplenn.store.results import Results, load
 from simplenn.store.runfolder import RunWriter
 from simplenn.store.runmeta import RunMeta
+from simplenn.store.several import load_many
 
 SMALL = (784, 100, 30, 10)
 BIG = (784, 256, 256, 10)

@@ -1,5 +1,5 @@
 """The records of samples.jsonl as frozen dataclasses (`CellRecord`, `CeilingRecord`), the plan's `PlanItem`, and
-the one check of a record read from disk (`check_record`).
+the one check of a record read from disk (`check_record`) and the loader rule `once_per_round`.
 
 A cell record is built in one way: `measure()` returns a `CellRecord` of its Case, the worker places it in the
 plan with `planned(item)` (seq, round, sentinel: the plan item it was sent), and the parent adds what it saw
@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -133,12 +133,14 @@ class CeilingRecord:
     transpose_b: bool | None = None
     matmul: str | None = None  # its label, e.g. '(8192×784)ᵀ @ (8192×100)'
     tf_threads: dict = field(default_factory=dict)  # TensorFlow's intra/inter-op thread settings in the worker
+    failed_matmuls: tuple[dict, ...] = ()  # the step's matmuls whose probe failed (out of memory, a crash): left out
     phase: str | None = None  # "start" or "end" of the run
     measured: str | None = None
 
     def to_json(self) -> dict:
         values = {f.name: getattr(self, f.name) for f in fields(self)}
-        return {"kind": "ceiling", **values, **{k: list(values[k]) for k in ("shape", "block_s", "probes")}}
+        return {"kind": "ceiling", **values,
+                **{k: list(values[k]) for k in ("shape", "block_s", "probes", "failed_matmuls")}}
 
     @classmethod
     def from_json(cls, rec: Any) -> "CeilingRecord":
@@ -223,3 +225,42 @@ def check_record(rec: Any) -> str | None:
     if blocks and not (isinstance(rec.get("n_steps"), int) and not isinstance(rec["n_steps"], bool) and rec["n_steps"] > 0):
         return f"key 'n_steps' must be a positive integer when 'block_s' has times, got {rec.get('n_steps')!r}"
     return None
+
+
+def once_per_round(numbered: Iterable[tuple[int, dict]], plan: list[dict] | None) -> tuple[int, str] | None:
+    """(line, problem) of the first cell record that breaks the loader rule, or None: a cell is measured once per round.
+
+    Each cell record must answer one planned measurement, (seq, id), once: a line appended twice would have its
+    blocks counted twice (narrowing every CI), and a record outside the stored plan measures something the run never
+    asked for. Without a stored plan (runs older than the plan, hand-made fixtures) each (seq, id), and each
+    non-sentinel (id, round), may still appear only once.
+    """
+    planned = {(p["seq"], p["id"]): p for p in plan} if plan is not None else None
+    seen: dict[tuple, int] = {}
+    for line, rec in numbered:
+        if rec.get("kind") != "cell":
+            continue
+        name = f"cell {rec['id']} (seq {rec['seq']}, round {rec.get('round', 0)})"
+        keys = [("seq", rec["seq"], rec["id"])]
+        if not rec.get("sentinel"):
+            keys.append(("round", rec["id"], rec.get("round", 0)))
+        for key in keys:
+            if key in seen:
+                return line, (f"{name} is already recorded at line {seen[key]}; a cell is measured once per round, "
+                              "so its blocks would count twice: remove one of the two lines")
+        if planned is not None:
+            item = planned.get((rec["seq"], rec["id"]))
+            if item is None or item.get("round", 0) != rec.get("round", 0) or not _same_case(item["case"], rec["case"]):
+                return line, (f"{name} is not in run.json's plan; a record the run never planned is not a "
+                              "measurement of it: remove the line")
+        for key in keys:
+            seen[key] = line
+    return None
+
+
+def _same_case(planned: dict, recorded: dict) -> bool:
+    """The plan's case and a record's case describe the same cell (keys absent on one side take Case defaults)."""
+    try:
+        return Case.from_dict(planned) == Case.from_dict(recorded)
+    except (TypeError, ValueError, KeyError):
+        return False

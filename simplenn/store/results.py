@@ -1,4 +1,4 @@
-"""The results of one or more runs: `rows()` → the tidy table, and `load()`/`load_many()`/`combine()` → `Results`.
+"""The results of a run: `rows()` → the tidy table, and `load()` → `Results` (several runs: simplenn.store.several).
 
 The run folder's format (its history, writer and readers) is simplenn.store.runfolder; run metadata is
 simplenn.store.runmeta.
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -16,11 +16,11 @@ import pandas as pd
 
 from simplenn.core.cases import STATUSES
 from simplenn.core.dimensions import CELL_COLUMNS
-from simplenn.core.errors import UsageError
+from simplenn.core.errors import Notice
 from simplenn.core.records import CellRecord, best_ceilings
 from simplenn.core.timing import per_step_s
 from simplenn.store.runfolder import ResultsError, read_meta, read_records
-from simplenn.store.runmeta import MetaError, RunMeta, as_meta, can_combine
+from simplenn.store.runmeta import MetaError, RunMeta, as_meta
 
 # The tidy table: one row per timed block (cells without samples get one row with NaN block values).
 COLUMNS = CELL_COLUMNS + [
@@ -102,27 +102,6 @@ def as_results(data: Results | pd.DataFrame) -> Results:
     return data if isinstance(data, Results) else Results(data)
 
 
-def combine(sources: Iterable[Results | pd.DataFrame]) -> Results:
-    """One Results from several (e.g. two Macs): tables concatenated, `run` and `machine` tell them apart.
-
-    Two sources holding a run of the same name are refused: pooling them would count samples twice or mix two runs.
-    """
-    parts = [as_results(s) for s in sources]
-    if not parts:
-        raise UsageError("give at least one run folder")
-    names = [name for p in parts for name in dict.fromkeys(p.table["run"].astype(str))]
-    twice = sorted({n for n in names if names.count(n) > 1})
-    if twice:
-        raise UsageError(f"run {', '.join(map(repr, twice))} is given more than once; pooling would count samples "
-                         "twice or mix two runs: give each run once, or rename one")
-    runs = {k: v for p in parts for k, v in p.runs.items()}
-    problem = can_combine(runs)
-    if problem:
-        raise UsageError(problem)
-    table = pd.concat([p.table for p in parts], ignore_index=True) if len(parts) > 1 else parts[0].table.copy()
-    return Results(table, runs)
-
-
 def load(run_dir: Path | str, label: str | None = None) -> Results:
     """One run folder: its tidy samples table (one row per timed block, seconds in *_s columns, validated) and run.json.
 
@@ -136,40 +115,6 @@ def load(run_dir: Path | str, label: str | None = None) -> Results:
         raise ResultsError(f"{run_dir}: run.json: {e}") from None
     records, notes = read_records(run_dir)
     for note in notes:
-        warnings.warn(note, stacklevel=2)
+        warnings.warn(note, Notice, stacklevel=2)
     table = validate(frame(rows(label, meta.label, records)), str(run_dir))
     return Results(table, {label: meta})
-
-
-def run_labels(run_dirs: list[Path]) -> list[str]:
-    """A distinct label per (distinct) run folder: its name, or as many trailing path parts as tell it apart."""
-    parts = [Path(d).resolve().parts for d in run_dirs]
-    labels = []
-    for p in parts:
-        n = 1
-        while n < len(p) and sum(q[-n:] == p[-n:] for q in parts) > 1:
-            n += 1
-        labels.append("/".join(p[-n:]))
-    return labels
-
-
-def load_many(run_dirs: Iterable[Path | str]) -> Results:
-    """Several run folders as one Results; `run` and `machine` columns tell them apart.
-
-    The same run given twice (one path twice, or a copy: the same run id) is refused; folders that share a name
-    (d1/run, d2/run) are labelled by their path, never pooled.
-    """
-    dirs = [Path(d) for d in run_dirs]
-    if not dirs:
-        raise UsageError("report: give at least one run folder")
-    first: dict[Path, Path] = {}
-    for d in dirs:
-        if d.resolve() in first:
-            raise UsageError(f"{first[d.resolve()]} and {d} are the same run folder; give each run once "
-                             "(loading it twice would count its samples twice)")
-        first[d.resolve()] = d
-    loaded = [load(d, label) for d, label in zip(dirs, run_labels(dirs))]
-    problem = can_combine({str(d): res.meta(label) for d, res, label in zip(dirs, loaded, run_labels(dirs))})
-    if problem:  # said with the folders' paths, before combine() would say it with their labels
-        raise UsageError(problem)
-    return combine(loaded)

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from simplenn.core import files
 from simplenn.core.errors import UsageError
-from simplenn.core.records import check_record
+from simplenn.core.records import check_record, once_per_round
 from simplenn.store.lock import LOCK_FILE
 from simplenn.store.runmeta import RunMeta
 
@@ -48,6 +48,25 @@ def _upgrade_record(rec: dict) -> dict:
 _UPGRADES: dict[int, callable] = {1: lambda meta: meta}
 
 
+# Files a desktop leaves in any folder (Finder, Explorer, macOS on foreign disks: ._name), and our own lock: a folder
+# holding only these is empty for a new run.
+DESKTOP_FILES = {".DS_Store", "Thumbs.db", "desktop.ini", ".localized"}
+
+
+def not_empty(run_dir: Path) -> str | None:
+    """Why `run_dir` cannot take a new run ('… already exists; use --resume …'), or None when it is free."""
+    if not run_dir.is_dir():
+        return None
+    others = sorted(p.name for p in run_dir.iterdir()
+                    if p.name not in DESKTOP_FILES | {LOCK_FILE} and not p.name.startswith("._"))
+    if not others:
+        return None
+    if RUN_FILE in others:
+        return f"{run_dir} already exists; use --resume {run_dir} to continue it, or choose a new folder"
+    shown = ", ".join(others[:3]) + (f", … ({len(others)} entries)" if len(others) > 3 else "")
+    return f"{run_dir} already exists and is not a run folder (it holds {shown}); choose a new or empty folder"
+
+
 class ResultsError(UsageError):
     """A run folder that cannot be read: missing, corrupt, or from a newer version of the tool."""
 
@@ -61,8 +80,9 @@ class RunWriter:
     def create(self, meta: dict) -> None:
         RunMeta.from_json(meta)  # never write metadata the readers would refuse (MetaError names the key)
         files.ensure_dir(self.run_dir, "--out")
-        if any(p.name != LOCK_FILE for p in self.run_dir.iterdir()):
-            raise UsageError(f"--out: {self.run_dir} already exists; use --resume {self.run_dir} to continue it, or choose a new folder")
+        problem = not_empty(self.run_dir)
+        if problem:
+            raise UsageError(f"--out: {problem}")
         files.write_json(self.run_dir / RUN_FILE, {**meta, "schema_version": SCHEMA_VERSION}, "--out")
         files.write_bytes(self.run_dir / SAMPLES_FILE, b"", "--out")
 
@@ -116,12 +136,18 @@ def read_meta(run_dir: Path | str) -> dict:
 
 
 def read_records(run_dir: Path | str) -> tuple[list[dict], list[str]]:
-    """All records of samples.jsonl and warnings; a torn last line is dropped with a warning, other damage refused."""
+    """All records of samples.jsonl (in the current format) and warnings; a torn last line is dropped with a warning,
+    other damage refused.
+
+    Every reader goes through here, so every reader holds a run to the loader rule (records.once_per_round: a cell
+    is measured once per round, and only as planned in run.json): a duplicated line or a record outside the plan is
+    refused, naming the file and the line, never pooled.
+    """
     path = Path(run_dir) / SAMPLES_FILE
     if not path.exists():
         raise ResultsError(f"{run_dir}: no {SAMPLES_FILE}")
     lines = path.read_text(errors="replace").split("\n")
-    records, notes = [], []
+    numbered, notes = [], []
     for i, line in enumerate(lines):
         if not line.strip():
             continue
@@ -138,8 +164,12 @@ def read_records(run_dir: Path | str) -> tuple[list[dict], list[str]]:
         problem = check_record(rec)
         if problem:
             raise ResultsError(f"{path}: line {i + 1}: {problem}")
-        records.append(rec)
-    return records, notes
+        numbered.append((i + 1, rec))
+    plan = read_meta(run_dir).get("plan") if (Path(run_dir) / RUN_FILE).exists() else None
+    broken = once_per_round(numbered, plan if isinstance(plan, list) else None)
+    if broken:
+        raise ResultsError(f"{path}: line {broken[0]}: {broken[1]}")
+    return [rec for _, rec in numbered], notes
 
 
 def completed_keys(records: Iterable[dict]) -> set[tuple[int, str]]:

@@ -18,6 +18,7 @@ from simplenn.analyse.report.cross_machine import STEP_AT
 from simplenn.analyse.report.frameworks_md import frameworks_section, impl_parity_text, parity_section
 from simplenn.analyse.report.tables_md import cells_for_display, crossover_for_display, section_table, speedup_for_display
 from simplenn.analyse.report.where_md import where_sections
+from simplenn.store.completeness import partial_runs
 from simplenn.store.runmeta import Drift, RunMeta
 
 def machines_section(analysis: Analysis) -> str:
@@ -143,6 +144,7 @@ def render_markdown(analysis: Analysis, out_dir: Path | str, chart_paths: Mappin
     warnings = warnings_section(analysis)
     parts = [
         "# simplenn-bench report",
+        *(f"> **Partial data.** {note}." for note in partial_runs(analysis.results)),  # say what was read
         "## The answer", answer_markdown(analysis, sum(line.startswith("- ") for line in warnings.splitlines())),
         "## Machines and versions", machines_section(analysis),
         *(["## Machines side by side", cross_machine_section(analysis)] if len(runs) > 1 else []),
