@@ -9,7 +9,7 @@ from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
 
-from simplenn.core import validate
+from simplenn.core import files, validate
 from simplenn.core.cases import FLOPS_FORMULA
 from simplenn.cli import _args
 from simplenn.measure.runners import PACKAGES
@@ -200,7 +200,6 @@ def _resume(run_dir: Path, held: ExitStack):
 def _start(args, held: ExitStack):
     """A new run folder, created and locked for this process, with its plan written; and the worker it started."""
     from simplenn.system import machine, preflight
-    from simplenn.core import files
     from simplenn.store import lock
     from simplenn import sweep
 

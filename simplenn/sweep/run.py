@@ -7,22 +7,21 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from simplenn import __version__
-from simplenn.core.cases import DEFAULT_WIDTHS, Case
-from simplenn.measure.ceiling import ceiling_shapes, merge_ceilings
+from simplenn.core.cases import Case
+from simplenn.measure.ceiling import ceiling_shapes
 from simplenn.core.errors import FieldError, UsageError
-from simplenn.core.records import CeilingRecord, CellRecord, PlanItem, RecordError
-from simplenn.measure.cell import Settings
+from simplenn.core.records import CeilingRecord, CellRecord, PlanItem
 from simplenn.measure.runners import unsupported_reason
 from simplenn.store.runfolder import RunWriter, completed_keys, not_empty, read_meta, read_records
+from simplenn.sweep.ask import device_parity, implementation_parity, measure_item, now, probe_ceiling
 from simplenn.sweep.config import SweepConfig
-from simplenn.sweep.plan import drift, expand, oom_key, oom_skip, order, sentinel_settings
+from simplenn.sweep.plan import drift, expand, oom_key, order, sentinel_settings
 from simplenn.sweep.profiling import chosen, profile_run
-from simplenn.sweep.worker import Worker, WorkerError
+from simplenn.sweep.worker import Worker
 
 
 def add_oom(ooms: dict[tuple, int], case: Case) -> None:
@@ -63,11 +62,6 @@ def resolve_devices(requested: Iterable[str], present: list[dict], missing_reaso
 
     chosen = select(list(requested), [Device(**d) for d in present], missing_reason)
     return [d.to_dict() for d in chosen]
-
-
-def now() -> str:
-    """The current UTC time, ISO 8601 to the second."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def prepare(run_dir: Path, config: SweepConfig, worker: Worker, machine: dict, extra_warnings: list[str],
@@ -126,7 +120,7 @@ def execute(state: RunState, worker: Worker, on_progress: Callable[[Progress], N
     try:
         for name in devices:
             if name not in have_ceiling:
-                _probe_ceiling(name, "start", shapes, config.timeout_s, worker, writer, state)
+                _record(state, writer, probe_ceiling(name, "start", shapes, config.timeout_s, worker, state.warnings))
         last_round = None
         for item in plan:
             if (item.seq, item.case.id) in done_keys:
@@ -137,7 +131,7 @@ def execute(state: RunState, worker: Worker, on_progress: Callable[[Progress], N
             if config.cooldown_s and done:
                 sleep(config.cooldown_s)
             settings = sentinel_settings(config.settings) if item.sentinel else config.settings
-            record = _measure_item(item, devices[item.case.device], settings, config.timeout_s, worker, ooms, thermal)
+            record = measure_item(item, devices[item.case.device], settings, config.timeout_s, worker, ooms, thermal)
             _append(state, writer, record.to_json())
             if record.status == "oom" and not item.sentinel:
                 add_oom(ooms, item.case)
@@ -147,11 +141,11 @@ def execute(state: RunState, worker: Worker, on_progress: Callable[[Progress], N
         # A second probe at the end: the ceiling is an upper bound, so the faster of the two is the better one
         # when the machine's load changed during the run.
         for name in devices:
-            _probe_ceiling(name, "end", shapes, config.timeout_s, worker, writer, state)
+            _record(state, writer, probe_ceiling(name, "end", shapes, config.timeout_s, worker, state.warnings))
         if len(devices) > 1:
-            parity = _device_parity(list(devices), config, worker, state)
+            parity = device_parity(list(devices), config, worker, state.warnings)
         if len(config.impls) > 1:
-            impl_parity = _impl_parity(next(iter(devices)), config, worker, state)
+            impl_parity = implementation_parity(next(iter(devices)), config, worker, state.warnings)
         if config.profile:  # last: the profiler must not run while cells are timed
             profile = profile_run(state, [p.case for p in plan if not p.sentinel], state.records,
                                   config, worker)
@@ -208,92 +202,6 @@ def cells_left(state: RunState) -> tuple[int, int]:
     return sum(1 for p in state.plan if (p.seq, p.case.id) not in done), len(state.plan)
 
 
-def _device_parity(devices: list[str], config: SweepConfig, worker: Worker, state: RunState) -> dict | None:
-    """The same seeded steps on every device of the run (784-100-30-10, batch 32): losses and weights must agree."""
-    try:
-        msg = worker.request(("parity", devices, config.seed), config.timeout_s)
-    except WorkerError as e:
-        msg = ("error", e.reason)
-    if msg[0] != "result":
-        state.warnings.append(f"device parity check failed to run: {msg[1].splitlines()[0]}")
-        return None
-    if not msg[1]["ok"]:
-        state.warnings.append(f"device parity: {msg[1]['message']}")
-    return msg[1]
-
-
-def _impl_parity(device: str, config: SweepConfig, worker: Worker, state: RunState) -> dict | None:
-    """Every implementation and mode of the run against scratch per-call (784-100-30-10, batch 32, the run's first
-    device and loss, each of its dtypes): the same seeded steps must leave the same loss and weights."""
-    spec = {"device": device, "layer_sizes": list(DEFAULT_WIDTHS), "batch_size": 32, "loss": config.losses[0],
-            "n_steps": 5, "seed": config.seed}
-    rows = []
-    for dtype in config.dtypes:
-        kwargs = {**spec, "dtype": dtype, "impls": list(config.impls), "modes": list(config.modes)}
-        try:
-            msg = worker.request(("impl_parity", kwargs), config.timeout_s)
-        except WorkerError as e:
-            msg = ("error", e.reason)
-        if msg[0] != "result":
-            state.warnings.append(f"implementation parity check ({dtype}) failed to run: {msg[1].splitlines()[0]}")
-            continue
-        rows += [{**r, "dtype": dtype} for r in msg[1]]
-        state.warnings += [f"implementation parity ({dtype}): {r['impl']} {r['mode']} {r['reason']}"
-                           for r in msg[1] if r["status"] == "mismatch"]
-    return {**spec, "rows": rows} if rows else None
-
-
-def _probe_ceiling(device: str, phase: str, shapes: list, timeout_s: float, worker: Worker, writer: RunWriter,
-                   state: RunState) -> None:
-    """Probe the device's matmul ceiling (the 1024³ square and the step's own big matmuls) and record it.
-
-    One request per matmul: one that cannot run (a huge batch's matmul out of memory, a crash) costs that matmul,
-    not the ceiling every cell's % of ceiling is measured against.
-    """
-    parts, failed = [], []
-    for mm in shapes:
-        try:
-            msg = worker.request(("ceiling", device, [mm]), timeout_s)
-        except WorkerError as e:
-            msg = ("error", e.reason)
-        if msg[0] == "result":
-            parts.append(CeilingRecord.from_json(msg[1]).to_json())
-        else:
-            reason = msg[1].splitlines()[0]
-            failed.append({"matmul": mm.label, "shape": [mm.m, mm.k, mm.n], "reason": reason})
-            state.warnings.append(f"ceiling probe on {device} ({phase} of run), matmul {mm.label}: failed and left "
-                                  f"out: {reason}")
-    if parts:
-        merged = CeilingRecord.from_json(merge_ceilings(parts))
-        _append(state, writer, replace(merged, failed_matmuls=tuple(failed), phase=phase, measured=now()).to_json())
-    elif not shapes:
-        state.warnings.append(f"ceiling probe on {device} ({phase} of run): no matmul to probe")
-
-
-def _measure_item(item: PlanItem, device: dict, settings: Settings, timeout_s: float, worker: Worker,
-                  ooms: dict[tuple, int], thermal: Callable[[], str]) -> CellRecord:
-    """The record of one planned cell: measured by the worker, or why not (skipped, crashed, timed out)."""
-    seen = {"backend": device["backend"], "device_kind": device["kind"]}
-    skip = None if item.sentinel else oom_skip(item.case, ooms)
-    if skip:
-        return CellRecord.failed(item, "skipped", skip, measured=now(), **seen)
-    before = thermal()
-    t0 = time.perf_counter()
-    try:
-        msg = worker.request(("cell", item.to_json(), device, settings), timeout_s)
-    except WorkerError as e:
-        msg = ("failed", e.status, e.reason)
-    seen.update(thermal_before=before, thermal_after=thermal(), wall_s=time.perf_counter() - t0, measured=now())
-    if msg[0] == "result":
-        try:
-            return replace(CellRecord.from_json(msg[1]).planned(item), **seen)
-        except RecordError as e:  # the worker answered with something that is not this cell's record
-            msg = ("error", f"the worker's record does not fit: {e}")
-    if msg[0] == "failed":
-        return CellRecord.failed(item, msg[1], msg[2], **seen)
-    return CellRecord.failed(item, "invalid", f"unexpected error: {msg[1].splitlines()[0]}", **seen)
-
-
 def resume_state(run_dir: Path) -> RunState:
     """The stored state of a run folder; call it holding the folder's lock, so `running` means its writer died."""
     meta = read_meta(run_dir)
@@ -311,3 +219,8 @@ def _append(state: RunState, writer: RunWriter, record: dict) -> None:
     """Write a record to samples.jsonl (flushed, fsynced) and keep it in the run's state."""
     writer.append(record)
     state.records.append(record)
+
+
+def _record(state: RunState, writer: RunWriter, record: CeilingRecord | None) -> None:
+    if record is not None:
+        _append(state, writer, record.to_json())
