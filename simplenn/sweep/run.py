@@ -14,11 +14,12 @@ from simplenn import __version__
 from simplenn.core.cases import Case
 from simplenn.measure.ceiling import ceiling_shapes
 from simplenn.core.errors import FieldError, UsageError
-from simplenn.core.records import CeilingRecord, CellRecord, PlanItem
+from simplenn.core.records import CeilingRecord, PlanItem
 from simplenn.measure.runners import unsupported_reason
 from simplenn.store.runfolder import RunWriter, completed_keys, not_empty, read_meta, read_records
 from simplenn.sweep.ask import device_parity, implementation_parity, measure_item, now, probe_ceiling
 from simplenn.sweep.config import SweepConfig
+from simplenn.sweep.progress import Progress
 from simplenn.sweep.plan import drift, expand, oom_key, order, sentinel_settings
 from simplenn.sweep.profiling import chosen, profile_run
 from simplenn.sweep.worker import Worker
@@ -28,16 +29,6 @@ def add_oom(ooms: dict[tuple, int], case: Case) -> None:
     """Remember that `case` ran out of memory (the smallest such batch per cell is kept)."""
     key = oom_key(case)
     ooms[key] = min(ooms.get(key, case.batch_size), case.batch_size)
-
-
-@dataclass
-class Progress:
-    """What the caller is told after each cell (for a progress bar)."""
-
-    done: int
-    total: int
-    record: CellRecord
-    elapsed_s: float
 
 
 @dataclass
@@ -111,16 +102,16 @@ def execute(state: RunState, worker: Worker, on_progress: Callable[[Progress], N
             add_oom(ooms, Case.from_dict(r["case"]))
     have_ceiling = {r["device"] for r in records if r.get("kind") == "ceiling"}
     shapes = ceiling_shapes(p.case for p in plan)
-    t_start = time.perf_counter()
     parity, impl_parity = state.meta.get("device_parity"), state.meta.get("impl_parity")
     profile = state.meta.get("profile")
     total = len(plan)
-    done = sum(1 for p in plan if (p.seq, p.case.id) in done_keys)
+    done = done_before = sum(1 for p in plan if (p.seq, p.case.id) in done_keys)
     completed = False
     try:
         for name in devices:
             if name not in have_ceiling:
                 _record(state, writer, probe_ceiling(name, "start", shapes, config.timeout_s, worker, state.warnings))
+        t_start = time.perf_counter()  # the ETA's pace is that of cells, not of the one-off probes before them
         last_round = None
         for item in plan:
             if (item.seq, item.case.id) in done_keys:
@@ -137,7 +128,7 @@ def execute(state: RunState, worker: Worker, on_progress: Callable[[Progress], N
                 add_oom(ooms, item.case)
             done += 1
             if on_progress:
-                on_progress(Progress(done, total, record, time.perf_counter() - t_start))
+                on_progress(Progress(done, total, record.to_json(), time.perf_counter() - t_start, done_before))
         # A second probe at the end: the ceiling is an upper bound, so the faster of the two is the better one
         # when the machine's load changed during the run.
         for name in devices:

@@ -65,7 +65,7 @@ class Analysis:
         as text, and the numbers of cells and timed blocks."""
         data = measured(self.samples)
         return {"devices": sorted(data["device"].unique()),
-                "batch_sizes": [str(b) for b in sorted(data["batch_size"].unique())],
+                "batch_sizes": sorted(int(b) for b in data["batch_size"].unique()),
                 "widths": widths_order(data["widths"]), "impls": sorted(data["impl"].unique()),
                 "modes": sorted(data["mode"].unique()), "n_cells": data["cell_id"].nunique(),
                 "n_blocks": int(data["step_s"].notna().sum())}

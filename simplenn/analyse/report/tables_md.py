@@ -1,5 +1,5 @@
-"""The report's tables in display units (step times in the report's unit, ratios in ×, MiB), and a table with its
-constant key columns said once above it; read by the Markdown."""
+"""The report's tables in display units (step times in the report's unit, ratios in ×) with each cell's status in a
+few words, and a table with its constant key columns said once above it; read by the Markdown."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -7,27 +7,44 @@ from collections.abc import Sequence
 import pandas as pd
 
 from simplenn.analyse.display import fmt, markdown_table, split_constant
+from simplenn.analyse.report.tables import is_nominal
 from simplenn.core.dimensions import ACROSS_DEVICES, ACROSS_MODES, CONFIGURATION, ONE_CURVE
 from simplenn.core.units import TimeUnit, time_unit
 
-MiB = 2**20
+
+def cell_status(row) -> str:
+    """A cell's status in a few words: ok or its failure, and the flags a reader should see beside its numbers
+    (unstable, imprecise, above the ceiling, hot); the full text of each is under Warnings."""
+    words = [row.status if row.status == "ok" else f"**{row.status}**"]
+    if row.status != "ok" and row.n_blocks > 0:
+        words.append("ok in some rounds only")
+    if row.unstable:
+        words.append(f"unstable (IQR {100 * row.iqr_rel:.1f} %)")
+    if row.imprecise:
+        reached = row.precision_reached
+        words.append(f"imprecise (±{100 * reached:.1f} %)" if reached == reached else "imprecise")
+    if row.beyond_ceiling or row.pct_of_ceiling > 100:
+        words.append("above the ceiling")
+    hot = [str(v) for v in (row.thermal_before, row.thermal_after) if not is_nominal(v)]
+    if hot:
+        words.append(f"thermal {hot[-1]}")
+    return ", ".join(words)
 
 
 def cells_for_display(cells: pd.DataFrame, unit: TimeUnit) -> pd.DataFrame:
-    """The per-cell table in display units: step times in `unit`, samples/s, GFLOP/s, %, MiB."""
-    ci = [f"{fmt(lo)}–{fmt(hi)}" if not pd.isna(lo) else "–"
-          for lo, hi in zip(unit.of(cells["ci_low_s"]), unit.of(cells["ci_high_s"]))]
-    return pd.DataFrame({
-        **{k: cells[k] for k in CONFIGURATION},
-        "device": cells["device"], "widths": cells["widths"], "batch_size": cells["batch_size"],
-        "status": cells["status"], "n_blocks": cells["n_blocks"],
-        f"median_{unit.name}": unit.of(cells["median_step_s"]), f"iqr_{unit.name}": unit.of(cells["iqr_s"]),
-        f"ci95_{unit.name}": ci, "precision_pm_pct": 100 * cells["precision_reached"],
-        "imprecise": cells["imprecise"].map({True: "yes", False: ""}),
-        "samples_per_s": cells["samples_per_s"], "gflop_per_s": cells["gflop_per_s"],
-        "pct_of_ceiling": cells["pct_of_ceiling"], "pct_of_peak": cells["pct_of_peak"],
-        "peak_mem_mib": cells["peak_mem_bytes"] / MiB, "warnings": cells["warnings"],
+    """The per-cell table a reader needs, in display units: cell, device, batch, median step with its 95 % CI,
+    samples/s, GFLOP/s, % of ceiling (and % of GPU peak when a cell has one), status. summary.csv has the rest."""
+    median = [f"{fmt(m)} ({fmt(lo)}–{fmt(hi)})" if not pd.isna(lo) else fmt(m)
+              for m, lo, hi in zip(unit.of(cells["median_step_s"]), unit.of(cells["ci_low_s"]),
+                                   unit.of(cells["ci_high_s"]))]
+    shown = pd.DataFrame({
+        "machine": cells["machine"], "run": cells["run"], "cell": [f"`{c}`" for c in cells["cell_id"]],
+        "device": cells["device"], "batch": cells["batch_size"], f"median step ({unit.name}, 95 % CI)": median,
+        "samples/s": cells["samples_per_s"], "GFLOP/s": cells["gflop_per_s"], "% of ceiling": cells["pct_of_ceiling"],
+        "% of GPU peak": cells["pct_of_peak"],
+        "status": [cell_status(r) for r in cells.itertuples(index=False)],
     })
+    return shown if cells["pct_of_peak"].notna().any() else shown.drop(columns="% of GPU peak")
 
 
 def speedup_for_display(table: pd.DataFrame, base: str, other: str, unit: TimeUnit) -> pd.DataFrame:
