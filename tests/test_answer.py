@@ -29,9 +29,9 @@ def _answer_section(report_md: str) -> str:
 def _one_device(reference: Results) -> Results:
     """The reference run as if its grid had asked for CPU:0 alone (so it is complete, not a partial run)."""
     run, meta = next(iter(reference.runs.items()))
+    plan = [p for p in meta.get("plan") if p["case"]["device"] == "CPU:0"]
     return Results(reference.table[reference.table["device"] == "CPU:0"].reset_index(drop=True),
-                   {run: {**meta, "grid": {**meta["grid"], "devices": ["CPU:0"]},
-                          "plan": [p for p in meta["plan"] if p["case"]["device"] == "CPU:0"]}})
+                   {run: replace(meta, grid={**meta.grid, "devices": ["CPU:0"]}, extra={**meta.extra, "plan": plan})})
 
 
 def _headline(table, run):
