@@ -14,7 +14,7 @@ import pytest
 
 from bench.grids import GRIDS, SMOKE_GRID, TIMED_GRID, Grid, group_name
 from bench.options import timing_requested
-from simplenn.devices import Device
+from simplenn.system.devices import Device
 
 _STATE = pytest.StashKey["SuiteState"]()
 
@@ -45,8 +45,8 @@ def _state(config: pytest.Config) -> SuiteState:
 
 def _resolve_devices(requested: list[str]) -> tuple[list[Device], dict[str, str]]:
     """Present devices for the request; GPU requests without a GPU become skipped entries with the reason."""
-    from simplenn.devices import gpu_missing_reason, list_devices, select, short_name
-    from simplenn.errors import UsageError
+    from simplenn.system.devices import gpu_missing_reason, list_devices, select, short_name
+    from simplenn.core.errors import UsageError
 
     present = list_devices()
     has_gpu = any(d.kind == "gpu" for d in present)
@@ -109,9 +109,9 @@ def group_plans(case, grid, request) -> dict:
     same steps per round on every device (the largest any device needs to reach the minimum round time), those
     ratios are per-step ratios. Calibrated once per group, on fresh runners, when the group's first case runs.
     """
-    from simplenn.measure import first_call
-    from simplenn.runners import runner as make_runner
-    from simplenn.tfimport import tensorflow
+    from simplenn.measure.cell import first_call
+    from simplenn.measure.runners import runner as make_runner
+    from simplenn.system.tfimport import tensorflow
 
     from bench.rounds import plan_rounds
 
@@ -190,8 +190,8 @@ def _natural(text: str) -> list:
 
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
     """Add the stable part of simplenn's machine fingerprint (chip, OS, library versions, thread settings)."""
-    from simplenn.machine import fingerprint
-    from simplenn.pytest_json import VOLATILE_MACHINE_KEYS
+    from simplenn.system.machine import fingerprint
+    from simplenn.store.pytest_json import VOLATILE_MACHINE_KEYS
 
     fp = fingerprint()
     machine_info["simplenn"] = {k: v for k, v in fp.items() if k not in VOLATILE_MACHINE_KEYS}
@@ -199,8 +199,8 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
 
 def pytest_benchmark_update_json(config: pytest.Config, benchmarks, output_json: dict) -> None:
     """Record which grid and devices were asked for, and the machine's power and thermal state at the end."""
-    from simplenn.machine import power_source, thermal_state
-    from simplenn.pytest_json import EXTRA_INFO_FORMAT
+    from simplenn.system.machine import power_source, thermal_state
+    from simplenn.store.pytest_json import EXTRA_INFO_FORMAT
 
     state = _state(config)
     output_json["simplenn"] = {

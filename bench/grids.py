@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from simplenn.cases import Case
-from simplenn.measure import Settings
+from simplenn.core.cases import Case
+from simplenn.measure.cell import Settings
 from simplenn.sweep import QUICK, SweepConfig, expand
 
 

@@ -2,7 +2,7 @@
 
 Run: python bench/harness_check.py [--rounds N]
 
-1. For CPU:0, 784-100-30-10, batch 32 and 2048: the suite's median per-step time (simplenn.measure.measure,
+1. For CPU:0, 784-100-30-10, batch 32 and 2048: the suite's median per-step time (simplenn.measure.cell.measure,
    default Settings) against a plain `time.perf_counter` loop over the *same* compiled step, in the same process,
    interleaved round by round. Goal: suite / plain within 10 %.
 2. For batch 8192: the step's GFLOP/s (6 × batch × weight entries / median step) as a fraction of
@@ -22,12 +22,12 @@ try:
 except ImportError:  # run from a checkout without installing
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from simplenn.cases import FLOPS_FORMULA, Case
-from simplenn.devices import Device
-from simplenn.ceiling import ceiling_shapes, probe_ceiling
-from simplenn.measure import Settings, measure
-from simplenn.runners.scratch import ScratchRunner
-from simplenn.timing import per_step_s
+from simplenn.core.cases import FLOPS_FORMULA, Case
+from simplenn.system.devices import Device
+from simplenn.measure.ceiling import ceiling_shapes, probe_ceiling
+from simplenn.measure.cell import Settings, measure
+from simplenn.measure.runners.scratch import ScratchRunner
+from simplenn.core.timing import per_step_s
 
 DEVICE = Device("CPU:0", "cpu", "none")
 WIDTHS = (784, 100, 30, 10)
@@ -100,7 +100,7 @@ def main() -> None:
     step, ceiling = statistics.median(step_gflops), statistics.median(ceiling_gflops)
     print(f"ceiling fraction, batch 8192: step {step:.1f} GFLOP/s / matmul ceiling {ceiling:.1f} GFLOP/s = "
           f"{step / ceiling:.3f}")
-    print(f"  ({FLOPS_FORMULA}; ceiling = the fastest of a 1024³ matmul chain and the step's largest matmul shape, simplenn.ceiling)")
+    print(f"  ({FLOPS_FORMULA}; ceiling = the fastest of a 1024³ matmul chain and the step's largest matmul shape, simplenn.measure.ceiling)")
 
 
 if __name__ == "__main__":

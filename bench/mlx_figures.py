@@ -2,9 +2,9 @@
 
 Run:  .venv/bin/python bench/mlx_figures.py          (≈1–2 min; add --quick for a smoke run)
 
-Every cell goes through simplenn.measure.measure (the same calibrated blocks, one sync per block), in rounds
+Every cell goes through simplenn.measure.cell.measure (the same calibrated blocks, one sync per block), in rounds
 whose order alternates (forward, reverse, …) so drift of the shared vCPUs weighs on both sides of a ratio alike.
-Per-step time = block time / steps per block (simplenn.results). A ratio is median / median with a bootstrap
+Per-step time = block time / steps per block (simplenn.store.results). A ratio is median / median with a bootstrap
 95 % CI over the blocks of every round. Also measured: MLX with its graph-bounding `mx.async_eval` every
 EVAL_EVERY steps against MLX evaluated only in sync(), on blocks long enough (≥ 0.5 s) that the former fires.
 These are Linux CPU figures (MLX's CPU backend); they say nothing about MLX on a Mac's GPU.
@@ -18,11 +18,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable from a checkout without installing
 
-from simplenn import results, runners as peers  # noqa: E402
-from simplenn.runners import mlx_peer as mlx_runner  # noqa: E402
-from simplenn.cases import Case  # noqa: E402
-from simplenn.measure import Settings, measure  # noqa: E402
-from simplenn.stats import bootstrap_ratio_ci, summarize  # noqa: E402
+from simplenn.store import results  # noqa: E402
+
+from simplenn.measure import runners as peers
+from simplenn.measure.runners import mlx_peer as mlx_runner  # noqa: E402
+from simplenn.core.cases import Case  # noqa: E402
+from simplenn.measure.cell import Settings, measure  # noqa: E402
+from simplenn.core.stats import bootstrap_ratio_ci, summarize  # noqa: E402
 
 DEVICE = "CPU:0"
 LAZY_ONLY = "-eval-in-sync-only"

@@ -2,9 +2,9 @@
 
 Run:  .venv/bin/python bench/peers_figures.py          (≈2 min; add --quick for a smoke run)
 
-Every cell goes through simplenn.measure.measure with default Settings, in two rounds (forward, then reverse
+Every cell goes through simplenn.measure.cell.measure with default Settings, in two rounds (forward, then reverse
 order, so slow drift of the shared vCPU weighs on both sides of a ratio alike). Per-step times come from
-simplenn.results (block time / steps per block); a ratio is median / median with a bootstrap 95 % CI over the
+simplenn.store.results (block time / steps per block); a ratio is median / median with a bootstrap 95 % CI over the
 blocks of both rounds. Absolute times move ±40 % between runs here; the ratios are what to quote.
 """
 from __future__ import annotations
@@ -18,11 +18,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable from a checkout without installing
 
-from simplenn import results  # noqa: E402
-from simplenn.cases import Case  # noqa: E402
-from simplenn.ceiling import probe_ceiling  # noqa: E402
-from simplenn.measure import Settings, measure  # noqa: E402
-from simplenn.stats import bootstrap_ratio_ci, summarize  # noqa: E402
+from simplenn.store import results  # noqa: E402
+from simplenn.core.cases import Case  # noqa: E402
+from simplenn.measure.ceiling import probe_ceiling  # noqa: E402
+from simplenn.measure.cell import Settings, measure  # noqa: E402
+from simplenn.core.stats import bootstrap_ratio_ci, summarize  # noqa: E402
 
 DEVICE = "CPU:0"
 PEERS_AT_32 = [("torch", "per-call"), ("jax", "per-call"), ("jax", "in-graph")]
@@ -46,7 +46,7 @@ def _torch_threads(n: int):
     def make(case: Case, seed: int):
         import torch  # noqa: PLC0415 — only reached when torch is installed (else require raises Unsupported)
 
-        from simplenn import runners  # noqa: PLC0415
+        from simplenn.measure import runners  # noqa: PLC0415
 
         before = torch.get_num_threads()
         torch.set_num_threads(n)
@@ -55,7 +55,7 @@ def _torch_threads(n: int):
         return runner
 
     def make_or_unsupported(case: Case, seed: int):
-        from simplenn.runners import require  # noqa: PLC0415
+        from simplenn.measure.runners import require  # noqa: PLC0415
 
         require("torch")
         return make(case, seed)

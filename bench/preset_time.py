@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable from a checkout without installing
 
-from simplenn.cases import Case, flops_per_step, unsupported_reason  # noqa: E402
+from simplenn.core.cases import Case, flops_per_step, unsupported_reason  # noqa: E402
 
 FIXED_S = 0.2  # per cell: worker hand-off, building the network and the step
 CALIBRATE_S = 0.15
@@ -58,7 +58,7 @@ def measured(case: Case, impls: set[str]) -> bool:
 def estimate(preset: str = "standard") -> dict[str, tuple[float, int]]:
     """Per install: (estimated minutes, measured cells) of the preset on an M1 Air."""
     from simplenn import cli
-    from simplenn.commands.run import build_config
+    from simplenn.cli.run import build_config
     from simplenn.sweep import expand, order
 
     config = build_config(cli.build_parser().parse_args(["run", "--preset", preset]))

@@ -2,7 +2,7 @@
 
 Not a timed test: a script. Each copy is the reference run folder under another name (so a separate run of the
 same machine). Two timings per row, wall clock, one measurement each (this machine is noisy, ±40 %):
-- `in-process`: `simplenn.report.write_report(...)` called in this Python, after the imports: the report's own cost.
+- `in-process`: `simplenn.analyse.report.write_report(...)` called in this Python, after the imports: the report's own cost.
 - `CLI`: `python -m simplenn.cli report DIR... --out OUT` in a fresh process, start-up (Python, pandas,
   matplotlib) included; `--cli "CMD"` times another command instead (e.g. an older checkout's simplenn-bench).
 
@@ -35,7 +35,7 @@ def copies(root: Path, n: int) -> list[Path]:
 
 def time_in_process(runs: list[Path], out: Path) -> float:
     """Seconds of one write_report over `runs` into `out`, imports excluded."""
-    from simplenn.report import write_report
+    from simplenn.analyse.report import write_report
 
     start = time.perf_counter()
     write_report(runs, out)
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError:
         parser.error(f"--counts: expected comma-separated positive integers, got {args.counts!r}")
     if not args.no_in_process:
-        import simplenn.report  # noqa: F401 — imports out of the in-process timings
+        import simplenn.analyse.report  # noqa: F401 — imports out of the in-process timings
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="report-scaling-") as tmp:

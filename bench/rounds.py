@@ -1,7 +1,7 @@
-"""How many steps per round and how many rounds: the calibration of simplenn.measure.time_blocks, reused.
+"""How many steps per round and how many rounds: the calibration of simplenn.measure.cell.time_blocks, reused.
 
 A round is one call of the timed target, `run(steps_per_round)` then `sync()`, so per-step time = round time /
-steps_per_round (the division itself happens in one place: simplenn.timing.per_step_s).
+steps_per_round (the division itself happens in one place: simplenn.core.timing.per_step_s).
 """
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from simplenn.measure import Settings, time_blocks
+from simplenn.measure.cell import Settings, time_blocks
 
 # Steps per round when benchmarks are disabled: the body runs once, untimed, to prove it works.
 SMOKE_STEPS = 2

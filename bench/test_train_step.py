@@ -1,12 +1,12 @@
 """The compiled training step of the from-scratch network, per device × batch size × widths (ids like cpu-b32-w100x30).
 
-Same Case, runner, set-up and checks as `simplenn-bench run` (simplenn.measure's building blocks). One pytest-benchmark round = one call of
+Same Case, runner, set-up and checks as `simplenn-bench run` (simplenn.measure.cell's building blocks). One pytest-benchmark round = one call of
 `run(steps_per_round); sync()` — the synchronisation reads back a value that depends on every parameter's last
 update, so a round on an asynchronous GPU ends when its work does. Hence:
 
     per-step time = round time / extra_info["steps_per_round"]
 
-steps_per_round is calibrated (simplenn.measure.time_blocks) so a round lasts ≥ the grid's min_round_s
+steps_per_round is calibrated (simplenn.measure.cell.time_blocks) so a round lasts ≥ the grid's min_round_s
 (20–50 ms) on every device of the group, and is the same for all of them, so the side-by-side ratios in
 pytest-benchmark's tables are per-step ratios; under --benchmark-compare it is taken from the compared run instead, so round times compare. The first call (tracing) is timed apart into extra_info["trace_s"] and never among the rounds.
 """
@@ -18,12 +18,12 @@ import pytest
 
 from bench.grids import group_name
 from bench.rounds import SMOKE_PLAN
-from simplenn.cases import FLOPS_FORMULA, unsupported_reason
-from simplenn.measure import first_call, peak_bytes, retrace_check, strict_device, validate
-from simplenn.pytest_json import EXTRA_INFO_FORMAT
-from simplenn.runners import runner as make_runner
-from simplenn.tfimport import tensorflow
-from simplenn.timing import per_step_s
+from simplenn.core.cases import FLOPS_FORMULA, unsupported_reason
+from simplenn.measure.cell import first_call, peak_bytes, retrace_check, strict_device, validate
+from simplenn.store.pytest_json import EXTRA_INFO_FORMAT
+from simplenn.measure.runners import runner as make_runner
+from simplenn.system.tfimport import tensorflow
+from simplenn.core.timing import per_step_s
 
 
 def test_train_step(benchmark, case, device, grid, per_step_rows, compared_steps, request):
@@ -59,7 +59,7 @@ def test_train_step(benchmark, case, device, grid, per_step_rows, compared_steps
                            rounds=plan.rounds, warmup_rounds=plan.warmup_rounds, iterations=1)
 
         # Quality, not just speed: measure()'s own checks (no retracing; finite loss and parameters; the device
-        # asked for). They raise simplenn.measure.Invalid, which fails the test with the reason.
+        # asked for). They raise simplenn.measure.cell.Invalid, which fails the test with the reason.
         retrace_check(runner, traces)()
         loss, placement = validate(runner, case, "the rounds")
     benchmark.extra_info.update({"final_loss": loss, "n_traces": runner.n_traces(), "placement": placement,

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from simplenn.cases import Case
-from simplenn.ceiling import SQUARE, Ceiling, Probe, ceiling_shapes, probe_ceiling, step_shapes
-from simplenn.measure import Settings
+from simplenn.core.cases import Case
+from simplenn.measure.ceiling import SQUARE, Ceiling, Probe, ceiling_shapes, probe_ceiling, step_shapes
+from simplenn.measure.cell import Settings
 from simplenn.sweep import SweepConfig, expand
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from simplenn import cli
-from simplenn.model import tf
+from simplenn.nn.model import tf
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from simplenn import cli
-from simplenn.cases import Case
-from simplenn.compare import REGRESSION, compare
-from simplenn.errors import UsageError
-from simplenn.results import RunWriter, load
+from simplenn.core.cases import Case
+from simplenn.analyse.compare import REGRESSION, compare
+from simplenn.core.errors import UsageError
+from simplenn.store.results import RunWriter, load
 from test_report import SMALL, _cell, machine_meta, write_run
 
 SMALL_ONLY = dict(widths_list=(SMALL,), modes=("per-call",), batches=(16, 64, 256, 1024), extras=False)

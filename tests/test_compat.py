@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from simplenn import compat
-from simplenn.compat import (
+from simplenn.system import compat
+from simplenn.system.compat import (
     MAC_FIX,
     METAL_TABLE,
     Finding,
@@ -19,7 +19,7 @@ from simplenn.compat import (
     minor,
     why_no_gpu,
 )
-from simplenn.preflight import ProbeResult, interpret_probe, preflight, probe_metal_plugin
+from simplenn.system.preflight import ProbeResult, interpret_probe, preflight, probe_metal_plugin
 
 FIXTURES = Path(__file__).parent / "fixtures" / "macos"
 PY311 = (3, 11, 9)

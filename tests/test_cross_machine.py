@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 
 from simplenn import cli
-from simplenn.errors import UsageError
-from simplenn.report import analyse
-from simplenn.report.cross_machine import check_rankable, grid_identity, machine_names
-from simplenn.results import RUN_FILE, SAMPLES_FILE, load_many
+from simplenn.core.errors import UsageError
+from simplenn.analyse.report import analyse
+from simplenn.analyse.report.cross_machine import check_rankable, grid_identity, machine_names
+from simplenn.store.results import RUN_FILE, SAMPLES_FILE, load_many
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCHES = "8,64,512"
@@ -150,7 +150,7 @@ def test_machine_names_keep_same_hardware_apart_by_run_and_same_label_apart_by_f
 
 
 def test_the_readme_shows_the_cross_machine_table_of_what_is_committed():
-    from simplenn.report.markdown import cross_machine_table
+    from simplenn.analyse.report.markdown import cross_machine_table
 
     committed = sorted((ROOT / "results" / "machines").glob("*/run.json"))
     assert committed, "no run folder under results/machines/"

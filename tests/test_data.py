@@ -7,8 +7,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from simplenn import data
-from simplenn.errors import UsageError
+from simplenn.nn import data
+from simplenn.core.errors import UsageError
 
 
 def write_mnist_npz(path, n_train=12, n_test=5, seed=0, **overrides):

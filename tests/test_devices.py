@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from simplenn.devices import Device, backend_of, list_devices, select, setup_logical_cpus, short_name
-from simplenn.errors import UsageError
+from simplenn.system.devices import Device, backend_of, list_devices, select, setup_logical_cpus, short_name
+from simplenn.core.errors import UsageError
 from simplenn.sweep.config import FIELD_FLAGS
 
 CPU0, CPU1 = Device("CPU:0", "cpu", "none"), Device("CPU:1", "cpu", "none")

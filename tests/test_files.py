@@ -7,8 +7,10 @@ import stat
 
 import pytest
 
-from simplenn import files, results
-from simplenn.errors import UsageError
+from simplenn.core import files
+
+from simplenn.store import results
+from simplenn.core.errors import UsageError
 
 
 def _leftovers(folder):

@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from simplenn import results
-from simplenn.report.frameworks import NO_CLEAR_WINNER, frameworks_table, impl_parity_table
+from simplenn.store import results
+from simplenn.analyse.report.frameworks import NO_CLEAR_WINNER, frameworks_table, impl_parity_table
 
 HINT = "mlx is not installed (ModuleNotFoundError: No module named 'mlx'); pip install 'simplenn-bench[peers]'"
 
@@ -124,15 +124,15 @@ def test_impl_parity_table_reads_what_the_run_recorded():
 
 
 def _analysis(spec: dict, runs: dict | None = None, **kw):
-    from simplenn.report import analyse
-    from simplenn.results import Results
+    from simplenn.analyse.report import analyse
+    from simplenn.store.results import Results
 
     return analyse(Results(_samples(spec, **kw), runs or {}))
 
 
 def test_the_report_has_a_frameworks_section_and_chart_when_implementations_differ(tmp_path):
-    from simplenn.report.charts import frameworks_chart
-    from simplenn.report.markdown import render_markdown
+    from simplenn.analyse.report.charts import frameworks_chart
+    from simplenn.analyse.report.markdown import render_markdown
 
     spec = {("scratch", "per-call"): 1e-3, ("jax", "per-call"): 2.5e-4, ("mlx", "per-call"): "unsupported"}
     analysis = _analysis(spec, rounds=2, batch_sizes=(32, 2048))
@@ -151,7 +151,7 @@ def test_the_report_has_a_frameworks_section_and_chart_when_implementations_diff
 
 
 def test_one_implementation_gets_no_frameworks_section_or_chart(tmp_path):
-    from simplenn.report.markdown import render_markdown
+    from simplenn.analyse.report.markdown import render_markdown
 
     analysis = _analysis({("scratch", "per-call"): 1e-3, ("scratch", "in-graph"): 5e-4})
     assert "frameworks" not in analysis.chart_names
@@ -159,7 +159,7 @@ def test_one_implementation_gets_no_frameworks_section_or_chart(tmp_path):
 
 
 def test_the_recorded_implementation_parity_is_shown_under_parity(tmp_path):
-    from simplenn.report.markdown import render_markdown
+    from simplenn.analyse.report.markdown import render_markdown
 
     rows = [{"impl": "scratch", "mode": "per-call", "status": "ok", "reason": "", "n_steps": 5, "loss_rel_diff": 0.0,
              "weights_max_abs_diff": 0.0, "weights_max_rel_diff": 0.0, "rtol": 1e-4, "atol": 1e-6, "dtype": "float32"},

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simplenn.model import Network, make_train_loop, make_train_step, tf
+from simplenn.nn.model import Network, make_train_loop, make_train_step, tf
 
 ROOT = Path(__file__).resolve().parents[1]
 # Random*, Rng*, Stateless* draws (StatelessRandomUniformV2, StatelessTruncatedNormal, …); StatelessWhile/If/Case
@@ -76,13 +76,13 @@ def test_compiled_step_and_loop_hold_no_random_op():
 # ceiling, all under /CPU:1 with soft placement off, as measure() does on a GPU.
 _ON_CPU1 = """
 import tensorflow as tf
-from simplenn.devices import setup_logical_cpus
+from simplenn.system.devices import setup_logical_cpus
 setup_logical_cpus(2)
 tf.debugging.set_log_device_placement(True)
 tf.config.set_soft_device_placement(False)
-from simplenn.ceiling import probe_ceiling
-from simplenn.measure import Settings
-from simplenn.model import Network, make_train_loop, make_train_step
+from simplenn.measure.ceiling import probe_ceiling
+from simplenn.measure.cell import Settings
+from simplenn.nn.model import Network, make_train_loop, make_train_step
 with tf.device('/CPU:1'):
     net = Network([20, 16, 4], seed=0)
     x, y = tf.ones((8, 20)), tf.one_hot(tf.zeros(8, tf.int32), 4)

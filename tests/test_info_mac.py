@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from simplenn import machine
-from simplenn.commands.info import format_mac
+from simplenn.system import machine
+from simplenn.cli.info import format_mac
 
 M5_MAX = {"os": "macOS", "chip": "Apple M5 Max", "model": "Mac17,7", "cpu_clusters": {"Super": 6, "Performance": 12},
           "gpu_cores": 40, "power_source": "battery", "battery_percent": 80, "low_power_mode": True,

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from simplenn.errors import UsageError
-from simplenn.lock import LOCK_FILE, LockedError, is_locked, run_lock
+from simplenn.core.errors import UsageError
+from simplenn.store.lock import LOCK_FILE, LockedError, is_locked, run_lock
 
 ROOT = Path(__file__).resolve().parents[1]
 HOLD = """
 import sys, time
-from simplenn.lock import run_lock
+from simplenn.store.lock import run_lock
 with run_lock(sys.argv[1], "--resume"):
     print("locked", flush=True)
     time.sleep(120)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from simplenn import machine
-from simplenn.machine import (
+from simplenn.system import machine
+from simplenn.system.machine import (
     chip_from_brand,
     fingerprint,
     make_label,

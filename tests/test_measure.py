@@ -8,13 +8,13 @@ import time
 import numpy as np
 import pytest
 
-from simplenn.cases import Case
-from simplenn.devices import Device
-from simplenn.errors import FieldError, UsageError
-from simplenn.measure import Settings, measure, time_blocks
-from simplenn.model import sgd_step, tf
-from simplenn.results import rows, frame
-from simplenn.runners.scratch import ScratchRunner
+from simplenn.core.cases import Case
+from simplenn.system.devices import Device
+from simplenn.core.errors import FieldError, UsageError
+from simplenn.measure.cell import Settings, measure, time_blocks
+from simplenn.nn.model import sgd_step, tf
+from simplenn.store.results import rows, frame
+from simplenn.measure.runners.scratch import ScratchRunner
 from simplenn.sweep.config import FIELD_FLAGS
 
 FAST = Settings(min_block_s=0.005, min_blocks=3, min_time_s=0.02, max_time_s=0.1)
@@ -100,7 +100,7 @@ class HugeStepRunner(ScratchRunner):
     def __init__(self, case, seed):
         super().__init__(case, seed)
         self.network.learning_rate = 1e30
-        from simplenn.model import make_train_step
+        from simplenn.nn.model import make_train_step
 
         self.fn = make_train_step(self.network)
 
@@ -138,7 +138,7 @@ def test_blocks_are_calibrated_to_the_minimum_block_time(monkeypatch):
 
     # Per-step time × n is the block time in the tidy table (the one place step_s is derived).
     case = Case("CPU:0", 8, TINY)
-    from simplenn.measure import CellResult
+    from simplenn.measure.cell import CellResult
 
     record = {**CellResult(case, "ok", n_steps=n, block_s=tuple(blocks)).to_record(), "seq": 0}
     df = frame(rows("run", "machine", [record]))
@@ -163,7 +163,7 @@ def test_one_slow_calibration_block_does_not_leave_blocks_short():
 
 
 def test_check_stops_timing():
-    from simplenn.measure import Invalid
+    from simplenn.measure.cell import Invalid
 
     seen = []
 
@@ -339,7 +339,7 @@ def test_a_runner_on_the_wrong_device_is_invalid():
 
 def test_host_overhead_is_non_negative_within_noise_on_a_tiny_grid():
     """Per-call minus in-graph, measured for real: clearly positive where dispatch dominates (batch 8)."""
-    from simplenn.report import host_overhead_table
+    from simplenn.analyse.report import host_overhead_table
 
     records = []
     for seq, (batch, mode) in enumerate((b, m) for b in (8, 256) for m in ("per-call", "in-graph")):

@@ -1,11 +1,11 @@
-"""Precision and F1 from simplenn.metrics agree with scikit-learn's on the same predictions."""
+"""Precision and F1 from simplenn.nn.metrics agree with scikit-learn's on the same predictions."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score, precision_score
 
-from simplenn.metrics import confusion, scores
+from simplenn.nn.metrics import confusion, scores
 
 
 def _sklearn(y_true, y_pred):

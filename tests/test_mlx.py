@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simplenn import runners as peers
-from simplenn.runners import mlx_peer as mlx_runner
-from simplenn.cases import Case
+from simplenn.measure import runners as peers
+from simplenn.measure.runners import mlx_peer as mlx_runner
+from simplenn.core.cases import Case
 from simplenn.cli import main
-from simplenn.measure import Settings, measure
-from simplenn.runners.scratch import ScratchRunner
-from simplenn.parity import IMPL_TOLERANCE, IMPL_TOLERANCE_OVERRIDES, impl_parity, run_steps
+from simplenn.measure.cell import Settings, measure
+from simplenn.measure.runners.scratch import ScratchRunner
+from simplenn.measure.parity import IMPL_TOLERANCE, IMPL_TOLERANCE_OVERRIDES, impl_parity, run_steps
 from test_peers import hide_package
 
 mx = pytest.importorskip("mlx.core", reason="mlx is an optional peer (Linux: the `test` extra brings mlx[cpu])")

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simplenn.errors import UsageError
-from simplenn.model import Network, make_train_loop, make_train_step, tf
+from simplenn.core.errors import UsageError
+from simplenn.nn.model import Network, make_train_loop, make_train_step, tf
 
 # float32 TensorFlow against a float64 NumPy reference.
 RTOL, ATOL = 1e-4, 1e-6

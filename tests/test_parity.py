@@ -6,9 +6,9 @@ import importlib
 import numpy as np
 import pytest
 
-from simplenn import parity
-from simplenn.cases import Case
-from simplenn.parity import device_parity, impl_parity, run_steps
+from simplenn.measure import parity
+from simplenn.core.cases import Case
+from simplenn.measure.parity import device_parity, impl_parity, run_steps
 
 WIDTHS = (16, 8, 4)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from simplenn import peaks
+from simplenn.system import peaks
 
 
 def test_every_row_has_a_clock_a_source_and_a_kind() -> None:

@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simplenn import runners
-from simplenn.cases import Case
-from simplenn.measure import Settings, measure
-from simplenn.parity import run_steps
-from simplenn.runners.scratch import ScratchRunner
-from simplenn.runners.torch_peer import torch_device
+from simplenn.measure import runners
+from simplenn.core.cases import Case
+from simplenn.measure.cell import Settings, measure
+from simplenn.measure.parity import run_steps
+from simplenn.measure.runners.scratch import ScratchRunner
+from simplenn.measure.runners.torch_peer import torch_device
 
 WIDTHS = (16, 8, 4)
 FAST = Settings(min_block_s=0.005, min_blocks=2, min_time_s=0.01, max_blocks=3, max_time_s=0.05)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from simplenn.model import Network, make_train_loop, make_train_step, tf
-from simplenn.placement import IN_GRAPH_ONLY, PER_CALL_ONLY, is_placement_error, missing_ops, placement_reason
+from simplenn.nn.model import Network, make_train_loop, make_train_step, tf
+from simplenn.system.placement import IN_GRAPH_ONLY, PER_CALL_ONLY, is_placement_error, missing_ops, placement_reason
 
 FIXTURES = json.loads((Path(__file__).parent / "fixtures" / "placement" / "errors.json").read_text())
 
@@ -93,8 +93,8 @@ def test_an_unreadable_placement_failure_is_still_unsupported_with_tensorflows_l
 
 
 def test_measure_turns_a_real_no_kernel_error_into_an_unsupported_cell_naming_the_op():
-    from simplenn.cases import Case
-    from simplenn.measure import Settings, measure
+    from simplenn.core.cases import Case
+    from simplenn.measure.cell import Settings, measure
 
     class GpuOnlyOp:
         """A runner whose step needs an op with no kernel on the device (cuDNN's, on a CPU)."""

@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 from matplotlib.figure import Figure
 
-from simplenn.report import analyse, charts
-from simplenn.report.captions import CHARTS
-from simplenn.report.markdown import render_markdown
-from simplenn.results import load
+from simplenn.analyse.report import analyse, charts
+from simplenn.analyse.report.captions import CHARTS
+from simplenn.analyse.report.markdown import render_markdown
+from simplenn.store.results import load
 from test_report import SMALL, write_run
 
 

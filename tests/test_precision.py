@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from simplenn.precision import (StopRule, hierarchical_median_ci, hierarchical_ratio_ci, rel_halfwidth,
-                                reproducibility)
+from simplenn.analyse.intervals import hierarchical_median_ci, hierarchical_ratio_ci, reproducibility
+from simplenn.measure.stop import StopRule, rel_halfwidth
 
 
 def _run(rule: StopRule, draw) -> list[float]:

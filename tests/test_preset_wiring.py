@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 
 from simplenn import cli
-from simplenn.commands.run import build_config, preset_meta
-from simplenn.presets import load_preset
+from simplenn.cli.run import build_config, preset_meta
+from simplenn.sweep.presets import load_preset
 
 
 def _args(*argv: str):

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from simplenn import presets
-from simplenn.cases import IMPLS, MODES
-from simplenn.commands import run as run_cmd
-from simplenn.errors import UsageError
+from simplenn.sweep import presets
+from simplenn.core.cases import IMPLS, MODES
+from simplenn.cli import run as run_cmd
+from simplenn.core.errors import UsageError
 from simplenn.sweep import expand
 
 

@@ -15,10 +15,10 @@ import pytest
 from bench.grids import GRIDS
 from bench.options import timing_requested
 from bench.rounds import plan_rounds
-from simplenn import pytest_json
-from simplenn.errors import UsageError
-from simplenn.measure import Settings
-from simplenn.results import COLUMNS, ResultsError
+from simplenn.store import pytest_json
+from simplenn.core.errors import UsageError
+from simplenn.measure.cell import Settings
+from simplenn.store.results import COLUMNS, ResultsError
 
 REPO = Path(__file__).resolve().parents[1]
 GRID = GRIDS["tiny"]
@@ -39,7 +39,7 @@ def bench_run(tmp_path_factory):
 
 
 def _gpu_present() -> bool:
-    from simplenn.devices import list_devices
+    from simplenn.system.devices import list_devices
 
     return any(d.kind == "gpu" for d in list_devices())
 
@@ -86,7 +86,7 @@ def test_devices_of_a_group_share_steps_per_round_so_table_ratios_are_per_step(b
 def test_gpu_cells_are_skipped_with_the_reason(bench_run):
     if _gpu_present():
         pytest.skip("a GPU is present here: its cells ran instead of being skipped")
-    from simplenn.devices import gpu_missing_reason
+    from simplenn.system.devices import gpu_missing_reason
 
     assert f"GPU:0: {gpu_missing_reason()}" in bench_run.stdout
     assert f"{len(GRID.config.batch_sizes)} skipped" in bench_run.stdout

@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from simplenn import results
-from simplenn.cases import Case
-from simplenn.records import check_record
+from simplenn.store import results
+from simplenn.core.cases import Case
+from simplenn.core.records import check_record
 
 CASE = Case("CPU:0", 8)
 GOOD = {"kind": "cell", "seq": 0, "id": CASE.id, "case": CASE.to_dict(), "status": "ok", "reason": "",

@@ -11,12 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from simplenn import peaks
-from simplenn.display import markdown_table
-from simplenn.report import analyse, crossover as pairs, markdown, tables, write_report
-from simplenn.cases import FLOPS_FORMULA, Case, n_weights
-from simplenn.errors import UsageError
-from simplenn.results import Results, RunWriter, load, load_many
+from simplenn.system import peaks
+from simplenn.analyse.display import markdown_table
+from simplenn.analyse.report import analyse, crossover as pairs, markdown, tables, write_report
+from simplenn.core.cases import FLOPS_FORMULA, Case, n_weights
+from simplenn.core.errors import UsageError
+from simplenn.store.results import Results, RunWriter, load, load_many
 
 SMALL = (784, 100, 30, 10)
 BIG = (784, 256, 256, 10)

@@ -8,14 +8,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import simplenn.report  # noqa: F401 — loads every module of the package, so the counting below sees them all
-from simplenn import stats
-from simplenn.report import analyse, write_report
-from simplenn.report import crossover as pairs
-from simplenn.report import frameworks
-from simplenn.report import tables
-from simplenn.results import load, load_many
-from simplenn.units import MICROSECONDS, MILLISECONDS, SECONDS, time_unit
+import simplenn.analyse.report  # noqa: F401 — loads every module of the package, so the counting below sees them all
+from simplenn.core import stats
+from simplenn.analyse.report import analyse, write_report
+from simplenn.analyse.report import crossover as pairs
+from simplenn.analyse.report import frameworks
+from simplenn.analyse.report import tables
+from simplenn.store.results import load, load_many
+from simplenn.core.units import MICROSECONDS, MILLISECONDS, SECONDS, time_unit
 from test_report import SMALL, machine_meta, write_run
 
 # The committed reference run, in the contributed-results layout: the run folder holds its own report.

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from simplenn import cli
-from simplenn.compare import compare, format_comparison
-from simplenn.report import analyse, markdown, tables
-from simplenn.results import load
+from simplenn.analyse.compare import compare, format_comparison
+from simplenn.analyse.report import analyse, markdown, tables
+from simplenn.store.results import load
 from test_report import SMALL, write_run
 
 ONE_CURVE = dict(widths_list=(SMALL,), modes=("per-call",), batches=(16, 256, 1024), extras=False)
@@ -102,7 +102,7 @@ def test_the_gate_does_not_flag_unchanged_code_on_a_machine_that_changed_speed_b
 
 
 def test_few_rounds_widen_the_gates_ci_by_the_t_quantile():
-    from simplenn.precision import few_rounds_factor, widen
+    from simplenn.analyse.intervals import few_rounds_factor, widen
 
     assert few_rounds_factor(1) == 1.0
     assert few_rounds_factor(2) == pytest.approx(12.706 / 1.959964 * 2**0.5)

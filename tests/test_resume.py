@@ -12,13 +12,17 @@ from pathlib import Path
 import pytest
 from test_sweep import TINY, FakeWorker, _run
 
-from simplenn import files, results, sweep
+from simplenn.core import files
+
+from simplenn.store import results
+
+from simplenn import sweep
 from simplenn.cli import build_parser, main
-from simplenn.commands.run import build_config
-from simplenn.errors import UsageError
+from simplenn.cli.run import build_config
+from simplenn.core.errors import UsageError
 
 ROOT = Path(__file__).resolve().parents[1]
-HOLD = ("import sys, time\nfrom simplenn.lock import run_lock\nwith run_lock(sys.argv[1]):\n"
+HOLD = ("import sys, time\nfrom simplenn.store.lock import run_lock\nwith run_lock(sys.argv[1]):\n"
         "    print('locked', flush=True)\n    time.sleep(120)\n")
 
 
@@ -131,7 +135,7 @@ def test_a_second_ctrl_c_while_stopping_still_ends_interrupted(tmp_path):
 
 
 def test_disk_full_at_the_final_update_ends_interrupted_with_the_resume_hint(tmp_path, monkeypatch, capsys):
-    from simplenn.commands.run import _finish
+    from simplenn.cli.run import _finish
 
     worker = FakeWorker()
     state = _prepared(tmp_path, worker)

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from simplenn import cli, share
-from simplenn.results import RUN_FILE, SAMPLES_FILE
+from simplenn import cli
+
+from simplenn.store import share
+from simplenn.store.results import RUN_FILE, SAMPLES_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from simplenn.stats import UNSTABLE_IQR_REL, bootstrap_ratio_ci, median_ci, summarize
+from simplenn.core.stats import UNSTABLE_IQR_REL, bootstrap_ratio_ci, median_ci, summarize
 
 # Ten samples with unequal gaps so every order statistic is distinguishable; deliberately unsorted.
 TEN = [22.0, 1.0, 46.0, 4.0, 11.0, 2.0, 37.0, 16.0, 7.0, 29.0]  # sorted: 1 2 4 7 11 16 22 29 37 46

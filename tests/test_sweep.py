@@ -11,11 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from simplenn import results, sweep
-from simplenn.cases import Case
+from simplenn.store import results
+
+from simplenn import sweep
+from simplenn.core.cases import Case
 from simplenn.cli import main
-from simplenn.errors import FieldError, UsageError
-from simplenn.measure import Settings
+from simplenn.core.errors import FieldError, UsageError
+from simplenn.measure.cell import Settings
 
 CPU0 = {"name": "CPU:0", "kind": "cpu", "backend": "none", "description": ""}
 CPU1 = {"name": "CPU:1", "kind": "cpu", "backend": "none", "description": ""}
@@ -330,7 +332,7 @@ def test_unknown_toml_key_and_resume_with_grid_flags_exit_2(tmp_path, capsys):
 
 def test_toml_config_matches_flags(tmp_path):
     from simplenn.cli import build_parser
-    from simplenn.commands.run import build_config
+    from simplenn.cli.run import build_config
 
     toml = tmp_path / "sweep.toml"
     toml.write_text('devices = ["CPU:0"]\nbatch_sizes = [16, 8, 16]\nwidths = ["100x30", [64, 64]]\n'
@@ -346,7 +348,7 @@ def test_toml_config_matches_flags(tmp_path):
 def test_one_table_of_keys_drives_flags_toml_and_the_stored_grid(tmp_path):
     """Every key of sweep.KEYS is a `run` flag and a sweep.toml key, and lands in run.json's grid under grid_key."""
     from simplenn.cli import build_parser
-    from simplenn.commands.run import build_config
+    from simplenn.cli.run import build_config
 
     flag_values = {"devices": "CPU:1", "ints": "3", "hidden": "7x5", "seconds": "9.5", "seconds0": "9.5",
                    "count": "3", "seed": "3", "fraction": "0.05"}
@@ -401,7 +403,7 @@ def test_older_schema_is_upgraded_on_load(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("ok", [True, False])
 def test_device_parity_is_recorded_and_a_mismatch_is_a_warning_in_the_report(tmp_path, ok):
-    from simplenn.report import analyse, render_markdown
+    from simplenn.analyse.report import analyse, render_markdown
 
     state = _run(tmp_path, FakeWorker(parity_ok=ok))
     assert state.meta["device_parity"]["ok"] is ok
@@ -429,7 +431,7 @@ def test_implementation_parity_is_recorded_when_a_run_has_several_implementation
 
 
 def test_run_summary_as_json_and_text(tmp_path, capsys):
-    from simplenn.commands.run import _finish
+    from simplenn.cli.run import _finish
 
     state = _run(tmp_path, FakeWorker(fail={"cpu-b16-w8": ("crashed", "worker killed by SIGABRT")}))
     assert _finish(state, as_json=True) == 0

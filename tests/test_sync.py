@@ -22,10 +22,10 @@ import io
 import numpy as np
 import pytest
 
-from simplenn.cases import Case
-from simplenn.runners.scratch import ScratchRunner
-from simplenn.runners import runner as peer_runner
-from simplenn.runners.base import initial_state as _initial_state
+from simplenn.core.cases import Case
+from simplenn.measure.runners.scratch import ScratchRunner
+from simplenn.measure.runners import runner as peer_runner
+from simplenn.measure.runners.base import initial_state as _initial_state
 
 WIDTHS = (16, 8, 4)
 K = 3

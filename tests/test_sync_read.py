@@ -5,9 +5,9 @@ import math
 
 import pytest
 
-from simplenn.cases import Case
-from simplenn.model import tf
-from simplenn.runners.scratch import ScratchRunner
+from simplenn.core.cases import Case
+from simplenn.nn.model import tf
+from simplenn.measure.runners.scratch import ScratchRunner
 
 
 def _op_types(concrete) -> set[str]:

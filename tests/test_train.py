@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from simplenn.cli import main
-from simplenn.data import load_digits, load_mnist_5k
-from simplenn.errors import UsageError
-from simplenn.train import (DEFAULT_LEARNING_RATE, DEFAULT_LOSS, TrainConfig, TrainingDiverged, settings, train)
+from simplenn.nn.data import load_digits, load_mnist_5k
+from simplenn.core.errors import UsageError
+from simplenn.nn.train import (DEFAULT_LEARNING_RATE, DEFAULT_LOSS, TrainConfig, TrainingDiverged, settings, train)
 
 DIGITS_LAYERS = (64, 100, 30, 10)
 TUTORIAL_LAYERS = (784, 100, 30, 10)
@@ -28,7 +28,7 @@ def mnist_5k():
 
 def train_cli(*args: str) -> int:
     """`simplenn-bench train ARGS` in this process, with the logical CPUs this session already has."""
-    from simplenn.model import tf
+    from simplenn.nn.model import tf
 
     return main(["train", "--logical-cpus", str(len(tf.config.list_logical_devices("CPU"))), *args])
 
@@ -121,7 +121,7 @@ def test_unwritable_out_is_a_one_line_error_and_leaves_no_temp_file(tmp_path, mo
     """A read-only directory: EROFS injected at the temp file's write (tests may run as root, which chmod cannot stop)."""
     import errno
 
-    from simplenn import confusion_chart
+    from simplenn.nn import confusion_chart
 
     def read_only(fig, f, **kwargs):
         raise OSError(errno.EROFS, "Read-only file system")

@@ -5,8 +5,8 @@ import argparse
 
 import pytest
 
-from simplenn import validate
-from simplenn.errors import UsageError
+from simplenn.core import validate
+from simplenn.core.errors import UsageError
 
 
 @pytest.mark.parametrize("value", [-1, "abc", "5", 1.5, True, None, float("nan")])

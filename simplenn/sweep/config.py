@@ -5,10 +5,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from simplenn import validate
-from simplenn.cases import DTYPES, IMPLS, LOSSES, MODES, check_choice, check_seconds
-from simplenn.errors import FieldError
-from simplenn.measure import Settings
+from simplenn.core import validate
+from simplenn.core.cases import DTYPES, IMPLS, LOSSES, MODES, check_choice, check_seconds
+from simplenn.core.errors import FieldError
+from simplenn.measure.cell import Settings
 
 DEFAULT_BATCH_SIZES = (1, 8, 32, 128, 512, 2048, 8192)
 DEFAULT_HIDDEN = ((100, 30),)

@@ -9,10 +9,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from simplenn.cases import DEFAULT_WIDTHS, Case
-from simplenn.measure import Settings
+from simplenn.core.cases import DEFAULT_WIDTHS, Case
+from simplenn.measure.cell import Settings
 from simplenn.sweep.config import SweepConfig
-from simplenn.timing import per_step_s
+from simplenn.core.timing import per_step_s
 
 # |last / first − 1| of the sentinel's median step time above which a run is flagged as drifting.
 DRIFT_WARN = 0.10

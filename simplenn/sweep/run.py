@@ -12,12 +12,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from simplenn import __version__
-from simplenn.cases import DEFAULT_WIDTHS, Case, unsupported_reason
-from simplenn.ceiling import ceiling_shapes
-from simplenn.errors import FieldError, UsageError
-from simplenn.lock import LOCK_FILE
-from simplenn.measure import Settings
-from simplenn.results import RunWriter, completed_keys, read_meta, read_records
+from simplenn.core.cases import DEFAULT_WIDTHS, Case, unsupported_reason
+from simplenn.measure.ceiling import ceiling_shapes
+from simplenn.core.errors import FieldError, UsageError
+from simplenn.store.lock import LOCK_FILE
+from simplenn.measure.cell import Settings
+from simplenn.store.results import RunWriter, completed_keys, read_meta, read_records
 from simplenn.sweep.config import SweepConfig
 from simplenn.sweep.plan import PlanItem, drift, expand, oom_key, oom_skip, order, sentinel_settings
 from simplenn.sweep.worker import Worker, WorkerError
@@ -52,7 +52,7 @@ class RunState:
 
 def resolve_devices(requested: Iterable[str], present: list[dict], missing_reason: str) -> list[dict]:
     """The devices of the run (as dicts) among those the worker found; a missing one is a UsageError saying why."""
-    from simplenn.devices import Device, select
+    from simplenn.system.devices import Device, select
 
     chosen = select(list(requested), [Device(**d) for d in present], missing_reason)
     return [d.to_dict() for d in chosen]

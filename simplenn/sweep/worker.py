@@ -14,22 +14,22 @@ import signal
 import traceback
 from multiprocessing.connection import wait
 
-from simplenn.cases import Case
-from simplenn.errors import UsageError
+from simplenn.core.cases import Case
+from simplenn.core.errors import UsageError
 
 
 def worker_main(conn, logical_cpus: int) -> None:
     """Runs in a fresh process: set up devices, then measure cells sent by the parent until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it stops us cleanly
-    from simplenn import devices
-    from simplenn.ceiling import probe_ceiling
-    from simplenn.measure import measure
+    from simplenn.system import devices
+    from simplenn.measure.ceiling import probe_ceiling
+    from simplenn.measure.cell import measure
 
     try:
         devices.setup_logical_cpus(logical_cpus)
         present = devices.list_devices()
         missing = "" if any(d.kind == "gpu" for d in present) else devices.gpu_missing_reason()
-        from simplenn.tfimport import tensorflow
+        from simplenn.system.tfimport import tensorflow
 
         tf = tensorflow()
         threads = {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
@@ -53,13 +53,13 @@ def worker_main(conn, logical_cpus: int) -> None:
             elif kind == "parity":
                 import warnings  # noqa: PLC0415
 
-                from simplenn.parity import device_parity  # noqa: PLC0415
+                from simplenn.measure.parity import device_parity  # noqa: PLC0415
 
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")  # the mismatch is returned and reported by the parent
                     conn.send(("result", device_parity(msg[1], seed=msg[2]).to_dict()))
             elif kind == "impl_parity":
-                from simplenn.parity import impl_parity  # noqa: PLC0415
+                from simplenn.measure.parity import impl_parity  # noqa: PLC0415
 
                 table = impl_parity(**msg[1])
                 # None, not NaN, for what was not measured: run.json is strict JSON.

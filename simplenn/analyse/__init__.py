@@ -1,0 +1,1 @@
+"""From `Results` to verdicts: intervals over rounds, the report (tables, charts, Markdown) and the regression gate."""

@@ -1,0 +1,47 @@
+"""`write_report`: report.md, summary.csv and the charts of one or more runs, written into a folder.
+
+The package reads one way: tables → crossover → analysis (every table once) → {charts, markdown} → files here.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from simplenn.core import files
+from simplenn.analyse.report.analysis import Analysis, analyse
+from simplenn.analyse.report.charts import save_all
+from simplenn.analyse.report.markdown import render_markdown
+from simplenn.analyse.report.tables import cell_table, host_overhead_table, n_weights_of, require_ok
+from simplenn.store.results import Results, combine, load_many
+
+__all__ = ["Analysis", "ReportFiles", "analyse", "cell_table", "host_overhead_table", "n_weights_of",
+           "render_markdown", "write_report"]
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    """Paths written by write_report."""
+
+    report_md: Path
+    summary_csv: Path
+    charts: dict[str, Path] = field(default_factory=dict)
+
+
+def write_report(sources: Iterable[Results | pd.DataFrame | Path | str], out_dir: Path | str, charts: bool = True,
+                 seed: int = 0) -> ReportFiles:
+    """Write report.md, summary.csv (the per-cell table, seconds) and the charts into out_dir; return their paths."""
+    sources = list(sources)
+    folders = [s for s in sources if not isinstance(s, (Results, pd.DataFrame))]
+    loaded = [load_many(folders)] if folders else []  # the same run twice refused, same-named folders told apart
+    results = combine(loaded + [s for s in sources if isinstance(s, (Results, pd.DataFrame))])
+    require_ok(results, ", ".join(dict.fromkeys(results.table["run"].astype(str))) or "results")
+    out_dir = files.ensure_dir(out_dir, "--out")
+    analysis = analyse(results, seed=seed)  # every table once; charts and Markdown only read it
+    chart_paths = save_all(analysis, out_dir) if charts else {}
+    report_md, summary_csv = out_dir / "report.md", out_dir / "summary.csv"
+    files.write_text(summary_csv, analysis.cells.to_csv(index=False), "--out")
+    files.write_text(report_md, render_markdown(analysis, out_dir, chart_paths), "--out")
+    return ReportFiles(report_md, summary_csv, chart_paths)

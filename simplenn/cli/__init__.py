@@ -1,0 +1,36 @@
+"""`simplenn-bench`: argument parsing and dispatch only. Each subcommand lives in simplenn/cli/<name>.py
+with `add_parser(subparsers)` and `run(args) -> int`; the list follows the user's workflow."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from simplenn.core.errors import UsageError
+
+COMMANDS = ("info", "train", "run", "report", "compare", "share")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="simplenn-bench",
+        description="Benchmark a from-scratch TensorFlow MLP training step on CPU and GPU.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f"simplenn.cli.{name}").add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except UsageError as e:
+        print(f"simplenn-bench {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"simplenn-bench {args.command}: interrupted", file=sys.stderr)
+        return 130
+

@@ -1,0 +1,285 @@
+"""`simplenn-bench run`: measure a grid of cells into a run folder (or `--resume` one), then print a summary."""
+from __future__ import annotations
+
+import json
+import platform
+import signal
+import sys
+from contextlib import ExitStack
+from datetime import datetime
+from pathlib import Path
+
+from simplenn.core import validate
+from simplenn.cli import _args
+from simplenn.core.errors import FieldError, UsageError
+from simplenn.sweep.presets import available, load_preset
+from simplenn.sweep.config import CONFIG_KEYS, FIELD_FLAGS, KEYS, QUICK, SUSTAINED, ConfigKey, SweepConfig
+
+# How each list kind is parsed, from a flag's text or a sweep.toml value written as text. Scalar keys carry their
+# own check (ConfigKey.check), which serves the flag (through validate.flag) and the TOML value alike.
+PARSERS = {"devices": lambda s: [x for x in s.split(",") if x.strip()], "ints": _args.int_list,
+           "hidden": _args.widths_list}
+METAVARS = {"seconds": "S", "seconds0": "S", "count": "N", "seed": "N", "fraction": "F"}
+GRID_FLAGS = tuple(k.name for k in KEYS)
+PRESET_KEYS = ("quick", "sustained")  # sweep.toml booleans that pick a preset
+
+
+def _parser_for(key: ConfigKey):
+    if key.check:
+        return validate.flag(key.check)
+    return _args.choice_list(key.choices) if key.kind == "choices" else PARSERS[key.kind]
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("run", help="measure a device × batch size × widths grid into a run folder")
+    g = p.add_argument_group("grid (flags override --config, which overrides --preset/--quick/--sustained and defaults)")
+    for key in KEYS:
+        g.add_argument(key.flag, dest=key.name, type=_parser_for(key), metavar=METAVARS.get(key.kind, "LIST"),
+                       help=key.help)
+    g.add_argument("--config", type=Path, metavar="TOML", help="a sweep.toml with the same keys (batch_sizes = [...])")
+    preset = g.add_mutually_exclusive_group()
+    preset.add_argument("--quick", action="store_true", help="a reduced grid (about a minute on a 2-core machine)")
+    preset.add_argument("--preset", metavar="NAME", choices=available(),
+                        help="a named, versioned grid: standard (the grid every machine runs for results/machines/, "
+                             "see results/README.md); --config and flags still override it, and run.json says which")
+    preset.add_argument("--sustained", action="store_true",
+                        help="for fanless laptops: 5 s cool-down between cells, 0.2 s blocks, 2-6 s per cell")
+    p.add_argument("--out", type=Path, metavar="DIR", help="new run folder (default results/runs/<time>-<machine>)")
+    p.add_argument("--resume", type=Path, metavar="DIR", help="continue an interrupted run folder")
+    p.add_argument("--json", action="store_true", help="print the run folder and per-cell summaries as JSON")
+    p.set_defaults(func=run)
+
+
+def _load_toml(path: Path) -> dict:
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
+    if not path.is_file():
+        raise UsageError(f"--config: {path} does not exist")
+    try:
+        data = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise UsageError(f"--config: {path} is not valid TOML ({e})") from None
+    allowed = CONFIG_KEYS + PRESET_KEYS
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise UsageError(f"--config: unknown keys {unknown} in {path}; allowed: {', '.join(allowed)}")
+    return _normalise_toml(data, path)
+
+
+def _normalise_toml(data: dict, path: Path) -> dict:
+    """TOML values in the same form the flags produce (lists of ints, hidden-size tuples, …)."""
+    out = {}
+    keys = {k.name: k for k in KEYS}
+    for name, value in data.items():
+        option = f"--config: {path}: key {name!r}"
+        if name in PRESET_KEYS or keys[name].check:
+            out[name] = (validate.boolean if name in PRESET_KEYS else keys[name].check)(value, option)
+            continue
+        try:
+            if isinstance(value, bool) and name == "jit":
+                value = "on" if value else "off"
+            if isinstance(value, list):
+                value = ",".join("x".join(map(str, v)) if isinstance(v, list) else str(v) for v in value)
+            out[name] = _parser_for(keys[name])(str(value))
+        except Exception as e:  # noqa: BLE001 — argparse type errors carry the message we want
+            raise UsageError(f"{option}: {e}") from None
+    return out
+
+
+def _preset_values(args) -> dict:
+    """The --preset's grid in the form the flags produce ({} without --preset)."""
+    if not getattr(args, "preset", None):
+        return {}
+    p = load_preset(args.preset)
+    return _normalise_toml(p.config, Path(f"preset {p.name} v{p.version}"))
+
+
+def _overrides(args) -> dict:
+    """What --config and the flags set, in the form the flags produce."""
+    values = _load_toml(args.config) if args.config else {}
+    values.update({k: getattr(args, k) for k in GRID_FLAGS if getattr(args, k, None) is not None})
+    return values
+
+
+def preset_meta(args) -> dict | None:
+    """run.json's `preset`: name, version and the keys --config or flags changed (then the grid is not the preset's)."""
+    if not getattr(args, "preset", None):
+        return None
+    return {**load_preset(args.preset).to_meta(), "overrides": sorted(_overrides(args))}
+
+
+def build_config(args):
+    """SweepConfig from defaults < --preset/--quick/--sustained < TOML < flags."""
+    values = {**_preset_values(args), **_overrides(args)}
+    grid: dict = {}
+    if args.quick or values.pop("quick", False):
+        grid.update(QUICK)
+    if args.sustained or values.pop("sustained", False):
+        grid.update(SUSTAINED)
+    for key in KEYS:
+        if key.name not in values:
+            continue
+        value = values[key.name]
+        if key.name == "widths":
+            grid["wide_hidden"] = ()  # hidden sizes given: measured at every batch size, none only at wide_batch
+        if key.name == "jit":
+            value = [v == "on" for v in value]
+        grid[key.grid_key] = tuple(value) if isinstance(value, list) else value
+    try:
+        return SweepConfig.from_dict(grid)
+    except FieldError as e:
+        raise e.as_flag(FIELD_FLAGS) from None
+
+
+def _default_out(label: str) -> Path:
+    slug = "".join(ch if ch.isalnum() else "-" for ch in label.lower()).strip("-")
+    while "--" in slug:
+        slug = slug.replace("--", "-")
+    return Path("results") / "runs" / f"{datetime.now():%Y%m%d-%H%M%S}-{slug[:40]}"
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def run(args) -> int:
+    from simplenn import sweep
+
+    if args.resume and (args.out or args.config or args.quick or args.sustained or args.preset
+                        or any(getattr(args, k, None) is not None for k in GRID_FLAGS)):
+        raise UsageError("--resume continues the stored grid of a run folder; give no grid flags, --config, --preset "
+                         "or --out with it")
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    with ExitStack() as held:  # the run folder's lock, held until the final summary is printed
+        if args.resume:
+            state = _resume(args.resume, held)
+            if state.meta["status"] == "complete":
+                return _finish(state, args.json)  # never modified: no probe, no new `finished`
+            worker = sweep.Worker(state.meta["grid"]["logical_cpus"])
+        else:
+            state, worker = _start(args, held)
+        return _measure(state, worker, args.json)
+
+
+def _resume(run_dir: Path, held: ExitStack):
+    """The stored state of `run_dir`, locked for this process; say what a resume will measure before it starts."""
+    from simplenn.store import lock, results
+    from simplenn import sweep
+
+    sweep.resume_state(run_dir)  # a missing or foreign folder is refused before anything is locked
+    held.enter_context(lock.run_lock(run_dir, "--resume"))
+    state = sweep.resume_state(run_dir)
+    left, total = sweep.cells_left(state)
+    if state.meta["status"] == "complete":
+        if left:
+            raise UsageError(f"--resume: {run_dir}/{results.RUN_FILE} says complete but {results.SAMPLES_FILE} lacks "
+                             f"{left} of its {total} cells (emptied or cut short?); nothing was changed. Measure again "
+                             "into a new folder")
+        print(f"{run_dir}: complete ({total} of {total} cells); nothing to measure, the run is left unchanged",
+              file=sys.stderr)
+        return state
+    torn = results.RunWriter(run_dir).drop_torn_tail()
+    if torn:
+        print(f"warning: {torn}", file=sys.stderr)
+    empty = f" ({results.SAMPLES_FILE} holds no cell yet: every cell is measured)" if left == total else ""
+    print(f"{run_dir}: {left} of {total} cells left to measure{empty}", file=sys.stderr)
+    return state
+
+
+def _start(args, held: ExitStack):
+    """A new run folder, created and locked for this process, with its plan written; and the worker it started."""
+    from simplenn.system import compat, machine, preflight
+    from simplenn.core import files
+    from simplenn.store import lock
+    from simplenn import sweep
+
+    config = build_config(args)
+    guard = preflight.preflight(compat.installed_versions(), platform.system(), platform.machine(), sys.version_info[:3])
+    if guard.fatal:
+        raise UsageError(guard.fatal)
+    fp = machine.fingerprint(Path.cwd())
+    warnings = list(guard.warnings) + machine.preflight_warnings(fp)
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    out = Path(args.out or _default_out(fp.get("label", "machine")))
+    created = not out.exists()
+    held.enter_context(lock.run_lock(files.ensure_dir(out, "--out"), "--out"))
+    worker = sweep.Worker(config.logical_cpus)
+    try:
+        state = sweep.prepare(out, config, worker, fp, warnings, preset=preset_meta(args))
+    except BaseException as e:
+        worker.stop()
+        if created and [p.name for p in out.iterdir()] == [lock.LOCK_FILE]:  # leave no empty folder behind
+            (out / lock.LOCK_FILE).unlink()
+            out.rmdir()
+        if isinstance(e, FieldError):
+            raise e.as_flag(FIELD_FLAGS) from None
+        raise
+    for note in state.meta["unsupported_before_run"]:
+        print(f"unsupported (recorded, not run): {note}", file=sys.stderr)
+    return state, worker
+
+
+def _measure(state, worker, as_json: bool) -> int:
+    """Measure what is left of the plan with a progress bar, then print the summary."""
+    from tqdm import tqdm
+
+    from simplenn.system import machine
+
+    from simplenn import sweep
+
+    plan_total = len(state.meta["plan"])
+    quiet = as_json or not sys.stderr.isatty()
+    bar = tqdm(total=plan_total, unit="cell", disable=quiet, file=sys.stderr)
+
+    def on_progress(p) -> None:
+        bar.n = p.done
+        bar.set_postfix_str(f"{p.record['id']} {p.record['status']}")
+        bar.refresh()
+        if quiet and not as_json:
+            print(f"[{p.done}/{p.total}] {p.record['id']}: {p.record['status']} {p.record.get('reason', '')}".rstrip(),
+                  file=sys.stderr)
+
+    state = sweep.execute(state, worker, on_progress, thermal=machine.thermal_state)
+    bar.close()
+    return _finish(state, as_json)
+
+
+def _finish(state, as_json: bool) -> int:
+    from simplenn.store import results
+    from simplenn.analyse.report import cell_table, n_weights_of
+
+    # The same per-cell table as the report's, so the two never disagree.
+    table = cell_table(results.load(state.run_dir))
+    if as_json:
+        cells = json.loads(table.to_json(orient="records"))
+        json.dump({"run_dir": str(state.run_dir), "status": state.meta["status"], "warnings": state.warnings,
+                   "drift": state.meta.get("drift"), "cells": cells}, sys.stdout, indent=2)
+        print()
+    else:
+        print(f"{'cell':<32} {'status':<11} {'median ms/step':>14} {'IQR %':>6} {'samples/s':>11} {'GFLOP/s':>8} "
+              f"{'% ceiling':>9}")
+        table["size"] = table["widths"].map(n_weights_of)
+        for row in table.sort_values(["size", "batch_size", "mode", "device"]).itertuples():
+            if row.status == "ok":
+                print(f"{row.cell_id:<32} {row.status:<11} {row.median_step_s * 1e3:>14.4f} {row.iqr_rel * 100:>6.1f} "
+                      f"{row.samples_per_s:>11.0f} {row.gflop_per_s:>8.1f} {row.pct_of_ceiling:>9.1f}")
+            else:
+                print(f"{row.cell_id:<32} {row.status:<11} {row.reason}")
+        print("median of timed blocks (block time / steps per block); IQR % = IQR / median; GFLOP/s uses "
+              "6 × batch × weight entries; % ceiling = of the device's tf.matmul GFLOP/s measured in this run")
+        if state.meta.get("gpu_missing_reason"):
+            print(f"GPU: absent, not measured — {state.meta['gpu_missing_reason']}")
+        for w in state.warnings:
+            print(f"warning: {w}")
+        print(f"results: {state.run_dir}")
+    hint = f"what was measured is saved; resume with: simplenn-bench run --resume {state.run_dir}"
+    if state.error:  # a write failed (disk full, read-only): exit 2 like any other bad-environment error
+        print(f"simplenn-bench run: error: {state.error}; {hint}", file=sys.stderr)
+        return 2
+    if state.interrupted:
+        print(f"interrupted: {hint}", file=sys.stderr)
+        return 130
+    return 0

@@ -1,1 +1,0 @@
-"""One module per subcommand: `add_parser(subparsers)` declares its flags, `run(args)` does the work."""
