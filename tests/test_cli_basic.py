@@ -78,7 +78,7 @@ def test_bad_train_flags(args, option, capsys):
         (["--dataset", "mnist", "--data", "{missing}"], "--data", "does not exist"),
         (["--dataset", "mnist", "--data", "{bad}"], "--data", "not a readable .npz"),
         (["--dataset", "digits", "--device", "tpu"], "--device", "TensorFlow sees: CPU:0, CPU:1"),
-        (["--dataset", "digits", "--device", "gpu"], "--device", "is not present"),
+        (["--dataset", "digits", "--device", "GPU:7"], "--device", "is not present"),
         (["--dataset", "digits", "--layers", "784,10"], "--layers", "input size 64"),
         (["--dataset", "digits", "--data", "{bad}"], "--data", "only used with --dataset mnist"),
     ],

@@ -67,6 +67,11 @@ uint64_t Queue::last_enqueued() {
   return enqueued_;
 }
 
+uint64_t Queue::last_completed() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return completed_;
+}
+
 bool Queue::done(uint64_t seq) {
   std::lock_guard<std::mutex> lock(mu_);
   return completed_ >= seq;
@@ -389,6 +394,11 @@ void destroy_platform(SP_Platform*) {}
 void destroy_platform_fns(SP_PlatformFns*) {}
 
 }  // namespace
+
+// Read by the tests through ctypes (the same library TensorFlow loaded): how many tasks the queue was given and how
+// many have run. After run(k) returns, the second lags the first; a sync that waits closes the gap it saw.
+extern "C" uint64_t simplenn_standin_enqueued() { return standin::device().queue.last_enqueued(); }
+extern "C" uint64_t simplenn_standin_completed() { return standin::device().queue.last_completed(); }
 
 extern "C" void SE_InitPlugin(SE_PlatformRegistrationParams* params, TF_Status* status) {
   params->major_version = SE_MAJOR;

@@ -41,6 +41,7 @@ class Queue {
   // Adds a task and returns its number; `kernel` tasks wait the launch latency before they run.
   uint64_t enqueue(std::function<void()> task, bool kernel = false);
   uint64_t last_enqueued();
+  uint64_t last_completed();
   bool done(uint64_t seq);
   // Blocks the calling host thread until task `seq` (and so every earlier one) has run.
   void wait_for(uint64_t seq);

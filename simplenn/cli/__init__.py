@@ -7,6 +7,7 @@ import importlib
 import sys
 
 from simplenn.core.errors import UsageError
+from simplenn.system import plugins
 
 COMMANDS = ("info", "train", "run", "report", "compare", "share")
 
@@ -26,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        plugins.plugin_paths()  # a bad SIMPLENN_PLUGIN fails here, before any worker starts
         return int(args.func(args) or 0)
     except UsageError as e:
         print(f"simplenn-bench {args.command}: error: {e}", file=sys.stderr)

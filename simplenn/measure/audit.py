@@ -34,6 +34,9 @@ def recorded_placement(case: Case | None) -> Iterator[list[PlacedNode]]:
 
     ctx = context.context()
     ctx.enable_run_metadata()
+    # Drained first: graphs instantiated earlier (a function called outside any device scope, seen in a pytest
+    # session) can still be waiting in the context and would be reported as this call's.
+    ctx.export_run_metadata()
     try:
         yield nodes
         metadata = ctx.export_run_metadata()
@@ -54,8 +57,8 @@ def check_placement(nodes: list[PlacedNode], case: Case | None) -> None:
 def _placed(metadata) -> Iterator[PlacedNode]:
     from tensorflow.python.framework import dtypes  # noqa: PLC0415
 
-    graphs = list(metadata.partition_graphs)
-    graphs += [g for fg in metadata.function_graphs for g in fg.partition_graphs]
+    # function_graphs repeats partition_graphs function by function; either one lists every placed node.
+    graphs = metadata.partition_graphs or [g for fg in metadata.function_graphs for g in fg.partition_graphs]
     for graph in graphs:
         for node in graph.node:
             attr = next((node.attr[a].type for a in _DTYPE_ATTRS if a in node.attr and node.attr[a].type), None)

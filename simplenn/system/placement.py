@@ -30,6 +30,11 @@ _PATTERNS = (
     re.compile(r"No OpKernel was registered to support Op '(?P<op>[\w>]+)'"),
     # An eager op: "Could not find device for node: {{node MatMul}} = MatMul[T=DT_UINT8, …]"
     re.compile(r"Could not find device for node: \{\{node [^}]*\}\} = (?P<op>[\w>]+)\["),
+    # An eager op pinned to a device without its kernel, soft placement off (TF 2.21, seen on the stand-in GPU):
+    # "Could not satisfy device specification '/job:…/device:SIMGPU:0'. enable_soft_placement=0. Supported device
+    # types [CPU]. All available devices [...]. [Op:Log] name: "
+    re.compile(r"Could not satisfy device specification '[^']*'\. enable_soft_placement=0\..*?\[Op:(?P<op>[\w>]+)\]",
+               re.DOTALL),
 )
 # tensorflow#53026: "Cannot assign a device for operation loader/GeneratorDataset: Could not satisfy explicit device
 # specification '/device:GPU:0' because no supported kernel for GPU devices is available." The op types follow in
@@ -114,11 +119,21 @@ def _short(device: str) -> str:
     return device.rsplit("device:", 1)[-1].lstrip("/").upper()
 
 
+def _type(device: str) -> str:
+    return _short(device).rpartition(":")[0] or _short(device)
+
+
 def off_device_ops(nodes: Iterable[PlacedNode], device: str, dtype: str) -> dict[str, str]:
-    """{op type: device it ran on} for ops computing on `dtype` that TensorFlow placed off `device`, in graph order."""
+    """{op type: device it ran on} for ops computing on `dtype` that TensorFlow moved off the accelerator `device`.
+
+    Only a device of another type counts (an op on CPU:0 for a CPU:1 cell is a wrong placement, which
+    measure's validate() reports), and only for an accelerator: a CPU has a kernel for every op of the step.
+    """
+    if _type(device) == "CPU":
+        return {}
     strays: dict[str, str] = {}
     for n in nodes:
-        if n.dtype == dtype and n.op not in _PLUMBING and n.device and _short(n.device) != _short(device):
+        if n.dtype == dtype and n.op not in _PLUMBING and n.device and _type(n.device) != _type(device):
             strays.setdefault(kernel_op(n.op), _short(n.device))
     return strays
 

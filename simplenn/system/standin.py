@@ -74,6 +74,8 @@ def cache_key(cxx: str, files: list[Path]) -> str:
 
 def library_path(build_dir: Path = BUILD) -> Path:
     """Where the library for the current sources, compiler and TensorFlow lives (built or not)."""
+    if not sys.platform.startswith("linux"):
+        raise CannotBuild(f"it is built and tested on Linux only, not {sys.platform} (a Mac has its own GPU)")
     cxx = compiler()
     tensorflow_dir()
     return build_dir / cache_key(cxx, sources()) / LIBRARY
