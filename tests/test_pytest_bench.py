@@ -38,17 +38,22 @@ def bench_run(tmp_path_factory):
     return SimpleNamespace(json=out, doc=json.loads(out.read_text()), stdout=done.stdout, tmp=tmp)
 
 
-def _gpu_present() -> bool:
+def _gpu_name() -> str | None:
+    """The accelerator `--simplenn-devices gpu` picks here (the stand-in GPU in a default session), or None."""
     from simplenn.system.devices import list_devices
 
-    return any(d.kind == "gpu" for d in list_devices())
+    return next((d.name for d in list_devices() if d.kind == "gpu"), None)
+
+
+def _gpu_present() -> bool:
+    return _gpu_name() is not None
 
 
 def test_converted_table_has_every_cell_of_the_grid(bench_run):
     res = pytest_json.load(bench_run.json)
     df = res.table
     assert list(df.columns) == COLUMNS
-    devices = ["CPU:0", "CPU:1"] + (["GPU:0"] if _gpu_present() else [])
+    devices = ["CPU:0", "CPU:1"] + ([_gpu_name()] if _gpu_present() else [])
     cells = set(zip(df["device"], df["batch_size"], df["widths"]))
     assert cells == {(d, b, "x".join(map(str, w))) for d in devices for b in GRID.config.batch_sizes for w in GRID_WIDTHS}
     assert set(df["status"]) == {"ok"}
@@ -81,6 +86,15 @@ def test_devices_of_a_group_share_steps_per_round_so_table_ratios_are_per_step(b
         steps.setdefault(bench["group"], set()).add(bench["extra_info"]["steps_per_round"])
     assert len(steps) == len(GRID.config.batch_sizes) * len(GRID_WIDTHS)
     assert all(len(s) == 1 for s in steps.values()), steps
+
+
+def test_the_stand_in_gpu_is_timed_beside_the_cpus(bench_run, standin_device):
+    # `gpu` resolves to the stand-in in a session that loaded it (SIMPLENN_PLUGIN reaches the nested pytest).
+    df = pytest_json.load(bench_run.json).table
+    cells = df[df["device"] == standin_device]
+    assert len(cells) and set(cells["status"]) == {"ok"} and set(cells["backend"]) == {"standin"}
+    assert set(cells["device_kind"]) == {"gpu"} and (cells["step_s"] > 0).all()
+    assert f"{standin_device}" in bench_run.stdout
 
 
 def test_gpu_cells_are_skipped_with_the_reason(bench_run):

@@ -21,6 +21,7 @@ from simplenn.core.errors import FieldError
 from simplenn.system.placement import is_placement_error, placement_reason
 from simplenn.measure.stop import StopRule
 from simplenn.measure.audit import check_placement, recorded_placement
+from simplenn.measure.devmem import out_of_memory, peak_bytes, reset_peak_bytes
 from simplenn.measure.runners import Runner, Unsupported, runner
 from simplenn.core.timing import per_step_s
 
@@ -177,23 +178,6 @@ def time_blocks(run: Callable[[int], None], sync: Callable[[], object], settings
     return n, blocks, calibration
 
 
-def reset_peak_bytes(tf, device: str) -> None:
-    """Reset the device allocator's peak, where the allocator keeps statistics."""
-    try:
-        tf.config.experimental.reset_memory_stats(device)
-    except (ValueError, RuntimeError, AttributeError):
-        pass
-
-
-def peak_bytes(tf, device: str) -> int | None:
-    """Peak bytes of TensorFlow's allocator on the device since the reset (None where it is not tracked)."""
-    try:
-        peak = tf.config.experimental.get_memory_info(device)["peak"]
-    except (ValueError, RuntimeError, AttributeError):
-        return None
-    return int(peak) if peak else None
-
-
 def measure(case: Case, settings: Settings = Settings(), device: Device | None = None,
             make_runner: Callable[[Case, int], Runner] | None = None) -> CellResult:
     """Measure one cell and give it a status: ok, invalid (why), unsupported (why) or oom.
@@ -219,7 +203,9 @@ def measure(case: Case, settings: Settings = Settings(), device: Device | None =
     except Invalid as e:
         return CellResult(status="invalid", reason=str(e), n_traces=runner_box[0].n_traces() if runner_box else None,
                           **common)
-    except tf.errors.ResourceExhaustedError as e:
+    except (tf.errors.ResourceExhaustedError, tf.errors.InternalError) as e:
+        if not out_of_memory(tf, e):
+            raise
         return CellResult(status="oom", reason=_first_line(e), **common)
     except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError, tf.errors.UnimplementedError) as e:
         text = getattr(e, "message", None) or str(e)  # all of it: a colocation failure lists op types on later lines
