@@ -74,6 +74,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = keep
 
 
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    missing = config.stash.get(_STANDIN_MISSING, "")
+    return [f"stand-in GPU: {missing}" if missing else f"SIMPLENN_PLUGIN: {os.environ.get('SIMPLENN_PLUGIN')}"]
+
+
 @pytest.fixture(scope="session")
 def standin_device(request) -> str:
     """The stand-in GPU's TensorFlow name ('SIMGPU:0') in this session; skips, saying why, when it is not loaded."""

@@ -65,6 +65,11 @@ def test_float64_is_unsupported_because_its_ops_left_the_device(gpu, mode):
     assert result.reason.startswith(f"{mode} runs ") and result.block_s == ()
 
 
+def test_xla_is_unsupported_on_it(gpu):
+    result = measure(Case(gpu.name, 8, TINY, jit=True), FAST, gpu)
+    assert result.status == "unsupported" and "XLA (--jit on) has no compiler" in result.reason, result.reason
+
+
 def _no_kernel_error(fn) -> str:
     soft = tf.config.get_soft_device_placement()
     tf.config.set_soft_device_placement(False)  # as measure's strict_device; soft placement on moves the op instead

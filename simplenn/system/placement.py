@@ -43,7 +43,9 @@ _CANNOT_ASSIGN = re.compile(r"Cannot assign a device for operation '?(?P<node>[^
                             r"device specification '[^']*' because (?:no supported kernel for (?P<kind>\w+) devices|"
                             r".*?required incompatible device '[^']*device:(?P<colocated>\w+):)")
 _COLOCATED_TYPE = re.compile(r"^(?P<op>\w+): (?P<kinds>(?:[A-Z_]+ ?)+)$", re.MULTILINE)
-_XLA_MISSING = re.compile(r"Could not find compiler for platform (?P<platform>\w+)")
+# Metal (NVlabs/sionna#78): "Could not find compiler for platform METAL"; a PluggableDevice XLA was not built for
+# (the stand-in GPU, TF 2.21): "No JIT device registered for SIMGPU".
+_XLA_MISSING = re.compile(r"(?:Could not find compiler for platform|No JIT device registered for) (?P<platform>\w+)")
 # Placement failures whose op this module cannot read: still `unsupported`, with TensorFlow's first line.
 _PLACEMENT_WORDS = ("Cannot assign a device for operation", "Could not satisfy explicit device specification")
 
