@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import re
 import subprocess
 import sys
 import time
@@ -38,22 +39,30 @@ def bench_run(tmp_path_factory):
     return SimpleNamespace(json=out, doc=json.loads(out.read_text()), stdout=done.stdout, tmp=tmp)
 
 
-def _gpu_name() -> str | None:
-    """The accelerator `--simplenn-devices gpu` picks here (the stand-in GPU in a default session), or None."""
-    from simplenn.system.devices import list_devices
+def suite_devices(stdout: str) -> tuple[list[str], list[str]]:
+    """(devices the bench suite ran, devices it skipped) from its report header: the suite's own view, not this
+    process's (which may differ: a fake device list here, or a GPU the child cannot use)."""
+    listed = re.search(r"^simplenn bench: .*?; devices (.*?); logical CPUs", stdout, flags=re.MULTILINE).group(1)
+    names = [name.strip() for name in listed.split(",")]
+    return ([n for n in names if not n.endswith("(skipped)")],
+            [n.removesuffix(" (skipped)") for n in names if n.endswith("(skipped)")])
 
-    return next((d.name for d in list_devices() if d.kind == "gpu"), None)
 
-
-def _gpu_present() -> bool:
-    return _gpu_name() is not None
+def test_suite_devices_reads_the_header():
+    assert suite_devices("x\nsimplenn bench: grid tiny (timed); devices CPU:0, CPU:1, GPU:0 (skipped); logical CPUs 2\n"
+                         ) == (["CPU:0", "CPU:1"], ["GPU:0"])
+    assert suite_devices("simplenn bench: grid tiny (timed); devices CPU:0, CPU:1, GPU:0; logical CPUs 2"
+                         ) == (["CPU:0", "CPU:1", "GPU:0"], [])
 
 
 def test_converted_table_has_every_cell_of_the_grid(bench_run):
     res = pytest_json.load(bench_run.json)
     df = res.table
     assert list(df.columns) == COLUMNS
-    devices = ["CPU:0", "CPU:1"] + ([_gpu_name()] if _gpu_present() else [])
+    # Every device the suite ran (a GPU where it sees one), every cell; a device it skipped has none.
+    devices, skipped = suite_devices(bench_run.stdout)
+    # `gpu` is the first accelerator (GPU:0, or the stand-in GPU the session loads), or GPU:0 skipped.
+    assert devices[:2] == ["CPU:0", "CPU:1"] and len(devices + skipped) == 3
     cells = set(zip(df["device"], df["batch_size"], df["widths"]))
     assert cells == {(d, b, "x".join(map(str, w))) for d in devices for b in GRID.config.batch_sizes for w in GRID_WIDTHS}
     assert set(df["status"]) == {"ok"}
@@ -98,8 +107,8 @@ def test_the_stand_in_gpu_is_timed_beside_the_cpus(bench_run, standin_device):
 
 
 def test_gpu_cells_are_skipped_with_the_reason(bench_run):
-    if _gpu_present():
-        pytest.skip("a GPU is present here: its cells ran instead of being skipped")
+    if len(suite_devices(bench_run.stdout)[0]) > 2:
+        pytest.skip("an accelerator is present here (a GPU or the stand-in): its cells ran instead of being skipped")
     from simplenn.system.devices import gpu_missing_reason
 
     assert f"GPU:0: {gpu_missing_reason()}" in bench_run.stdout

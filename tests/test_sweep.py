@@ -185,8 +185,11 @@ def test_resume_measures_only_what_is_missing(tmp_path):
     seqs = [r["seq"] for r in records if r["kind"] == "cell"]
     assert sorted(seqs) == list(range(len(state.meta["plan"]))) and not notes
     assert len([m for m in worker2.requests if m[0] == "cell"]) == len(seqs) - 3
-    # Start-of-run ceilings were already measured; only the end-of-run probes are new.
-    assert sorted(m[1] for m in worker2.requests if m[0] == "ceiling") == ["CPU:0", "CPU:1"]
+    # Start-of-run ceilings were already measured; only the end-of-run probes are new (one request per shape).
+    from simplenn.measure.ceiling import ceiling_shapes
+    shapes = ceiling_shapes(sweep.PlanItem.from_dict(p).case for p in state.meta["plan"])
+    probes = sorted((m[1], m[2][0].key()) for m in worker2.requests if m[0] == "ceiling")
+    assert probes == sorted((d, s.key()) for d in ("CPU:0", "CPU:1") for s in shapes)
 
 
 def test_existing_folder_refused_and_newer_schema_refused(tmp_path):
@@ -351,9 +354,11 @@ def test_one_table_of_keys_drives_flags_toml_and_the_stored_grid(tmp_path):
     from simplenn.cli.run import build_config
 
     flag_values = {"devices": "CPU:1", "ints": "3", "hidden": "7x5", "seconds": "9.5", "seconds0": "9.5",
-                   "count": "3", "seed": "3", "fraction": "0.05"}
+                   "count": "3", "seed": "3", "fraction": "0.05", "cells": "cpu-b8-w8"}
     for key in sweep.KEYS:
         text = key.choices[-1] if key.kind == "choices" else flag_values[key.kind]
+        if key.name == "min_time":
+            text = "2.5"  # above the default --max-time (3 s), --min-time would be refused as a contradiction
         from_flag = build_config(build_parser().parse_args(["run", key.flag, text]))
         toml = tmp_path / f"{key.name}.toml"
         toml.write_text(f"{key.name} = {text if key.check else json.dumps(text)}\n")  # scalars as TOML numbers
@@ -375,7 +380,7 @@ def test_a_field_error_below_the_cli_names_the_field_and_the_cli_maps_it_to_the_
 
 def test_an_existing_run_folder_is_refused_naming_out(tmp_path, capsys):
     (tmp_path / "r").mkdir()
-    (tmp_path / "r" / "x").write_text("")
+    (tmp_path / "r" / "run.json").write_text("{}")
     assert main(["run", "--devices", "CPU:0", "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert f"error: --out: {tmp_path / 'r'} already exists; use --resume" in err

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 
 from simplenn.core.errors import UsageError
 from simplenn.system import plugins
 
-COMMANDS = ("info", "train", "run", "report", "compare", "share")
+COMMANDS = ("info", "train", "run", "profile", "report", "compare", "share")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,15 +25,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from simplenn.cli._console import safe_streams, stop_signals, user_warnings
+
+    safe_streams()  # before argparse prints anything: its help and errors go through the same streams
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        plugins.plugin_paths()  # a bad SIMPLENN_PLUGIN fails here, before any worker starts
-        return int(args.func(args) or 0)
-    except UsageError as e:
-        print(f"simplenn-bench {args.command}: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"simplenn-bench {args.command}: interrupted", file=sys.stderr)
-        return 130
+    with user_warnings(), stop_signals():
+        try:
+            plugins.plugin_paths()  # a bad SIMPLENN_PLUGIN fails here, before any worker starts
+            return int(args.func(args) or 0)
+        except UsageError as e:
+            print(f"simplenn-bench {args.command}: error: {e}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt as e:
+            signum = getattr(e, "signum", signal.SIGINT)
+            print(f"simplenn-bench {args.command}: {'terminated' if signum == signal.SIGTERM else 'interrupted'}",
+                  file=sys.stderr)
+            return 128 + signum
 

@@ -80,3 +80,14 @@ def choice_list(allowed: tuple[str, ...]):
         return values
 
     return convert
+
+
+def percentage(text: str) -> float:
+    """A percentage from 0 to 100 (NaN and infinities refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise _fail("value", text, "give a percentage from 0 to 100") from None
+    if not 0 <= value <= 100:
+        raise _fail("value", text, "give a percentage from 0 to 100")
+    return value

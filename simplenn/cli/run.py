@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-import platform
+import shlex
 import signal
 import sys
 from contextlib import ExitStack
@@ -10,14 +10,17 @@ from datetime import datetime
 from pathlib import Path
 
 from simplenn.core import validate
+from simplenn.core.cases import FLOPS_FORMULA
 from simplenn.cli import _args
 from simplenn.core.errors import FieldError, UsageError
 from simplenn.sweep.presets import available, load_preset
-from simplenn.sweep.config import CONFIG_KEYS, FIELD_FLAGS, KEYS, QUICK, SUSTAINED, ConfigKey, SweepConfig
+from simplenn.sweep.config import (CONFIG_KEYS, FIELD_FLAGS, KEYS, QUICK, SUSTAINED, ConfigKey, SweepConfig,
+                                   check_one_base)
 
 # How each list kind is parsed, from a flag's text or a sweep.toml value written as text. Scalar keys carry their
 # own check (ConfigKey.check), which serves the flag (through validate.flag) and the TOML value alike.
 PARSERS = {"devices": lambda s: [x for x in s.split(",") if x.strip()], "ints": _args.int_list,
+           "cells": lambda s: [x.strip() for x in s.split(",") if x.strip()],
            "hidden": _args.widths_list}
 METAVARS = {"seconds": "S", "seconds0": "S", "count": "N", "seed": "N", "fraction": "F"}
 GRID_FLAGS = tuple(k.name for k in KEYS)
@@ -37,12 +40,13 @@ def add_parser(sub) -> None:
         g.add_argument(key.flag, dest=key.name, type=_parser_for(key), metavar=METAVARS.get(key.kind, "LIST"),
                        help=key.help)
     g.add_argument("--config", type=Path, metavar="TOML", help="a sweep.toml with the same keys (batch_sizes = [...])")
-    preset = g.add_mutually_exclusive_group()
-    preset.add_argument("--quick", action="store_true", help="a reduced grid (about a minute on a 2-core machine)")
-    preset.add_argument("--preset", metavar="NAME", choices=available(),
+    # Not an argparse mutually exclusive group: sweep.toml can pick a base grid too, and one rule
+    # (sweep.config.check_one_base) refuses two, whichever way they were asked for.
+    g.add_argument("--quick", action="store_true", help="a reduced grid (about a minute on a 2-core machine)")
+    g.add_argument("--preset", metavar="NAME", choices=available(),
                         help="a named, versioned grid: standard (the grid every machine runs for results/machines/, "
                              "see results/README.md); --config and flags still override it, and run.json says which")
-    preset.add_argument("--sustained", action="store_true",
+    g.add_argument("--sustained", action="store_true",
                         help="for fanless laptops: 5 s cool-down between cells, 0.2 s blocks, 2-6 s per cell")
     p.add_argument("--out", type=Path, metavar="DIR", help="new run folder (default results/runs/<time>-<machine>)")
     p.add_argument("--resume", type=Path, metavar="DIR", help="continue an interrupted run folder")
@@ -113,11 +117,16 @@ def preset_meta(args) -> dict | None:
 def build_config(args):
     """SweepConfig from defaults < --preset/--quick/--sustained < TOML < flags."""
     values = {**_preset_values(args), **_overrides(args)}
+    toml = f"--config {args.config}" if getattr(args, "config", None) else "sweep.toml"
+    picked = [f"--preset {args.preset}"] if getattr(args, "preset", None) else []
     grid: dict = {}
-    if args.quick or values.pop("quick", False):
-        grid.update(QUICK)
-    if args.sustained or values.pop("sustained", False):
-        grid.update(SUSTAINED)
+    for name, base in (("quick", QUICK), ("sustained", SUSTAINED)):
+        in_toml = values.pop(name, False)
+        if getattr(args, name, False) or in_toml:
+            picked += [f"--{name}"] if getattr(args, name, False) else []
+            picked += [f"{toml}: {name} = true"] if in_toml else []
+            grid.update(base)
+    check_one_base(picked)
     for key in KEYS:
         if key.name not in values:
             continue
@@ -140,10 +149,6 @@ def _default_out(label: str) -> Path:
     return Path("results") / "runs" / f"{datetime.now():%Y%m%d-%H%M%S}-{slug[:40]}"
 
 
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
 def run(args) -> int:
     from simplenn import sweep
 
@@ -151,12 +156,15 @@ def run(args) -> int:
                         or any(getattr(args, k, None) is not None for k in GRID_FLAGS)):
         raise UsageError("--resume continues the stored grid of a run folder; give no grid flags, --config, --preset "
                          "or --out with it")
-    signal.signal(signal.SIGTERM, _raise_interrupt)
     with ExitStack() as held:  # the run folder's lock, held until the final summary is printed
         if args.resume:
             state = _resume(args.resume, held)
             if state.meta["status"] == "complete":
                 return _finish(state, args.json)  # never modified: no probe, no new `finished`
+            from simplenn.system.preflight import require_loadable_tensorflow
+
+            for warning in require_loadable_tensorflow():  # the worker imports TensorFlow: the same guard first
+                print(f"warning: {warning}", file=sys.stderr)
             worker = sweep.Worker(state.meta["grid"]["logical_cpus"])
         else:
             state, worker = _start(args, held)
@@ -190,17 +198,15 @@ def _resume(run_dir: Path, held: ExitStack):
 
 def _start(args, held: ExitStack):
     """A new run folder, created and locked for this process, with its plan written; and the worker it started."""
-    from simplenn.system import compat, machine, preflight
+    from simplenn.system import machine, preflight
     from simplenn.core import files
     from simplenn.store import lock
     from simplenn import sweep
 
     config = build_config(args)
-    guard = preflight.preflight(compat.installed_versions(), platform.system(), platform.machine(), sys.version_info[:3])
-    if guard.fatal:
-        raise UsageError(guard.fatal)
+    guard_warnings = preflight.require_loadable_tensorflow()
     fp = machine.fingerprint(Path.cwd())
-    warnings = list(guard.warnings) + machine.preflight_warnings(fp)
+    warnings = list(guard_warnings) + machine.preflight_warnings(fp)
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
     out = Path(args.out or _default_out(fp.get("label", "machine")))
@@ -219,6 +225,9 @@ def _start(args, held: ExitStack):
         raise
     for note in state.meta["unsupported_before_run"]:
         print(f"unsupported (recorded, not run): {note}", file=sys.stderr)
+    notice = sweep.long_plan_notice(state.meta, config, state.run_dir)  # before measuring: how long, and how to stop
+    if notice:
+        print(notice, file=sys.stderr)
     return state, worker
 
 
@@ -268,18 +277,24 @@ def _finish(state, as_json: bool) -> int:
                       f"{row.samples_per_s:>11.0f} {row.gflop_per_s:>8.1f} {row.pct_of_ceiling:>9.1f}")
             else:
                 print(f"{row.cell_id:<32} {row.status:<11} {row.reason}")
-        print("median of timed blocks (block time / steps per block); IQR % = IQR / median; GFLOP/s uses "
-              "6 × batch × weight entries; % ceiling = of the device's tf.matmul GFLOP/s measured in this run")
+        print(f"median of timed blocks (block time / steps per block); IQR % = IQR / median; GFLOP/s: {FLOPS_FORMULA}; "
+              "% ceiling = of the fastest of the device's tf.matmul probes (the steps' own matmuls) in this run")
+        profiled = (state.meta.get("profile") or {}).get("cells") or []
+        if profiled:
+            ok = sum(c.get("status") == "ok" for c in profiled)
+            print(f"profiled {ok} of {len(profiled)} cells: run.json's profile, traces in {state.run_dir / 'traces'}; "
+                  f"`simplenn-bench report {state.run_dir}` shows where the time goes inside the step")
         if state.meta.get("gpu_missing_reason"):
             print(f"GPU: absent, not measured — {state.meta['gpu_missing_reason']}")
         for w in state.warnings:
             print(f"warning: {w}")
         print(f"results: {state.run_dir}")
-    hint = f"what was measured is saved; resume with: simplenn-bench run --resume {state.run_dir}"
+    hint = f"what was measured is saved; resume with: simplenn-bench run --resume {shlex.quote(str(state.run_dir))}"
     if state.error:  # a write failed (disk full, read-only): exit 2 like any other bad-environment error
         print(f"simplenn-bench run: error: {state.error}; {hint}", file=sys.stderr)
         return 2
     if state.interrupted:
-        print(f"interrupted: {hint}", file=sys.stderr)
-        return 130
+        signum = state.stopped_by or signal.SIGINT
+        print(f"{'terminated' if signum == signal.SIGTERM else 'interrupted'}: {hint}", file=sys.stderr)
+        return 128 + signum  # 130 after Ctrl-C, 143 after SIGTERM, as shells and supervisors expect
     return 0

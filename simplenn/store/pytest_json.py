@@ -15,6 +15,8 @@ Format history of the `extra_info` bench/ writes into every benchmark (EXTRA_INF
      final_loss, n_traces, placement, peak_bytes. The file's top level may carry "simplenn": {format, grid,
      devices, logical_cpus, power_source, thermal}; machine_info may carry "simplenn" (the stable part of
      simplenn.system.machine.fingerprint()).
+     `flops_per_step` and `flops_formula` are for people reading the file: the loader recomputes the count from
+     `case`, so files written before issue 23 (6 × batch × weight entries) load with the fixed count.
 Newer formats are refused with a clear message.
 """
 from __future__ import annotations
@@ -26,7 +28,7 @@ from pathlib import Path
 
 
 from simplenn.core.cases import Case
-from simplenn.core.errors import UsageError
+from simplenn.core.errors import Notice, UsageError
 from simplenn.system.machine import make_label
 from simplenn.measure.cell import CellResult
 from simplenn.store.results import Results, ResultsError, frame, rows, validate
@@ -64,7 +66,7 @@ def load(path: Path | str) -> Results:
         )
     if foreign:
         warnings.warn(f"{path}: ignored {len(foreign)} benchmark(s) not written by bench/ "
-                      f"({', '.join(str(b.get('name', '?')) for b in foreign[:3])})", stacklevel=2)
+                      f"({', '.join(str(b.get('name', '?')) for b in foreign[:3])})", Notice, stacklevel=2)
     machine = machine_of(doc.get("machine_info"))
     records = [_record(path, i, bench) for i, bench in enumerate(ours)]
     table = validate(frame(rows(run, machine["label"], records)), str(path))

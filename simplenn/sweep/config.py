@@ -7,7 +7,7 @@ from typing import Any
 
 from simplenn.core import validate
 from simplenn.core.cases import DTYPES, IMPLS, LOSSES, MODES, check_choice, check_seconds
-from simplenn.core.errors import FieldError
+from simplenn.core.errors import FieldError, UsageError
 from simplenn.measure.cell import Settings
 
 DEFAULT_BATCH_SIZES = (1, 8, 32, 128, 512, 2048, 8192)
@@ -67,6 +67,11 @@ KEYS = (
     ConfigKey("timeout", "--timeout", "timeout_s", "seconds", "per-cell timeout in seconds (300)"),
     ConfigKey("logical_cpus", "--logical-cpus", "logical_cpus", "count",
               "split the CPU into N logical devices (how the two-device path runs without a GPU)"),
+    ConfigKey("profile", "--profile", "profile", "cells",
+              "after the run, trace these cells under the profiler: all, or cell ids such as cpu-b32-w100x30 "
+              "(default none; into run.json's profile and traces/, never into the samples)"),
+    ConfigKey("profile_steps", "--profile-steps", "profile_steps", "count",
+              "steps traced per profiled cell (default: one harness block, 10 to 200 steps)"),
 )
 CONFIG_KEYS = tuple(k.name for k in KEYS)
 # Field name -> flag, for errors raised below the CLI: the grid's keys and the Case fields they become.
@@ -95,6 +100,8 @@ class SweepConfig:
     sentinel_every: int = 8
     timeout_s: float = 300.0
     logical_cpus: int = 1
+    profile: tuple[str, ...] = ()  # cell ids (or "all") traced after the run; checked against the plan by prepare
+    profile_steps: int | None = None  # None: one harness block
 
     def __post_init__(self) -> None:
         for name, allowed in (("losses", LOSSES), ("dtypes", DTYPES), ("modes", MODES), ("impls", IMPLS)):
@@ -115,12 +122,30 @@ class SweepConfig:
             raise FieldError("batch_sizes", f"must be positive integers, got {list(self.batch_sizes)}")
         if not self.devices:
             raise FieldError("devices", "give at least one device (cpu, gpu, all, or names like CPU:0,GPU:0)")
+        self._check_together()
         # Duplicates removed, values sorted: the same grid however it was written.
         object.__setattr__(self, "batch_sizes", tuple(sorted(set(self.batch_sizes))))
         object.__setattr__(self, "hidden", tuple(sorted(set(map(tuple, self.hidden)))))
         object.__setattr__(self, "wide_hidden", tuple(sorted(set(map(tuple, self.wide_hidden)) - set(self.hidden))))
-        for name in ("losses", "dtypes", "modes", "impls", "jit", "devices"):
+        if any(not isinstance(c, str) or not c for c in self.profile):
+            raise FieldError("profile", f"must be cell ids or all, got {list(self.profile)}")
+        for name in ("losses", "dtypes", "modes", "impls", "jit", "devices", "profile"):
             object.__setattr__(self, name, tuple(dict.fromkeys(getattr(self, name))))
+
+    def _check_together(self) -> None:
+        """Settings that are each fine but contradict one another: refused here, once, for flags, sweep.toml,
+        presets and callers without the CLI alike (FieldError, renamed to its flag by the command)."""
+        s, flag = self.settings, FIELD_FLAGS
+        if s.max_time_s < s.min_time_s:
+            # The minimum wins (measure.Settings), so run.json would record a limit that was never applied.
+            raise FieldError("max_time_s", f"{s.max_time_s:g} s (given, or set by --quick/--sustained/a preset) is "
+                                           f"below {flag['min_time_s']} {s.min_time_s:g} s: every cell is timed at "
+                                           f"least {flag['min_time_s']}; raise {flag['max_time_s']} or lower "
+                                           f"{flag['min_time_s']}")
+        if s.max_time_s >= self.timeout_s:
+            raise FieldError("max_time_s", f"{s.max_time_s:g} s is not below {flag['timeout_s']} {self.timeout_s:g} s: "
+                                           "a cell still timing at its limit would be killed and recorded as a "
+                                           f"timeout; lower {flag['max_time_s']} or raise {flag['timeout_s']}")
 
     @property
     def seed(self) -> int:
@@ -139,6 +164,14 @@ class SweepConfig:
         timing = {k: grid[k] for k in SETTINGS_KEYS if k in grid}
         values = {k: tuple(v) if isinstance(v, list) else v for k, v in grid.items() if k in names}
         return cls(settings=replace(Settings(), **timing), **values)
+
+
+def check_one_base(picked: list[str]) -> None:
+    """Refuse two base grids at once (`picked` names where each was asked: '--quick', 'sweep.toml: sustained = true',
+    '--preset standard'): they set the same keys to different values, and which one won would be an accident."""
+    if len(picked) > 1:
+        raise UsageError(f"{' and '.join(picked)} each pick a base grid (--preset, --quick or --sustained, by flag or "
+                         "in sweep.toml); choose one")
 
 
 # Presets, in grid keys.

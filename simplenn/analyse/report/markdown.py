@@ -9,12 +9,15 @@ import pandas as pd
 
 from simplenn.core.cases import FLOPS_FORMULA
 from simplenn.analyse.display import fmt, fmt_value, markdown_table, split_constant
+from simplenn.analyse.report.answer import answer_markdown
 from simplenn.analyse.report.analysis import Analysis
 from simplenn.analyse.report.captions import CHARTS
 from simplenn.analyse.intervals import median_ci_label, n_rounds, ratio_ci_label
 from simplenn.analyse.report.cross_machine import STEP_AT
-from simplenn.analyse.report.frameworks_md import frameworks_section, impl_parity_text
-from simplenn.analyse.report.tables import CURVE_KEYS, HOST_COLUMNS, PAIR_KEYS, chip_peak, measured, only_ok, widths_order
+from simplenn.analyse.report.frameworks_md import frameworks_section, impl_parity_text, parity_section
+from simplenn.analyse.report.where_md import where_sections
+from simplenn.analyse.report.tables import CURVE_KEYS, PAIR_KEYS, chip_peak, measured, only_ok, widths_order
+from simplenn.store.completeness import partial_runs
 from simplenn.store.results import machine_of, machine_versions
 from simplenn.core.units import TimeUnit, time_unit
 
@@ -63,16 +66,6 @@ def crossover_for_display(table: pd.DataFrame, unit: TimeUnit) -> pd.DataFrame:
         f"base_cost_{per_sample.name}_per_sample": per_sample.of(table["base_cost_s_per_sample"]),
         f"other_overhead_{unit.name}": unit.of(table["other_overhead_s"]),
         f"other_cost_{per_sample.name}_per_sample": per_sample.of(table["other_cost_s_per_sample"]),
-    })
-
-
-def host_for_display(table: pd.DataFrame, unit: TimeUnit) -> pd.DataFrame:
-    """The host-overhead table with its step times in `unit`."""
-    return pd.DataFrame({
-        **{k: table[k] for k in HOST_COLUMNS[:9]},
-        f"per_call_{unit.name}": unit.of(table["per_call_step_s"]),
-        f"in_graph_{unit.name}": unit.of(table["in_graph_step_s"]),
-        f"host_overhead_{unit.name}": unit.of(table["host_overhead_s"]), "host_share_pct": table["host_share_pct"],
     })
 
 
@@ -135,7 +128,7 @@ def cross_machine_section(analysis: Analysis) -> str:
                  "faster); best = the shared configuration with the highest CI lower bound. Crossover: the smallest "
                  f"measured batch size from which on {m.other_device} is faster at every larger size (CI lower "
                  "bound > 1). ")
-    text += ("GFLOP/s = 6 × batch × weights / median step time, best shared cell; % of GPU peak: of the chip's FP32 "
+    text += ("GFLOP/s = FLOPs per step (see Method) / median step time, best shared cell; % of GPU peak: of the chip's FP32 "
              "peak (GPU rows of known Apple chips only; published, derived or estimate: simplenn/system/peaks.py).")
     return text + "\n\n" + cross_machine_table(analysis)
 
@@ -191,7 +184,9 @@ METHOD = (
     "seeded bootstrap). Each cell is timed until the 95 % CI of its median is within ±`--precision` of the "
     "median, or for `--max-time` seconds of blocks; a cell stopped by the time limit is flagged imprecise. "
     + FLOPS_FORMULA + "; GFLOP/s is compared with the same run's measured "
-    "tf.matmul ceiling of each device (the fastest of a 1024³ chain and the step's own largest matmul shapes) and, on Apple GPUs, with the chip's FP32 peak. The timed step trains with "
+    "tf.matmul ceiling of each device (the fastest of a 1024³ matmul and the steps' own big matmuls, timed one at a "
+    "time with the step's shapes and transposes: a step cannot beat its fastest matmul) and, on Apple GPUs, with the "
+    "chip's FP32 peak. The timed step trains with "
     "the grid's loss (default: the tutorial's per-class sigmoid cross-entropy) and plain SGD, whose cost does not "
     "depend on the learning rate (`train`'s own defaults, softmax and 0.2, are for learning, not timing). Apple "
     "GPU peaks are FP32 cores × 128 × 2 × clock, each labelled published (by Apple), "
@@ -205,11 +200,14 @@ METHOD = (
 def render_markdown(analysis: Analysis, out_dir: Path | str, chart_paths: Mapping[str, Path] | None = None) -> str:
     """The report as Markdown: machines, grid, method, answer (crossover), tables, charts, warnings."""
     out_dir, runs, unit = Path(out_dir), analysis.runs, analysis.step_unit
-    speed, cross, host = analysis.speedup, analysis.crossover, analysis.host
+    speed, cross = analysis.speedup, analysis.crossover
+    warnings = warnings_section(analysis)
     parts = [
         "# simplenn-bench report",
+        *(f"> **Partial data.** {note}." for note in partial_runs(analysis.results)),  # say what was read
+        "## The answer", answer_markdown(analysis, sum(line.startswith("- ") for line in warnings.splitlines())),
         "## Machines and versions", machines_section(analysis),
-        "## Machines side by side", cross_machine_section(analysis),
+        *(["## Machines side by side", cross_machine_section(analysis)] if len(runs) > 1 else []),
         "## Grid", grid_section(analysis),
         "## Method", method_text(runs), ci_text(analysis),
     ]
@@ -235,11 +233,7 @@ def render_markdown(analysis: Analysis, out_dir: Path | str, chart_paths: Mappin
               "--max-time short of --precision. Full precision in `summary.csv` (seconds).",
               *ceiling_text(analysis.cells),
               _section_table(cells_for_display(analysis.cells, unit))]
-    if not host.empty:
-        parts += ["## Where the time goes",
-                  "Host overhead = per-call median − in-graph median per step: what dispatching one step from "
-                  "Python costs on top of the device work.",
-                  _section_table(host_for_display(host, unit))]
+    parts += where_sections(analysis)  # host dispatch vs device work; inside the step, when cells were profiled
     parts += frameworks_section(analysis)
     if chart_paths:
         parts.append("## Charts")
@@ -254,7 +248,7 @@ def render_markdown(analysis: Analysis, out_dir: Path | str, chart_paths: Mappin
     parity, impl_parity = parity_section(runs), impl_parity_text(analysis.impl_parity)
     if parity or impl_parity:
         parts += ["## Parity", *([parity] if parity else []), *impl_parity]
-    parts += ["## Warnings", warnings_section(analysis)]
+    parts += ["## Warnings", warnings]
     return "\n\n".join(parts) + "\n"
 
 
@@ -270,14 +264,18 @@ def ci_text(analysis: Analysis) -> str:
 
 
 def ceiling_text(cells: pd.DataFrame) -> list[str]:
-    """A call-out for cells faster than their device's measured ceiling beyond noise (never a silent > 100 %)."""
-    above = cells[cells["beyond_ceiling"]]
+    """A call-out for cells faster than their device's measured ceiling (never a silent > 100 %)."""
+    above = cells[cells["beyond_ceiling"] | (cells["pct_of_ceiling"] > 100)]
     if above.empty:
         return []
-    listing = ", ".join(f"`{r.cell_id}` {r.pct_of_ceiling:.0f} %" for r in above.itertuples(index=False))
-    return [f"**{len(above)} cell{'s' if len(above) != 1 else ''} above the measured matmul ceiling even at the slow "
-            f"end of the CI** ({listing}): the ceiling probe missed a faster shape or the machine sped up during "
-            "the run; read pct_of_ceiling there as a lower bound on what the device can do, not as > 100 % efficiency."]
+    listing = ", ".join(f"`{r.cell_id}` {r.pct_of_ceiling:.0f} %"
+                        + (" even at the slow end of the CI" if r.beyond_ceiling else " at the median")
+                        for r in above.itertuples(index=False))
+    many = len(above) != 1
+    timed = "these cells' timings" if many else "this cell's timing"
+    return [f"**{len(above)} cell{'s' if many else ''} above the measured matmul ceiling** ({listing}). A step cannot "
+            "run faster than its fastest matmul, so pct_of_ceiling is no efficiency there: the run's ceiling probes "
+            f"and {timed} do not agree, and the run should be measured again."]
 
 
 def absent_gpu_text(runs: Mapping[str, dict]) -> str:
@@ -294,14 +292,3 @@ def method_text(runs: Mapping[str, dict]) -> str:
         return METHOD.replace("cells are interleaved across devices and rounds", "cells ran in pytest's order "
                               "(pytest-benchmark rounds; not interleaved across devices)")
     return METHOD
-
-
-def parity_section(runs: Mapping[str, dict]) -> str:
-    """CPU ↔ GPU (any two devices) parity of each run: the same seeded steps compared within a tolerance."""
-    lines = []
-    for run, meta in runs.items():
-        parity = meta.get("device_parity")
-        if isinstance(parity, Mapping):
-            verdict = "agree" if parity.get("ok") else "**MISMATCH**"
-            lines.append(f"- `{run}`: devices {verdict}: {parity.get('message', '')}")
-    return "\n".join(lines)
