@@ -48,6 +48,12 @@ def test_a_bad_plugin_path_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys)
         plugins.load((not_a_library,))  # what tfimport does right after importing TensorFlow
 
 
+def test_without_a_compiler_the_build_says_why(tmp_path, monkeypatch):
+    monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))
+    with pytest.raises(standin.CannotBuild, match="no C\\+\\+ compiler .*no-such-compiler is not an executable"):
+        standin.build(tmp_path / "build")
+
+
 def _seed_running_smaller_batches_first(devices: list[str]) -> int:
     """A shuffle seed whose plan measures the stand-in's float32 cells in increasing batch size, so an out-of-memory
     batch precedes the larger ones (which must then be skipped, not attempted)."""

@@ -39,9 +39,11 @@ class CannotBuild(Exception):
 
 def compiler() -> str:
     """The C++ compiler: $CXX, else g++ or c++ on PATH."""
-    found = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
+    given = os.environ.get("CXX")
+    found = shutil.which(given) if given else shutil.which("g++") or shutil.which("c++")
     if not found:
-        raise CannotBuild("no C++ compiler: set CXX or install g++ (Debian/Ubuntu: apt-get install g++)")
+        where = f"CXX={given} is not an executable" if given else "no g++ or c++ on PATH"
+        raise CannotBuild(f"no C++ compiler ({where}); install g++ (Debian/Ubuntu: apt-get install g++)")
     return found
 
 
