@@ -235,7 +235,9 @@ def test_single_device_says_so(tmp_path):
     run = write_run(tmp_path / "cpu-only", devices=("CPU:0",), widths_list=(SMALL,), modes=("per-call",))
     speed = pairs.speedup_table(load(run))
     assert speed.table.empty and "Only one device was measured (CPU:0)" in speed.note
-    assert "Only one device was measured" in markdown.render_markdown(analyse(load(run)), tmp_path)
+    text = markdown.render_markdown(analyse(load(run)), tmp_path)
+    # The answer says so; a speedup section with nothing in it is left out.
+    assert "Only CPU:0 was measured ok" in text and "## When does" not in text
 
 
 def test_two_logical_cpus_fall_back_to_the_first_two_devices(tmp_path):
@@ -278,7 +280,8 @@ def test_write_report_files_and_content(run_dir, tmp_path):
     files = write_report([run_dir], out)
     text = files.report_md.read_text()
     for needle in ("Apple M2 Pro", "2.18.0", "1.2.0", "6.8 TFLOPS", FLOPS_FORMULA, "GPU:0 faster from batch 256 on",
-                   "median_us", "samples_per_s", "gflop_per_s", "host_overhead_us", "**oom**", "OOM when allocating",
+                   "median step (us, 95 % CI)", "samples/s", "GFLOP/s", "host_overhead_us", "**oom**",
+                   "OOM when allocating",
                    "unstable", "drifted by +200 %", "a run-level warning"):
         assert needle in text, needle
     for name, path in files.charts.items():

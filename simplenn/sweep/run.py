@@ -18,6 +18,7 @@ from simplenn.core.errors import FieldError, UsageError
 from simplenn.measure.cell import Settings
 from simplenn.store.results import RunWriter, completed_keys, not_empty, read_meta, read_records
 from simplenn.sweep.config import SweepConfig
+from simplenn.sweep.progress import Progress
 from simplenn.sweep.plan import PlanItem, drift, expand, oom_key, oom_skip, order, sentinel_settings
 from simplenn.sweep.profiling import chosen, profile_run
 from simplenn.sweep.worker import Worker, WorkerError
@@ -27,16 +28,6 @@ def add_oom(ooms: dict[tuple, int], case: Case) -> None:
     """Remember that `case` ran out of memory (the smallest such batch per cell is kept)."""
     key = oom_key(case)
     ooms[key] = min(ooms.get(key, case.batch_size), case.batch_size)
-
-
-@dataclass
-class Progress:
-    """What the caller is told after each cell (for a progress bar)."""
-
-    done: int
-    total: int
-    record: dict
-    elapsed_s: float
 
 
 @dataclass
@@ -113,16 +104,16 @@ def execute(state: RunState, worker: Worker, on_progress: Callable[[Progress], N
             add_oom(ooms, Case.from_dict(r["case"]))
     have_ceiling = {r["device"] for r in records if r.get("kind") == "ceiling"}
     shapes = ceiling_shapes(p.case for p in plan)
-    t_start = time.perf_counter()
     parity, impl_parity = state.meta.get("device_parity"), state.meta.get("impl_parity")
     profile = state.meta.get("profile")
     total = len(plan)
-    done = sum(1 for p in plan if (p.seq, p.case.id) in done_keys)
+    done = done_before = sum(1 for p in plan if (p.seq, p.case.id) in done_keys)
     completed = False
     try:
         for name in devices:
             if name not in have_ceiling:
                 _probe_ceiling(name, "start", shapes, config.timeout_s, worker, writer, state)
+        t_start = time.perf_counter()  # the ETA's pace is that of cells, not of the one-off probes before them
         last_round = None
         for item in plan:
             if (item.seq, item.case.id) in done_keys:
@@ -139,7 +130,7 @@ def execute(state: RunState, worker: Worker, on_progress: Callable[[Progress], N
                 add_oom(ooms, item.case)
             done += 1
             if on_progress:
-                on_progress(Progress(done, total, record, time.perf_counter() - t_start))
+                on_progress(Progress(done, total, record, time.perf_counter() - t_start, done_before))
         # A second probe at the end: the ceiling is an upper bound, so the faster of the two is the better one
         # when the machine's load changed during the run.
         for name in devices:
