@@ -215,6 +215,13 @@ def asynchronous_execution():
 
 
 def test_synchronisation_waits_for_the_update(asynchronous_execution):
+    # Inside CPU:0's scope: a tf.function called outside any scope runs on the highest-priority device (a GPU,
+    # or the stand-in GPU the test session loads).
+    with tf.device("CPU:0"):
+        _synchronisation_waits_for_the_update()
+
+
+def _synchronisation_waits_for_the_update():
     case = Case("CPU:0", 8, TINY)
     # The premise: here, enqueuing steps returns long before they are done, and sync() waits for them.
     runner = SlowUpdateRunner(case, 0)
@@ -257,13 +264,14 @@ def test_suite_agrees_with_a_plain_perf_counter_loop():
         suite.append(_median_step(measure(case, FAST, CPU0, make_runner=_keep(runners))))
         runner = runners[0]
         per_step = []
-        for _ in range(3):
-            t0 = time.perf_counter()
-            for _ in range(20):
-                loss = runner.fn(runner.x, runner.y)
-            float(loss.numpy())
-            float(runner.network.weights[0][0, 0].numpy())
-            per_step.append((time.perf_counter() - t0) / 20)
+        with tf.device(case.device):  # as measure(): outside any scope the calls would go to a GPU if one is present
+            for _ in range(3):
+                t0 = time.perf_counter()
+                for _ in range(20):
+                    loss = runner.fn(runner.x, runner.y)
+                float(loss.numpy())
+                float(runner.network.weights[0][0, 0].numpy())
+                per_step.append((time.perf_counter() - t0) / 20)
         plain.append(statistics.median(per_step))
     ratio = statistics.median(suite) / statistics.median(plain)
     assert 0.5 < ratio < 2.0, (suite, plain)
