@@ -10,7 +10,8 @@ from simplenn import cli
 from simplenn.core.cases import Case
 from simplenn.analyse.compare import REGRESSION, compare
 from simplenn.core.errors import UsageError
-from simplenn.store.results import RunWriter, load
+from simplenn.store.results import load
+from simplenn.store.runfolder import RunWriter
 from test_report import SMALL, _cell, machine_meta, write_run
 
 # Three rounds a side, as the default run measures: with one round a side compare gives no verdict (exit 4).

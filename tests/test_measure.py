@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -139,9 +140,9 @@ def test_blocks_are_calibrated_to_the_minimum_block_time(monkeypatch):
 
     # Per-step time × n is the block time in the tidy table (the one place step_s is derived).
     case = Case("CPU:0", 8, TINY)
-    from simplenn.measure.cell import CellResult
+    from simplenn.core.records import CellRecord
 
-    record = {**CellResult(case, "ok", n_steps=n, block_s=tuple(blocks)).to_record(), "seq": 0}
+    record = CellRecord(case, "ok", n_steps=n, block_s=tuple(blocks)).to_json()
     df = frame(rows("run", "machine", [record]))
     assert len(df) == len(blocks)
     np.testing.assert_allclose(df["step_s"] * df["n_steps"], df["block_s"], rtol=1e-12)
@@ -367,7 +368,7 @@ def test_host_overhead_is_non_negative_within_noise_on_a_tiny_grid():
         result = measure(Case("CPU:0", batch, (64, 32, 10), mode=mode), Settings(min_block_s=0.01, min_blocks=5, max_time_s=0.3,
                                                                               min_time_s=0.1), CPU0)
         assert result.status == "ok", result.reason
-        records.append({**result.to_record(), "seq": seq})
+        records.append(replace(result, seq=seq).to_json())
     host = host_overhead_table(frame(rows("run", "machine", records))).set_index("batch_size")
     # One compiled call costs ~0.1-0.5 ms here; the in-graph step of this tiny network a few µs.
     assert host.loc[8, "host_overhead_s"] > 0.5 * host.loc[8, "per_call_step_s"]

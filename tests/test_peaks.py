@@ -37,7 +37,7 @@ def test_m1_m2_are_derived_from_metal_benchmarks_clocks_not_published(chip: str,
 def test_m2_ultra_m3_and_later_are_estimates(chip: str) -> None:
     # metal-benchmarks' clock table has no M2 Ultra row (issue 25): its clock is assumed, so it is an estimate.
     row = peaks.lookup(chip)
-    assert row.kind == "estimate" and row.is_estimate and row.estimate
+    assert row.kind == "estimate" and row.is_estimate
 
 
 def test_m4_max_uses_its_own_listing() -> None:

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from simplenn.sweep import presets
-from simplenn.core.cases import IMPLS, MODES
+from simplenn.core.cases import MODES
+from simplenn.measure.runners import IMPLS
 from simplenn.cli import run as run_cmd
 from simplenn.core.errors import UsageError
 from simplenn.sweep import expand

@@ -16,7 +16,8 @@ from simplenn.core.cases import Case
 from simplenn.core.errors import FieldError
 from simplenn.measure.profile import Traced
 from simplenn.store import profiles
-from simplenn.store.results import RunWriter, load, read_records
+from simplenn.store.results import load
+from simplenn.store.runfolder import RunWriter, read_records
 from test_profile_parse import PER_CALL
 from test_report import SMALL, write_run
 from test_sweep import TINY, FakeWorker

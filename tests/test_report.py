@@ -1,6 +1,6 @@
 """Report tables on synthetic run folders whose true step times are known (two devices crossing near batch 256).
 
-`write_run` and `SMALL` are reused by test_plots.py and test_compare.py.
+`write_run`, `machine_meta` and `SMALL` are reused by test_compare.py, test_plots.py and the other test_report_*.py.
 """
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ from simplenn.analyse.display import markdown_table
 from simplenn.analyse.report import analyse, crossover as pairs, markdown, tables, write_report
 from simplenn.core.cases import FLOPS_FORMULA, Case, n_weights
 from simplenn.core.errors import UsageError
-from simplenn.store.results import Results, RunWriter, load
+from simplenn.store.results import Results, load
+from simplenn.store.runfolder import RunWriter
+from simplenn.store.runmeta import RunMeta
 from simplenn.store.several import load_many
 
 SMALL = (784, 100, 30, 10)
@@ -133,10 +135,10 @@ def small_per_call(table: pd.DataFrame) -> pd.DataFrame:
 def test_peaks_lookup_tolerates_apple_prefix_and_flags_estimates():
     assert peaks.lookup("Apple M2 Pro").fp32_tflops == 6.8
     assert peaks.lookup("m1 max", 32).memory_gb_s == 400
-    assert not peaks.lookup("Apple M1").estimate
-    assert peaks.lookup("Apple M3 Max").estimate and peaks.lookup("Apple M4").estimate
+    assert not peaks.lookup("Apple M1").is_estimate
+    assert peaks.lookup("Apple M3 Max").is_estimate and peaks.lookup("Apple M4").is_estimate
     binned = peaks.lookup("Apple M2 Pro", 17)  # not in the table: scaled per core, marked an estimate
-    assert binned.estimate and binned.fp32_tflops == pytest.approx(6.8 * 17 / 19, abs=0.05)
+    assert binned.is_estimate and binned.fp32_tflops == pytest.approx(6.8 * 17 / 19, abs=0.05)
     assert peaks.lookup("Intel(R) Core(TM) M3-6Y30") is None and peaks.lookup(None) is None
 
 
@@ -316,11 +318,11 @@ def test_run_without_ok_cell_is_refused(tmp_path):
 
 
 def test_method_text_does_not_claim_interleaving_for_pytest_benchmark_sources():
-    bench = markdown.method_text({"bench": {"source": "pytest-benchmark"}})
+    bench = markdown.method_text({"bench": RunMeta(source="pytest-benchmark")})
     assert "cells are interleaved" not in bench and "pytest's order" in bench
-    assert markdown.method_text({"run": {"grid": {}}}) == markdown.METHOD
+    assert markdown.method_text({"run": RunMeta()}) == markdown.METHOD
 
 
 def test_a_run_without_gpu_says_so_with_the_reason():
-    runs = {"r1": {"gpu_missing_reason": "tensorflow-metal is not installed"}, "r2": {}}
+    runs = {"r1": RunMeta(gpu_missing_reason="tensorflow-metal is not installed"), "r2": RunMeta()}
     assert markdown.absent_gpu_text(runs) == "- `r1`: no GPU was measured — tensorflow-metal is not installed"

@@ -14,7 +14,8 @@ from test_report import SMALL, write_run
 from simplenn import cli
 from simplenn.core.errors import UsageError
 from simplenn.analyse.report import write_report
-from simplenn.store.results import RUN_FILE, SAMPLES_FILE, RunWriter, load
+from simplenn.store.results import load
+from simplenn.store.runfolder import RUN_FILE, SAMPLES_FILE, RunWriter
 from simplenn.store.several import combine, load_many
 
 ONE = dict(widths_list=(SMALL,), modes=("per-call",), batches=(16, 256), extras=False)

@@ -9,7 +9,7 @@ import pytest
 
 from simplenn import cli
 from simplenn.analyse.compare import compare, format_comparison
-from simplenn.analyse.report import analyse, markdown, tables
+from simplenn.analyse.report import analyse, markdown, tables, tables_md
 from simplenn.store.results import load
 from test_report import SMALL, write_run
 
@@ -109,12 +109,12 @@ def test_compare_prints_the_reproducibility_figure(tmp_path, capsys):
 def test_the_cell_table_shows_the_precision_reached_and_flags_imprecise_cells(tmp_path):
     run = write_run(tmp_path / "run", **ONE_CURVE)
     lines = [json.loads(line) for line in (run / "samples.jsonl").read_text().splitlines()]
-    marked = [{**r, "precision": 0.08, "imprecise": True} if r.get("id") == "cpu-b16-w100x30" else
-              {**r, "precision": 0.01, "imprecise": False} if r["kind"] == "cell" else r for r in lines]
+    marked = [{**r, "precision_reached": 0.08, "imprecise": True} if r.get("id") == "cpu-b16-w100x30" else
+              {**r, "precision_reached": 0.01, "imprecise": False} if r["kind"] == "cell" else r for r in lines]
     (run / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in marked))
     cells = tables.cell_table(load(run)).set_index("cell_id")
     assert cells.loc["cpu-b16-w100x30", "imprecise"] and not cells.loc["cpu-b256-w100x30", "imprecise"]
-    assert cells.loc["cpu-b16-w100x30", "precision"] == pytest.approx(0.08)
+    assert cells.loc["cpu-b16-w100x30", "precision_reached"] == pytest.approx(0.08)
     assert "imprecise: stopped at --max-time with the median's CI at ±8.0 %" in cells.loc["cpu-b16-w100x30", "warnings"]
     shown = markdown.cells_for_display(tables.cell_table(load(run)), analyse(load(run)).step_unit)
     flagged = [status for status in shown["status"] if "imprecise" in status]

@@ -22,7 +22,7 @@ from simplenn import cli, sweep
 from simplenn.store import results
 from simplenn.cli.run import build_config
 from simplenn.core.errors import UsageError
-from simplenn.store.results import SAMPLES_FILE
+from simplenn.store.runfolder import SAMPLES_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL_ONLY = dict(widths_list=(SMALL,), modes=("per-call",), batches=(16, 64, 256, 1024), extras=False)

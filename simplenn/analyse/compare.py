@@ -18,17 +18,16 @@ import pandas as pd
 from simplenn.analyse.coverage import (cell_status, check_min_coverage, refuse_same_run, require_coverage,
                                        status_line)
 from simplenn.analyse.display import markdown_table, split_constant
+from simplenn.core.dimensions import MATCH
 from simplenn.core.errors import UsageError
 from simplenn.analyse.report.tables import measured, only_ok, require_ok
 from simplenn.store.completeness import partial_runs
-from simplenn.store.results import Results, machine_of, machine_versions
+from simplenn.store.results import Results
 from simplenn.analyse.gate import IMPROVEMENT, NO_VERDICT, REGRESSION, SAME, Gate  # noqa: F401 — re-exported
 from simplenn.analyse.intervals import (WITHIN_PROCESS, cell_estimate, padded_logs, ratio_ci, ratio_ci_label,
                                         reproducibility, reproducibility_label, round_medians)
 from simplenn.core.units import time_unit
 
-# What makes two cells "the same measurement" in two runs; the run and its timing details do not.
-MATCH_KEYS = ["device", "impl", "mode", "loss", "dtype", "jit", "widths", "batch_size"]
 TABLE_COLUMNS = ["base_median_s", "new_median_s", "base_ci_low_s", "base_ci_high_s", "new_ci_low_s", "new_ci_high_s",
                  "n_rounds_base", "n_rounds_new", "ratio", "ci_low", "ci_high", "p_adj", "verdict"]
 # Keys a reproducibility σ̂ is given per group of, when they vary between the matched cells.
@@ -96,15 +95,14 @@ def _identity(res: Results) -> set[tuple[str, str]]:
     """(label, chip or CPU model) of every machine in the results: equal labels on different hardware still differ."""
     ids = set()
     for run, label in res.table[["run", "machine"]].drop_duplicates().itertuples(index=False):
-        m = machine_of(res.runs, run)
-        ids.add((str(label), str(m.get("chip") or m.get("cpu_model") or "")))
+        ids.add((str(label), res.meta(run).chip_or_cpu))
     return ids
 
 
 def _side_label(res: Results) -> str:
     parts = []
     for run, label in res.table[["run", "machine"]].drop_duplicates().itertuples(index=False):
-        tf = machine_versions(machine_of(res.runs, run)).get("tensorflow")
+        tf = res.meta(run).versions.get("tensorflow")
         parts.append(f"{run} on {label}" + (f", TF {tf}" if tf else ""))
     return "; ".join(parts)
 
@@ -122,7 +120,7 @@ def check_sigma(sigma_pct: float | None) -> float | None:
 
 def _keys(cross_machine: bool) -> list[str]:
     # Within one machine the machine label is part of a cell's identity; across machines it is what differs.
-    return MATCH_KEYS if cross_machine else ["machine", *MATCH_KEYS]
+    return MATCH if cross_machine else ["machine", *MATCH]
 
 
 def _ratio_table(base: pd.DataFrame, new: pd.DataFrame, keys: list[str], gate: Gate, seed: int) -> pd.DataFrame:
@@ -238,7 +236,7 @@ def format_comparison(result: Comparison) -> str:
         "ratio_x": t["ratio"], "ci95_low_x": t["ci_low"], "ci95_high_x": t["ci_high"], "p_adj": t["p_adj"],
         "verdict": t["verdict"],
     })
-    shown, constant = split_constant(shown, ["machine", *MATCH_KEYS])
+    shown, constant = split_constant(shown, ["machine", *MATCH])
     lines = [result.title, rule_text(result.gate), ci_text(result.rounds, result.gate), "",
              *([constant] if constant else []), markdown_table(shown), "", reproducibility_text(result)]
     if result.cross_machine:

@@ -9,8 +9,9 @@ from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
 
-from simplenn.core import validate
+from simplenn.core import files, validate
 from simplenn.cli import _args
+from simplenn.measure.runners import PACKAGES
 from simplenn.core.errors import FieldError, UsageError
 from simplenn.sweep.presets import available, load_preset
 from simplenn.sweep.config import (CONFIG_KEYS, FIELD_FLAGS, KEYS, QUICK, SUSTAINED, ConfigKey, SweepConfig,
@@ -172,7 +173,7 @@ def run(args) -> int:
 
 def _resume(run_dir: Path, held: ExitStack):
     """The stored state of `run_dir`, locked for this process; say what a resume will measure before it starts."""
-    from simplenn.store import lock, results
+    from simplenn.store import lock, runfolder
     from simplenn import sweep
 
     sweep.resume_state(run_dir)  # a missing or foreign folder is refused before anything is locked
@@ -181,16 +182,16 @@ def _resume(run_dir: Path, held: ExitStack):
     left, total = sweep.cells_left(state)
     if state.meta["status"] == "complete":
         if left:
-            raise UsageError(f"--resume: {run_dir}/{results.RUN_FILE} says complete but {results.SAMPLES_FILE} lacks "
+            raise UsageError(f"--resume: {run_dir}/{runfolder.RUN_FILE} says complete but {runfolder.SAMPLES_FILE} lacks "
                              f"{left} of its {total} cells (emptied or cut short?); nothing was changed. Measure again "
                              "into a new folder")
         print(f"{run_dir}: complete ({total} of {total} cells); nothing to measure, the run is left unchanged",
               file=sys.stderr)
         return state
-    torn = results.RunWriter(run_dir).drop_torn_tail()
+    torn = runfolder.RunWriter(run_dir).drop_torn_tail()
     if torn:
         print(f"warning: {torn}", file=sys.stderr)
-    empty = f" ({results.SAMPLES_FILE} holds no cell yet: every cell is measured)" if left == total else ""
+    empty = f" ({runfolder.SAMPLES_FILE} holds no cell yet: every cell is measured)" if left == total else ""
     print(f"{run_dir}: {left} of {total} cells left to measure{empty}", file=sys.stderr)
     return state
 
@@ -198,13 +199,12 @@ def _resume(run_dir: Path, held: ExitStack):
 def _start(args, held: ExitStack):
     """A new run folder, created and locked for this process, with its plan written; and the worker it started."""
     from simplenn.system import machine, preflight
-    from simplenn.core import files
     from simplenn.store import lock
     from simplenn import sweep
 
     config = build_config(args)
     guard_warnings = preflight.require_loadable_tensorflow()
-    fp = machine.fingerprint(Path.cwd())
+    fp = machine.fingerprint(Path.cwd(), PACKAGES)
     warnings = list(guard_warnings) + machine.preflight_warnings(fp)
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)

@@ -6,9 +6,10 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from simplenn.core import validate
-from simplenn.core.cases import DTYPES, IMPLS, LOSSES, MODES, check_choice, check_seconds
+from simplenn.core.cases import DTYPES, LOSSES, MODES, check_choice, check_seconds
 from simplenn.core.errors import FieldError, UsageError
 from simplenn.measure.cell import Settings
+from simplenn.measure.runners import IMPLS
 
 DEFAULT_BATCH_SIZES = (1, 8, 32, 128, 512, 2048, 8192)
 DEFAULT_HIDDEN = ((100, 30),)
@@ -52,7 +53,7 @@ KEYS = (
     ConfigKey("jit", "--jit", "jit", "choices", "XLA: off (default), on, or off,on", ("off", "on")),
     ConfigKey("modes", "--modes", "modes", "choices",
               "per-call (default: one compiled call per step) and/or in-graph (K steps in one call)", MODES),
-    ConfigKey("impls", "--impl", "impls", "choices", "scratch (default), keras, torch, jax, mlx", IMPLS),
+    ConfigKey("impls", "--impl", "impls", "choices", f"{IMPLS[0]} (default), {', '.join(IMPLS[1:])}", IMPLS),
     ConfigKey("precision", "--precision", "precision", "fraction",
               "time each cell, in each round, until its median's 95 %% CI is within ± this fraction of the median (0.05 = ±5 %%)"),
     ConfigKey("max_time", "--max-time", "max_time_s", "seconds",
