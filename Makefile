@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed-stamp
 RUN ?= results/runs/$(shell date +%Y%m%d-%H%M%S)
 BENCH_ARGS ?=
 
-.PHONY: install bench quick test clean
+.PHONY: install bench quick test test-fast clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || PYTHON="$(PYTHON)" sh scripts/find-python.sh --create $(VENV)
@@ -32,6 +32,10 @@ quick:
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The edit loop: every test not marked slow (real runs, CLI subprocesses, training, resolvers stay out).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"
 
 clean:
 	rm -rf $(VENV) .uv-bootstrap .pytest_cache .benchmarks

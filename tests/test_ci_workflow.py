@@ -4,12 +4,15 @@ example that runs the standard preset on many self-hosted Macs lints with its ru
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
@@ -62,8 +65,61 @@ def test_actionlint_catches_a_broken_many_macs_example(tmp_path: Path) -> None:
     assert done.returncode != 0 and "runnr" in done.stdout
 
 
-def test_workflow_runs_make_test_on_linux_and_apple_silicon() -> None:
-    text = WORKFLOW.read_text()
-    assert "os: [ubuntu-latest, macos-14, macos-15]" in text
-    assert 'python-version: "3.11"' in text
-    assert "run: make test" in text
+def platforms_of(runner: str) -> set[str]:
+    """The platform a GitHub-hosted runner label stands for (GitHub's runner-images: macos-14 and later are arm64)."""
+    if runner.startswith("ubuntu-"):
+        return {"linux"}
+    m = re.fullmatch(r"macos-(\d+|latest)(-large|-xlarge)?", runner)
+    if m:
+        intel = m.group(2) == "-large" or (m.group(1) != "latest" and int(m.group(1)) < 14)
+        return {"darwin-x86_64" if intel else "darwin-arm64"}
+    return set()
+
+
+def workflow_problems(workflow: str, ci_run: str, makefile: str, pyproject: str) -> list[str]:
+    """Where the CI workflow disagrees with the project's own files (empty: it agrees)."""
+    problems = []
+    targets = set(re.findall(r"^([\w-]+):", makefile, flags=re.MULTILINE))
+    for text, where in ((workflow, "ci.yml"), (ci_run, ".ci/run")):
+        problems += [f"{where} runs `make {t}`, not a Makefile target" for t in re.findall(r"\bmake ([\w-]+)", text)
+                     if t not in targets]
+    tests_in = {where: set(re.findall(r"\bmake (test[\w-]*)", text)) for text, where in ((workflow, "ci.yml"), (ci_run, ".ci/run"))}
+    if tests_in["ci.yml"] != tests_in[".ci/run"] or "test" not in tests_in["ci.yml"]:
+        problems.append(f"the workflow and .ci/run run different test targets: {tests_in}")
+    allowed = SpecifierSet(re.search(r'^requires-python = "([^"]+)"', pyproject, flags=re.MULTILINE).group(1))
+    pythons = re.findall(r'python-version: "([\d.]+)"', workflow)
+    problems += [f"Python {v} is outside requires-python {allowed}" for v in pythons if Version(v) not in allowed]
+    if not pythons:
+        problems.append("no python-version set up")
+    matrix = re.search(r"os: \[([^\]]*)\]", workflow)
+    runners = [r.strip() for r in matrix.group(1).split(",")] if matrix else []
+    covered = set().union(*map(platforms_of, runners)) if runners else set()
+    # The platforms pyproject installs TensorFlow for, that a hosted runner can stand for (Intel Macs: CPU only,
+    # the same code path as Linux).
+    needed = {"linux"} if "sys_platform == 'linux'" in pyproject else set()
+    needed |= {"darwin-arm64"} if "platform_machine == 'arm64'" in pyproject else set()
+    problems += [f"no runner for {p}" for p in sorted(needed - covered)]
+    return problems
+
+
+def _project_files() -> tuple[str, str, str, str]:
+    return (WORKFLOW.read_text(), (ROOT / ".ci" / "run").read_text(), (ROOT / "Makefile").read_text(),
+            (ROOT / "pyproject.toml").read_text())
+
+
+def test_the_workflow_agrees_with_the_makefile_ci_script_and_pyproject() -> None:
+    assert workflow_problems(*_project_files()) == []
+
+
+@pytest.mark.parametrize(("old", "new", "words"), [
+    ('python-version: "3.11"', 'python-version: "3.13"', "outside requires-python"),
+    ("run: make test", "run: make tset", "not a Makefile target"),
+    ("run: make test", "run: make test-fast", "different test targets"),
+    ("os: [ubuntu-latest, macos-14, macos-15]", "os: [ubuntu-latest, macos-13]", "no runner for darwin-arm64"),
+    ("os: [ubuntu-latest, macos-14, macos-15]", "os: [macos-14]", "no runner for linux"),
+])
+def test_the_agreement_check_fires_on_a_planted_fault(old: str, new: str, words: str) -> None:
+    workflow, *rest = _project_files()
+    assert old in workflow
+    problems = workflow_problems(workflow.replace(old, new), *rest)
+    assert any(words in p for p in problems), problems

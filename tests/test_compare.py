@@ -11,9 +11,9 @@ from simplenn.core.cases import Case
 from simplenn.analyse.compare import REGRESSION, compare
 from simplenn.core.errors import UsageError
 from simplenn.store.results import RunWriter, load
-from test_report import SMALL, _cell, machine_meta, write_run
+from synthetic import ONE_CURVE, cell_record, machine_meta, write_run
 
-SMALL_ONLY = dict(widths_list=(SMALL,), modes=("per-call",), batches=(16, 64, 256, 1024), extras=False)
+SMALL_ONLY = dict(ONE_CURVE, batches=(16, 64, 256, 1024))
 
 
 def exit_code(argv: list[str]) -> int:
@@ -92,7 +92,7 @@ def test_bad_inputs_exit_2(base, tmp_path, capsys):
     failed = tmp_path / "failed"
     writer = RunWriter(failed)
     writer.create({"machine": machine_meta()})
-    writer.append({**_cell(Case("CPU:0", 8), 0, []), "status": "crashed", "reason": "segfault"})
+    writer.append({**cell_record(Case("CPU:0", 8), 0, []), "status": "crashed", "reason": "segfault"})
     cases = {
         "missing": ["compare", str(base), str(tmp_path / "nope")],
         "no results": ["compare", str(base), str(empty)],

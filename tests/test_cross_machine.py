@@ -26,7 +26,7 @@ from simplenn.analyse.report.cross_machine import check_rankable, grid_identity,
 from simplenn.store.results import RUN_FILE, SAMPLES_FILE, load_many
 
 ROOT = Path(__file__).resolve().parents[1]
-BATCHES = "8,64,512"
+BATCH_SIZES_FLAG = "8,64,512"
 FACTOR = 100.0
 MACHINES = {  # folder: (fingerprint overrides, planted crossover batch, extra batch sizes)
     "m2-8c": ({"label": "Apple M2", "chip": "Apple M2", "gpu_cores": 8, "ram_bytes": 16 * 2**30}, 64, ""),
@@ -64,7 +64,7 @@ def machine_runs(tmp_path_factory) -> dict[str, Path]:
     procs = {}
     for name, (_, _, extra) in MACHINES.items():
         argv = ["run", "--preset", "standard", "--devices", "CPU:0,CPU:1", "--logical-cpus", "2", "--impl", "scratch",
-                "--modes", "per-call", "--widths", "100x30", "--batch-sizes", BATCHES + extra, "--min-time", "0.05",
+                "--modes", "per-call", "--widths", "100x30", "--batch-sizes", BATCH_SIZES_FLAG + extra, "--min-time", "0.05",
                 "--min-block-time", "0.01", "--rounds", "2", "--out", str(base / name)]
         procs[name] = subprocess.Popen([sys.executable, "-m", "simplenn.cli", *argv], cwd=base, env=_env(),
                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

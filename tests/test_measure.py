@@ -9,18 +9,14 @@ import numpy as np
 import pytest
 
 from simplenn.core.cases import Case
-from simplenn.system.devices import Device
 from simplenn.core.errors import FieldError, UsageError
 from simplenn.measure.cell import Settings, measure, time_blocks
 from simplenn.nn.model import sgd_step, tf
 from simplenn.store.results import rows, frame
 from simplenn.measure.runners.scratch import ScratchRunner
 from simplenn.sweep.config import FIELD_FLAGS
+from tiny import CPU0, CPU1, FAST, METAL, TINY
 
-FAST = Settings(min_block_s=0.005, min_blocks=3, min_time_s=0.02, max_time_s=0.1)
-TINY = (16, 8, 4)
-CPU0, CPU1 = Device("CPU:0", "cpu", "none"), Device("CPU:1", "cpu", "none")
-METAL = Device("GPU:0", "gpu", "metal")
 
 
 def _keep(runners):

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_report import SMALL, write_run
+from synthetic import ONE_CURVE, write_run
 
 from simplenn import cli
 from simplenn.core.errors import UsageError
 from simplenn.analyse.report import write_report
 from simplenn.store.results import RUN_FILE, SAMPLES_FILE, RunWriter, combine, load, load_many
 
-ONE = dict(widths_list=(SMALL,), modes=("per-call",), batches=(16, 256), extras=False)
+ONE = dict(ONE_CURVE, batches=(16, 256))
 N_CELLS = 4  # 2 devices × 2 batch sizes
 
 

@@ -16,7 +16,7 @@ from simplenn.analyse.report import frameworks
 from simplenn.analyse.report import tables
 from simplenn.store.results import load, load_many
 from simplenn.core.units import MICROSECONDS, MILLISECONDS, SECONDS, time_unit
-from test_report import SMALL, machine_meta, write_run
+from synthetic import SMALL, machine_meta, write_run
 
 # The committed reference run, in the contributed-results layout: the run folder holds its own report.
 REFERENCE = Path(__file__).resolve().parents[1] / "results" / "machines" / "linux-x86_64-2cpu-2026-11-27"

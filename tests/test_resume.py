@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_sweep import TINY, FakeWorker, _run
 
 from simplenn.core import files
 
@@ -20,6 +19,7 @@ from simplenn import sweep
 from simplenn.cli import build_parser, main
 from simplenn.cli.run import build_config
 from simplenn.core.errors import UsageError
+from tiny import TINY_GRID, FakeWorker, fake_run
 
 ROOT = Path(__file__).resolve().parents[1]
 HOLD = ("import sys, time\nfrom simplenn.store.lock import run_lock\nwith run_lock(sys.argv[1]):\n"
@@ -31,7 +31,7 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
 
 
 def _prepared(tmp_path, worker):
-    config = sweep.SweepConfig.from_dict({**TINY, "devices": ("all",)})
+    config = sweep.SweepConfig.from_dict({**TINY_GRID, "devices": ("all",)})
     return sweep.prepare(tmp_path / "run", config, worker, {"label": "m"}, [])
 
 
@@ -57,7 +57,7 @@ def fake_worker(monkeypatch):
 
 
 def test_resume_of_a_finished_run_never_modifies_it(tmp_path, fake_worker, capsys):
-    state = _run(tmp_path, FakeWorker())
+    state = fake_run(tmp_path, FakeWorker())
     before = _snapshot(state.run_dir)
     assert main(["run", "--resume", str(state.run_dir)]) == 0
     assert "complete (9 of 9 cells); nothing to measure" in capsys.readouterr().err
@@ -76,7 +76,7 @@ def test_resume_says_how_many_cells_are_left(tmp_path, fake_worker, capsys):
 
 
 def test_an_emptied_samples_file_is_explained_before_anything_is_measured(tmp_path, fake_worker, capsys):
-    state = _run(tmp_path, FakeWorker())
+    state = fake_run(tmp_path, FakeWorker())
     (state.run_dir / results.SAMPLES_FILE).write_text("")
     assert main(["run", "--resume", str(state.run_dir)]) == 2
     err = capsys.readouterr().err
@@ -174,8 +174,8 @@ def test_disk_full_while_appending_a_cell_keeps_what_was_measured(tmp_path, monk
 
 
 def test_a_new_run_has_a_run_id(tmp_path):
-    state = _run(tmp_path, FakeWorker())
-    other = _run(tmp_path / "b", FakeWorker())
+    state = fake_run(tmp_path, FakeWorker())
+    other = fake_run(tmp_path / "b", FakeWorker())
     ids = [json.loads((s.run_dir / results.RUN_FILE).read_text())["run_id"] for s in (state, other)]
     assert all(len(i) == 32 for i in ids) and ids[0] != ids[1]
 
@@ -212,7 +212,7 @@ def test_sweep_config_refuses_a_bad_seed(seed):
 def test_run_files_follow_the_umask(tmp_path):
     old = os.umask(0o022)
     try:
-        state = _run(tmp_path, FakeWorker())  # before files.py: run.json came out 0600 (tempfile.mkstemp)
+        state = fake_run(tmp_path, FakeWorker())  # before files.py: run.json came out 0600 (tempfile.mkstemp)
     finally:
         os.umask(old)
     modes = {p.name: p.stat().st_mode & 0o777 for p in state.run_dir.iterdir() if p.name != "run.lock"}

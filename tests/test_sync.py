@@ -26,14 +26,14 @@ from simplenn.core.cases import Case
 from simplenn.measure.runners.scratch import ScratchRunner
 from simplenn.measure.runners import runner as peer_runner
 from simplenn.measure.runners.base import initial_state as _initial_state
+from tiny import TINY
 
-WIDTHS = (16, 8, 4)
 K = 3
 IMPLS = ["scratch", "keras", "jax", "mlx", "torch"]
 OPTIONAL = {"jax": "jax", "mlx": "mlx", "torch": "torch"}
 
 
-def make(impl: str, loss: str = "sigmoid", batch_size: int = 8, widths: tuple[int, ...] = WIDTHS):
+def make(impl: str, loss: str = "sigmoid", batch_size: int = 8, widths: tuple[int, ...] = TINY):
     """A runner for impl on CPU:0 (skipped, with the install hint, when the optional package is missing)."""
     module = OPTIONAL.get(impl)
     if module and importlib.util.find_spec(module) is None:
@@ -50,7 +50,7 @@ def params_of(runner) -> list[np.ndarray]:
 
 def reference(loss: str, n_steps: int) -> list[np.ndarray]:
     """[W1, b1, …] after n_steps of plain SGD, in float64 numpy: forward, backprop and update written out here."""
-    params, x, y, lr = _initial_state(Case("CPU:0", 8, WIDTHS, loss=loss), seed=0)
+    params, x, y, lr = _initial_state(Case("CPU:0", 8, TINY, loss=loss), seed=0)
     params = [p.astype(np.float64) for p in params]
     x, y = x.astype(np.float64), y.astype(np.float64)
     for _ in range(n_steps):

@@ -1,0 +1,77 @@
+"""Fixtures shared by the tests: a synthetic run folder (cheap, known truth), one real tiny run per session, and hiding
+an installed package. Session set-up (logical CPUs) is in the root conftest.py.
+
+The builders these fixtures wrap live in plain modules beside this file (synthetic.py, tiny.py): tests import
+those, never another test module (tests/test_suite_rules.py checks it).
+"""
+from __future__ import annotations
+
+import importlib.abc
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from synthetic import write_run
+from tiny import TINY_RUN_FLAGS
+
+ROOT = Path(__file__).resolve().parents[1]
+# Fixtures that make a test slow whatever else it does: a test asking for one is marked `slow` at collection.
+SLOW_FIXTURES = frozenset({"real_run"})
+
+
+def pytest_collection_modifyitems(session, config, items) -> None:
+    """Mark `slow` every test that needs a real run, so `make test-fast` (-m "not slow") never starts one."""
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture
+def synthetic_run(tmp_path: Path) -> Path:
+    """The default synthetic run folder (synthetic.write_run): two devices, two networks, two modes, extras."""
+    return write_run(tmp_path / "m2pro-run")
+
+
+@pytest.fixture(scope="session")
+def real_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One short real run on this machine (`simplenn-bench run`, tiny grid, two cells plus probes), made once.
+
+    Shared by every test that needs a real run folder: copy it (shutil.copytree) before changing anything in it.
+    """
+    out = tmp_path_factory.mktemp("real") / "run"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run([sys.executable, "-m", "simplenn.cli", "run", *TINY_RUN_FLAGS, "--out", str(out)],
+                          cwd=tmp_path_factory.getbasetemp(), env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return out
+
+
+@pytest.fixture
+def hide_package(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
+    """hide_package(name): `import name` fails for this test as on a machine without it; restored afterwards.
+
+    The module is taken out of sys.modules rather than set to None: other libraries (scipy's array-API helpers,
+    imported by Keras) look `torch` up there and would break on a None entry.
+    """
+
+    def hide(name: str) -> None:
+        monkeypatch.delitem(sys.modules, name, raising=False)
+        monkeypatch.setattr(sys, "meta_path", [_NotInstalled(name), *sys.meta_path])
+
+    return hide
+
+
+class _NotInstalled(importlib.abc.MetaPathFinder):
+    """An import hook that makes one package (and its submodules) look absent."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname == self.name or fullname.startswith(self.name + "."):
+            raise ModuleNotFoundError(f"No module named {fullname!r}", name=fullname)
+        return None
