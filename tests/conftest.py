@@ -19,14 +19,16 @@ from synthetic import write_run
 from tiny import TINY_RUN_FLAGS
 
 ROOT = Path(__file__).resolve().parents[1]
-# Fixtures that make a test slow whatever else it does: a test asking for one is marked `slow` at collection.
-SLOW_FIXTURES = frozenset({"real_run"})
+# Fixtures that make a test slow whatever else it does (each starts real runs, CLI processes or a resolver): a test
+# asking for one is marked `slow` at collection, and so is every `network` test.
+SLOW_FIXTURES = frozenset({"real_run", "machine_runs", "bench_run", "processes", "resolutions"})
 
 
 def pytest_collection_modifyitems(session, config, items) -> None:
-    """Mark `slow` every test that needs a real run, so `make test-fast` (-m "not slow") never starts one."""
+    """Mark `slow` every test that needs a real run, a process or the network, so `make test-fast` skips it."""
     for item in items:
-        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+        needs = SLOW_FIXTURES & set(getattr(item, "fixturenames", ()))
+        if needs or (hasattr(item, "get_closest_marker") and item.get_closest_marker("network")):
             item.add_marker(pytest.mark.slow)
 
 

@@ -92,6 +92,7 @@ def test_bad_train_input_after_parsing(args, option, words, tmp_path, bad_npz, c
     assert "error" not in out  # errors go to stderr (a layer mismatch comes after the "training …" banner)
 
 
+@pytest.mark.slow
 def test_train_digits_json(capsys):
     """The JSON of a run that learns: accuracy far above chance (0.1), the last epoch's, and a falling loss.
 

@@ -112,6 +112,7 @@ def test_bad_inputs_exit_2(base, tmp_path, capsys):
         assert len(err.splitlines()) == 1 and "error:" in err, (what, err)
 
 
+@pytest.mark.slow
 def test_report_command_prints_paths(base, tmp_path, capsys):
     out = tmp_path / "out"
     assert exit_code(["report", str(base), "--out", str(out)]) == 0
@@ -120,6 +121,7 @@ def test_report_command_prints_paths(base, tmp_path, capsys):
     assert str(out / "step_time.png") in printed and (out / "report.md").exists()
 
 
+@pytest.mark.slow
 def test_report_defaults_to_the_first_run_folder(base, capsys):
     assert exit_code(["report", str(base)]) == 0
     assert (base / "report.md").exists() and (base / "summary.csv").exists()

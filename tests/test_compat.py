@@ -349,6 +349,7 @@ def test_installed_versions_never_imports_tensorflow() -> None:
         assert "tensorflow" not in sys.modules
 
 
+@pytest.mark.slow
 def test_probe_with_the_real_tensorflow() -> None:
     # Imports TensorFlow in a child (~5 s); proves the probe's own code runs against a real install.
     versions = installed_versions()

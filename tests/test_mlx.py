@@ -123,6 +123,7 @@ def test_an_unknown_impl_is_a_usage_error_naming_the_allowed_values(capsys):
     assert "--impl" in err and "'nonsense' is not allowed" in err and "mlx" in err and "jax" in err
 
 
+@pytest.mark.slow
 def test_the_mlx_figures_script_runs(capsys):
     # The script behind the report's MLX figures, shrunk.
     script = runpy.run_path(str(Path(__file__).resolve().parents[1] / "bench" / "mlx_figures.py"), run_name="figures")

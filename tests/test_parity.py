@@ -30,6 +30,7 @@ def test_in_graph_and_per_call_leave_the_same_weights(loss):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_impl_parity_reports_every_implementation_against_scratch():
     table = impl_parity(TINY, batch_size=8, n_steps=3, impls=("keras", "torch"), modes=("per-call", "in-graph"))
     by = table.set_index(["impl", "mode"])
@@ -53,6 +54,7 @@ def test_impl_parity_with_installed_peers():
     assert table["status"].eq("ok").all(), table.to_string()
 
 
+@pytest.mark.slow
 def test_impl_parity_flags_a_different_computation(monkeypatch):
     real = parity.run_steps
 

@@ -101,6 +101,7 @@ def test_torch_matches_scratch(loss):
     assert_params_close(got.params, ref.params)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loss", ["sigmoid", "softmax"])
 @pytest.mark.parametrize("mode", ["per-call", "in-graph"])
 def test_jax_matches_scratch(loss, mode):
@@ -119,6 +120,7 @@ def test_jax_traces_once_across_blocks_of_different_lengths(mode):
     assert result.n_traces == 1
 
 
+@pytest.mark.slow
 def test_the_peers_figures_script_runs(capsys):
     # The script behind the closing note's figures, shrunk: it must run with or without torch/jax installed.
     script = runpy.run_path(str(Path(__file__).resolve().parents[1] / "bench" / "peers_figures.py"), run_name="figures")

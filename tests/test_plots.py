@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from simplenn.analyse.report import analyse, charts
+from simplenn.analyse.report import analyse, chartkit, charts
 from simplenn.analyse.report.captions import CHARTS
 from simplenn.analyse.report.markdown import render_markdown
 from simplenn.store.results import load
@@ -36,6 +36,7 @@ def test_chart_title_and_axes_match_the_report(name, analysis, tmp_path):
     ax = fig.axes[0]
     assert (ax.get_xlabel(), ax.get_ylabel()) == (spec.xlabel, spec.ylabel)
     assert "(" in spec.xlabel and "(" in spec.ylabel  # every axis says its unit
+    assert (tuple(fig.get_size_inches()), fig.dpi) == (chartkit.FIGSIZE, chartkit.DPI)  # the report's one frame
     texts = " ".join(t.get_text() for t in fig.texts)
     assert "TF 2.18.0" in texts and "metal 1.2.0" in texts  # machine and versions in the subtitle
     md = render_markdown(analysis, tmp_path, {name: tmp_path / f"{name}.png"})
@@ -73,6 +74,7 @@ def test_single_device_heatmap_says_so(tmp_path):
     assert not {"speedup", "time_split", "machines"} & set(one.chart_names)
 
 
+@pytest.mark.slow
 def test_save_all_writes_every_chart_the_data_fills_and_no_other(analysis, tmp_path):
     paths = charts.save_all(analysis, tmp_path)
     assert list(paths) == analysis.chart_names  # in report order, what the Markdown lists
@@ -173,8 +175,3 @@ def test_the_speedup_heatmap_draws_the_speedup_table(analysis):
     table.loc[table.index[0], "speedup"] *= 2  # planted: a heatmap of other numbers
     planted = replace(analysis, speedup=replace(analysis.speedup, table=table))
     assert len(heatmap_errors(charts.speedup_heatmap(planted), analysis)) == 1
-
-
-def test_charts_of_one_report_share_one_frame(analysis):
-    figs = [f(analysis) for f in CHART_FUNCTIONS.values()]
-    assert len({(tuple(f.get_size_inches()), f.dpi) for f in figs}) == 1

@@ -171,6 +171,7 @@ def test_markdown_table_formatter_without_tabulate():
     assert text.splitlines() == ["| name | median_ms | n |", "|---|---:|---:|", "| a\\|b | 0.1235 | 3 |"]
 
 
+@pytest.mark.slow
 def test_write_report_files_and_content(synthetic_run, tmp_path):
     out = tmp_path / "out"
     files = write_report([synthetic_run], out)
@@ -187,6 +188,7 @@ def test_write_report_files_and_content(synthetic_run, tmp_path):
     assert not list(out.glob("*.tmp"))
 
 
+@pytest.mark.slow
 def test_several_runs_combine_with_a_machine_column(tmp_path):
     a = write_run(tmp_path / "a", widths_list=(SMALL,), modes=("per-call",), extras=False)
     b = write_run(tmp_path / "b", machine=machine_meta("Apple M1", "Apple M1", "Apple M1", 8), widths_list=(SMALL,),

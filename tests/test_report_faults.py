@@ -75,6 +75,7 @@ def test_report_out_that_cannot_be_written_is_a_one_line_error(tmp_path, capsys,
             "read-only": "read-only file system"}[where] in err
 
 
+@pytest.mark.slow
 def test_a_chart_with_nothing_to_draw_is_left_out_and_named(tmp_path):
     run = write_run(tmp_path / "run", **ONE)
     samples = run / SAMPLES_FILE  # no ceiling probe, as in pytest-benchmark results
@@ -87,6 +88,7 @@ def test_a_chart_with_nothing_to_draw_is_left_out_and_named(tmp_path):
     assert "step_time" in files.charts and "- `step_time.png`" not in text
 
 
+@pytest.mark.slow
 def test_report_outputs_follow_the_umask(tmp_path):
     run = write_run(tmp_path / "run", **ONE)
     old = os.umask(0o022)

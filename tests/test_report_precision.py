@@ -33,6 +33,7 @@ def test_a_ceiling_below_the_step_is_reported(tmp_path):
     assert "above the measured matmul ceiling" not in _report(fine, tmp_path)
 
 
+@pytest.mark.slow
 def test_rounds_make_the_cells_ci_hierarchical_and_the_report_says_which(tmp_path):
     run = write_run(tmp_path / "rounds", rounds=SHIFTS, **THREE_BATCHES)
     pooled = tmp_path / "pooled"  # the same blocks, as if all from one round
@@ -50,6 +51,7 @@ def test_rounds_make_the_cells_ci_hierarchical_and_the_report_says_which(tmp_pat
     assert "order statistics of one round's blocks" in _report(pooled, tmp_path)
 
 
+@pytest.mark.slow
 def test_speedup_and_compare_cis_come_from_the_rounds(tmp_path):
     run = write_run(tmp_path / "a", rounds=SHIFTS, **THREE_BATCHES)
     speed = analyse(load(run)).speedup.table.set_index("batch_size")

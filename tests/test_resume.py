@@ -101,6 +101,7 @@ def test_a_second_writer_of_one_folder_exits_2_naming_the_holder(tmp_path, fake_
     assert sorted(r["seq"] for r in _cells(state.run_dir)) == list(range(len(state.meta["plan"])))
 
 
+@pytest.mark.slow
 def test_two_cli_resumes_of_one_folder_at_once_record_every_cell_once(tmp_path):
     """Two real `run --resume` processes on one folder: one measures, the other exits 2 at once."""
     state = _interrupted_run(tmp_path, after=1)

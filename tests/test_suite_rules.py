@@ -94,6 +94,13 @@ def test_every_collected_test_that_needs_a_real_run_is_marked_slow(request):
     assert unmarked == []
 
 
+def test_every_slow_fixture_exists(pytestconfig):
+    # A renamed fixture would silently leave its tests in the fast subset.
+    sources = "".join(p.read_text() for p in TESTS.glob("*.py"))
+    missing = [name for name in suite_conftest(pytestconfig).SLOW_FIXTURES if f"def {name}(" not in sources]
+    assert missing == []
+
+
 def test_the_slow_marking_fires_on_a_planted_test(pytestconfig):
     class Item:  # what pytest_collection_modifyitems reads and calls on a collected test
         def __init__(self, fixturenames):
@@ -105,3 +112,19 @@ def test_the_slow_marking_fires_on_a_planted_test(pytestconfig):
     real, synthetic = Item(["tmp_path", "real_run"]), Item(["tmp_path", "synthetic_run"])
     suite_conftest(pytestconfig).pytest_collection_modifyitems(None, None, [real, synthetic])
     assert (real.markers, synthetic.markers) == (["slow"], [])
+
+
+def namespace_fakes(source: str) -> int:
+    """How many argparse Namespaces `source` builds by hand (to reach code that should take plain values)."""
+    def built(f: ast.expr) -> bool:  # argparse.Namespace(...) or, imported by name, Namespace(...)
+        return (isinstance(f, ast.Attribute) and f.attr == "Namespace" and ast.unparse(f.value) == "argparse") or (
+            isinstance(f, ast.Name) and f.id == "Namespace")
+
+    return sum(1 for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Call) and built(node.func))
+
+
+def test_no_test_or_script_fakes_an_argparse_namespace():
+    # Configuration is loaded below the CLI (sweep.config.load_config): nothing needs to dress up as parsed flags.
+    files = [*suite_files(), *(ROOT / "scripts").glob("*.py"), *(ROOT / "examples").glob("*.py")]
+    assert {p.name: n for p in files if (n := namespace_fakes(p.read_text()))} == {}
+    assert namespace_fakes("import argparse\nargs = argparse.Namespace(config=None, quick=False)\n") == 1

@@ -165,6 +165,7 @@ def test_corrupt_line_in_the_middle_is_refused(tmp_path):
 
 # ---------------------------------------------------------------- real worker processes
 
+@pytest.mark.slow
 def test_real_worker_killed_mid_cell_then_a_fresh_worker_carries_on():
     worker = sweep.Worker(logical_cpus=2)
     worker.start()
@@ -186,6 +187,7 @@ def test_real_worker_killed_mid_cell_then_a_fresh_worker_carries_on():
         worker.stop()
 
 
+@pytest.mark.slow
 def test_each_round_runs_in_a_fresh_worker_process(tmp_path):
     """--rounds 2, real worker: every cell record carries its worker's pid; one pid per round, never shared."""
     config = sweep.SweepConfig.from_dict({**TINY_GRID, "batch_sizes": (8, 16), "devices": ("CPU:0",), "rounds": 2,
@@ -222,6 +224,7 @@ def _wait_for_cells(run_dir: Path, n: int, proc, timeout_s: float = 120) -> None
     raise AssertionError("no progress")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
 def test_parent_interrupted_or_killed_then_resumed_gives_every_cell_once(tmp_path, sig):
     run_dir = tmp_path / "run"
@@ -294,32 +297,43 @@ def test_toml_config_matches_flags(tmp_path):
     assert from_toml.batch_sizes == (8, 16) and from_toml.hidden == ((64, 64), (100, 30))
 
 
-def test_one_table_of_keys_drives_flags_toml_and_the_stored_grid(tmp_path):
-    """Every key of sweep.KEYS is a `run` flag and a sweep.toml key, and lands in run.json's grid under grid_key."""
-    from simplenn.cli import build_parser
-    from simplenn.cli.run import build_config
+# A value unlike the default for each key, as flag text (TOML gets the same text, or the number).
+KEY_EXAMPLES = {"devices": "CPU:1", "batch_sizes": "3", "widths": "7x5", "wide_widths": "9x9", "wide_batch": "64",
+                "loss": "softmax", "dtypes": "float64", "jit": "on", "modes": "in-graph", "impls": "mlx",
+                "precision": "0.05", "max_time": "9.5", "min_time": "9.5", "min_block_time": "9.5", "cooldown": "9.5",
+                "rounds": "3", "seed": "3", "sentinel_every": "3", "timeout": "9.5", "logical_cpus": "3"}
 
-    flag_values = {"devices": "CPU:1", "ints": "3", "hidden": "7x5", "seconds": "9.5", "seconds0": "9.5",
-                   "count": "3", "seed": "3", "fraction": "0.05"}
+
+def test_one_table_of_keys_drives_flags_toml_and_the_stored_grid(tmp_path):
+    """Every key of sweep.KEYS is a `run` flag (unless TOML-only) and a sweep.toml key, and lands in run.json's
+    grid under grid_key."""
+    from simplenn.cli import build_parser
+    from simplenn.cli.run import build_config, flag_of
+
+    assert set(KEY_EXAMPLES) == set(sweep.CONFIG_KEYS)
     for key in sweep.KEYS:
-        text = key.choices[-1] if key.kind == "choices" else flag_values[key.kind]
-        from_flag = build_config(build_parser().parse_args(["run", key.flag, text]))
+        text = KEY_EXAMPLES[key.name]
         toml = tmp_path / f"{key.name}.toml"
-        toml.write_text(f"{key.name} = {text if key.check else json.dumps(text)}\n")  # scalars as TOML numbers
-        assert build_config(build_parser().parse_args(["run", "--config", str(toml)])) == from_flag, key
-        stored = json.loads(json.dumps(from_flag.to_dict()))[key.grid_key]  # as run.json stores it
+        number = text.replace(".", "", 1).isdigit()
+        toml.write_text(f"{key.name} = {text if number else json.dumps(text)}\n")  # scalars as TOML numbers
+        from_toml = sweep.load_config(toml=toml)
+        if key.flag:
+            assert build_config(build_parser().parse_args(["run", flag_of(key), text])) == from_toml, key
+        stored = json.loads(json.dumps(from_toml.to_dict()))[key.grid_key]  # as run.json stores it
         assert stored != json.loads(json.dumps(sweep.SweepConfig().to_dict()))[key.grid_key], key
-        assert sweep.SweepConfig.from_dict(json.loads(json.dumps(from_flag.to_dict()))) == from_flag, key
+        assert sweep.SweepConfig.from_dict(json.loads(json.dumps(from_toml.to_dict()))) == from_toml, key
     assert sweep.CONFIG_KEYS == tuple(k.name for k in sweep.KEYS)
 
 
 def test_a_field_error_below_the_cli_names_the_field_and_the_cli_maps_it_to_the_flag():
+    from simplenn.cli.run import as_flag
+
     with pytest.raises(FieldError, match="^min_block_s: ") as err:
         sweep.SweepConfig.from_dict({"min_block_s": 0})
-    assert str(err.value.as_flag(sweep.FIELD_FLAGS)).startswith("--min-block-time: must be a positive number")
+    assert str(as_flag(err.value)).startswith("--min-block-time: must be a positive number")
     with pytest.raises(FieldError, match="^layer_sizes: ") as err:
         Case("CPU:0", 8, (784,))
-    assert str(err.value.as_flag(sweep.FIELD_FLAGS)).startswith("--widths: ")
+    assert str(as_flag(err.value)).startswith("--widths: ")
 
 
 def test_an_existing_run_folder_is_refused_naming_out(tmp_path, capsys):
@@ -330,6 +344,7 @@ def test_an_existing_run_folder_is_refused_naming_out(tmp_path, capsys):
     assert f"error: --out: {tmp_path / 'r'} already exists; use --resume" in err
 
 
+@pytest.mark.slow
 def test_unknown_device_exits_2_listing_present_devices(tmp_path):
     proc = _cli("run", "--logical-cpus", "2", "--devices", "GPU:3", "--out", str(tmp_path / "r"))
     out, err = proc.communicate(timeout=120)

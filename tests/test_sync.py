@@ -130,6 +130,7 @@ def test_sync_reads_back_every_parameters_last_update(impl, loss):
     check_value(make(impl, loss), loss)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("impl", IMPLS)
 def test_sync_leaves_no_pending_work(impl):
     if impl not in WAIT_CHECKS:
@@ -168,6 +169,7 @@ def test_the_value_check_fails_for_a_sync_that_reads_only_the_loss(impl):
         check_value(ReadsLoss(make(impl)))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("impl", ["mlx", "jax"])
 @pytest.mark.parametrize("broken", [NoWait, ReadsLoss])
 def test_the_wait_check_fails_for_a_sync_that_does_not_wait(impl, broken):

@@ -40,6 +40,7 @@ def strict_json(text: str):
     return json.loads(text, parse_constant=refuse)
 
 
+@pytest.mark.slow
 def test_defaults_learn_real_mnist(mnist_5k):
     """The tutorial's 784-100-30-10 network, train's defaults, 10 epochs on 4,000 real MNIST digits: ≥ 0.90 on 1,000.
 
@@ -56,6 +57,7 @@ def test_defaults_learn_real_mnist(mnist_5k):
     assert np.trace(result.confusion.to_numpy()) == round(result.test_accuracy * 1000)
 
 
+@pytest.mark.slow
 def test_tutorial_preset_runs_and_reports_its_lower_accuracy(tmp_path, capsys):
     """`--preset tutorial` (sigmoid loss, learning rate 0.01) trains, and its JSON tells the (poor) accuracy as is.
 
@@ -133,6 +135,7 @@ def test_unwritable_out_is_a_one_line_error_and_leaves_no_temp_file(tmp_path, mo
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loss, learning_rate", [("softmax", 0.1), ("sigmoid", 0.5)])
 def test_digits_training_learns(digits, loss, learning_rate):
     """64-100-30-10, batch 16, 10 epochs, seed 0, on 1348 train / 449 test digits: test accuracy ≥ 0.90.

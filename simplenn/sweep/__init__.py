@@ -1,6 +1,6 @@
 """A sweep: grid → ordered plan → cells measured in a supervised worker process → records in the run folder.
 
-Modules, in the order data flows: `config` (SweepConfig, presets, the table of configuration keys), `plan`
+Modules, in the order data flows: `config` (SweepConfig, the table of configuration keys, `load_config`), `plan`
 (Cases, interleaved order, sentinel and its drift), `worker` (the measurement process and its protocol), `run`
 (prepare a run folder, execute its plan, resume). Resumable; a crashed or hung worker costs one cell.
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 
 EXPORTS = {
-    "config": ("CONFIG_KEYS", "FIELD_FLAGS", "KEYS", "QUICK", "SUSTAINED", "ConfigKey", "SweepConfig"),
+    "config": ("CONFIG_KEYS", "FIELD_KEYS", "KEYS", "ConfigKey", "SweepConfig", "load_config", "preset_meta"),
     "plan": ("DRIFT_WARN", "PlanItem", "drift", "expand", "order"),
     "run": ("Progress", "RunState", "cells_left", "execute", "prepare", "resolve_devices", "resume_state"),
     "worker": ("Worker", "WorkerError"),
