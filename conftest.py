@@ -41,3 +41,14 @@ def pytest_configure(config: pytest.Config) -> None:
         setup_logical_cpus(config.getoption("logical_cpus"))
     except UsageError as e:
         raise pytest.UsageError(str(e)) from None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # With --benchmark-only, pytest-benchmark skips every test that does not use its fixture, one SKIPPED line
+    # (and one "s") each: hundreds of lines around the benchmark tables. Deselect them instead ("N deselected").
+    if not config.getoption("benchmark_only", default=False):
+        return
+    keep = [item for item in items if "benchmark" in getattr(item, "fixturenames", ())]
+    if len(keep) < len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item not in keep])
+        items[:] = keep

@@ -9,6 +9,7 @@ import pandas as pd
 
 from simplenn.core.cases import FLOPS_FORMULA
 from simplenn.analyse.display import fmt, fmt_value, markdown_table, split_constant
+from simplenn.analyse.report.answer import answer_markdown
 from simplenn.analyse.report.analysis import Analysis
 from simplenn.analyse.report.captions import CHARTS
 from simplenn.analyse.intervals import median_ci_label, n_rounds, ratio_ci_label
@@ -206,10 +207,12 @@ def render_markdown(analysis: Analysis, out_dir: Path | str, chart_paths: Mappin
     """The report as Markdown: machines, grid, method, answer (crossover), tables, charts, warnings."""
     out_dir, runs, unit = Path(out_dir), analysis.runs, analysis.step_unit
     speed, cross, host = analysis.speedup, analysis.crossover, analysis.host
+    warnings = warnings_section(analysis)
     parts = [
         "# simplenn-bench report",
+        "## The answer", answer_markdown(analysis, sum(line.startswith("- ") for line in warnings.splitlines())),
         "## Machines and versions", machines_section(analysis),
-        "## Machines side by side", cross_machine_section(analysis),
+        *(["## Machines side by side", cross_machine_section(analysis)] if len(runs) > 1 else []),
         "## Grid", grid_section(analysis),
         "## Method", method_text(runs), ci_text(analysis),
     ]
@@ -254,7 +257,7 @@ def render_markdown(analysis: Analysis, out_dir: Path | str, chart_paths: Mappin
     parity, impl_parity = parity_section(runs), impl_parity_text(analysis.impl_parity)
     if parity or impl_parity:
         parts += ["## Parity", *([parity] if parity else []), *impl_parity]
-    parts += ["## Warnings", warnings_section(analysis)]
+    parts += ["## Warnings", warnings]
     return "\n\n".join(parts) + "\n"
 
 
