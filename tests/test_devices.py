@@ -92,7 +92,7 @@ def test_session_sees_two_logical_cpus():
 
 def test_logical_cpus_cannot_change_after_start():
     n_cpus = sum(d.kind == "cpu" for d in list_devices())
-    with pytest.raises(UsageError, match="^--logical-cpus: .*already initialised"):
+    with pytest.raises(UsageError, match="^logical_cpus: .*already initialised"):
         setup_logical_cpus(n_cpus + 1)
-    with pytest.raises(UsageError, match="^--logical-cpus: must be an integer"):
+    with pytest.raises(UsageError, match="^logical_cpus: must be an integer"):
         setup_logical_cpus(0)

@@ -147,7 +147,7 @@ def test_disk_full_at_the_final_update_ends_interrupted_with_the_resume_hint(tmp
     monkeypatch.setattr(files.os, "replace", disk_full)  # the write function's last step; only run.json is replaced
     state = sweep.execute(state, worker)  # before the fix: an OSError traceback, status `running`
     monkeypatch.undo()
-    assert state.interrupted and "run.json: no space left" in state.error
+    assert state.interrupted and "run.json: no space left" in str(state.error)
     assert not [p for p in (tmp_path / "run").iterdir() if p.name.endswith(".tmp")]
     assert sweep.resume_state(tmp_path / "run").meta["status"] == "interrupted"  # `running`, nobody holds the lock
     assert _finish(state, as_json=False) == 2
@@ -169,7 +169,7 @@ def test_disk_full_while_appending_a_cell_keeps_what_was_measured(tmp_path, monk
     monkeypatch.setattr(files.os, "write", full_after_three)
     state = sweep.execute(state, worker)
     monkeypatch.undo()
-    assert state.interrupted and "samples.jsonl: no space left" in state.error
+    assert state.interrupted and "samples.jsonl: no space left" in str(state.error)
     assert len(_cells(state.run_dir)) == 3 and (state.run_dir / results.SAMPLES_FILE).read_bytes().endswith(b"\n")
     assert json.loads((state.run_dir / results.RUN_FILE).read_text())["status"] == "interrupted"
 

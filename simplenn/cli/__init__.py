@@ -6,7 +6,7 @@ import argparse
 import importlib
 import sys
 
-from simplenn.core.errors import UsageError
+from simplenn.core.errors import FieldError, UsageError
 
 COMMANDS = ("info", "train", "run", "report", "compare", "share")
 
@@ -27,6 +27,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
+    except FieldError as e:  # raised below the CLI naming a field: say the flag that sets it
+        flags = getattr(importlib.import_module(f"simplenn.cli.{args.command}"), "FIELD_FLAGS", {})
+        print(f"simplenn-bench {args.command}: error: {e.as_flag(flags)}", file=sys.stderr)
+        return 2
     except UsageError as e:
         print(f"simplenn-bench {args.command}: error: {e}", file=sys.stderr)
         return 2

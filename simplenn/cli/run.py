@@ -19,7 +19,7 @@ GRID_FLAGS = tuple(k.name for k in KEYS if k.flag)
 # A key's flag is its name in kebab case, but for these (kept for existing scripts).
 FLAG_NAMES = {"impls": "--impl"}
 # Fields that only the CLI sets: a file the run writes, the files its configuration comes from.
-OWN_FLAGS = {"run_dir": "--out", "config": "--config", "preset": "--preset"}
+OWN_FLAGS = {"run_dir": "--out", "resume": "--resume", "config": "--config", "preset": "--preset"}
 
 
 def flag_of(key: ConfigKey) -> str:
@@ -226,7 +226,8 @@ def _finish(state, as_json: bool) -> int:
         print(f"results: {state.run_dir}")
     hint = f"what was measured is saved; resume with: simplenn-bench run --resume {state.run_dir}"
     if state.error:  # a write failed (disk full, read-only): exit 2 like any other bad-environment error
-        print(f"simplenn-bench run: error: {state.error}; {hint}", file=sys.stderr)
+        error = as_flag(state.error) if isinstance(state.error, FieldError) else state.error
+        print(f"simplenn-bench run: error: {error}; {hint}", file=sys.stderr)
         return 2
     if state.interrupted:
         print(f"interrupted: {hint}", file=sys.stderr)

@@ -10,6 +10,8 @@ from simplenn.nn.data import DATASETS
 from simplenn.nn.train import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_LEARNING_RATE, DEFAULT_LOSS, PRESETS, settings
 
 
+FIELD_FLAGS = {"logical_cpus": "--logical-cpus"}  # fields named below the CLI -> this command's flags
+
 def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train the MLP and report loss, accuracy, precision and F1 per epoch")
     p.add_argument("--dataset", choices=DATASETS, default="mnist",

@@ -25,7 +25,7 @@ import pandas as pd
 
 from simplenn.core.cases import Case
 from simplenn.core import files
-from simplenn.core.errors import UsageError
+from simplenn.core.errors import FieldError, UsageError
 from simplenn.store.lock import LOCK_FILE
 from simplenn.core.records import check_record
 from simplenn.core.timing import per_step_s
@@ -58,11 +58,12 @@ class RunWriter:
         self.run_dir = Path(run_dir)
 
     def create(self, meta: dict) -> None:
-        files.ensure_dir(self.run_dir, "--out")
+        files.ensure_dir(self.run_dir, "run_dir")
         if any(p.name != LOCK_FILE for p in self.run_dir.iterdir()):
-            raise UsageError(f"--out: {self.run_dir} already exists; use --resume {self.run_dir} to continue it, or choose a new folder")
-        files.write_json(self.run_dir / RUN_FILE, {**meta, "schema_version": SCHEMA_VERSION}, "--out")
-        files.write_bytes(self.run_dir / SAMPLES_FILE, b"", "--out")
+            raise FieldError("run_dir", f"{self.run_dir} already exists; use --resume {self.run_dir} to continue it, "
+                                        "or choose a new folder")
+        files.write_json(self.run_dir / RUN_FILE, {**meta, "schema_version": SCHEMA_VERSION}, "run_dir")
+        files.write_bytes(self.run_dir / SAMPLES_FILE, b"", "run_dir")
 
     def update_meta(self, **changes) -> dict:
         meta = read_meta(self.run_dir)

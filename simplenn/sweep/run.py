@@ -47,7 +47,7 @@ class RunState:
     meta: dict
     warnings: list[str] = field(default_factory=list)
     interrupted: bool = False
-    error: str | None = None  # a write that failed (disk full, read-only): the run stopped, what was saved is kept
+    error: UsageError | None = None  # a write that failed (disk full, read-only): the run stopped, what was saved is kept
 
 
 def resolve_devices(requested: Iterable[str], present: list[dict], missing_reason: str) -> list[dict]:
@@ -148,7 +148,7 @@ def execute(state: RunState, worker: Worker, on_progress: Callable[[Progress], N
     except KeyboardInterrupt:
         state.interrupted = True
     except UsageError as e:  # a write failed (disk full, read-only): stop, keep what is saved
-        state.interrupted, state.error = True, str(e)
+        state.interrupted, state.error = True, e
     finally:
         with _interrupts_deferred() as deferred:  # a second Ctrl-C must not leave the status `running`
             worker.stop()
@@ -170,7 +170,7 @@ def _finalise(state: RunState, writer: RunWriter, parities: dict, completed: boo
                                         warnings=list(dict.fromkeys(state.warnings)), finished=now())
     except UsageError as e:
         # run.json keeps `running`; with no process holding the folder's lock, resume_state reads it as interrupted.
-        state.interrupted, state.error = True, state.error or str(e)
+        state.interrupted, state.error = True, state.error or e
         state.meta = {**state.meta, "status": "interrupted"}
 
 
@@ -270,7 +270,7 @@ def resume_state(run_dir: Path) -> RunState:
     """The stored state of a run folder; call it holding the folder's lock, so `running` means its writer died."""
     meta = read_meta(run_dir)
     if "plan" not in meta:
-        raise UsageError(f"--resume: {run_dir} has no stored plan; it was not written by `simplenn-bench run`")
+        raise FieldError("resume", f"{run_dir} has no stored plan; it was not written by `simplenn-bench run`")
     if meta.get("status") == "running":
         meta["status"] = "interrupted"
     return RunState(Path(run_dir), meta, list(meta.get("warnings", [])))

@@ -38,10 +38,10 @@ def write_report(sources: Iterable[Results | pd.DataFrame | Path | str], out_dir
     loaded = [load_many(folders)] if folders else []  # the same run twice refused, same-named folders told apart
     results = combine(loaded + [s for s in sources if isinstance(s, (Results, pd.DataFrame))])
     require_ok(results, ", ".join(dict.fromkeys(results.table["run"].astype(str))) or "results")
-    out_dir = files.ensure_dir(out_dir, "--out")
+    out_dir = files.ensure_dir(out_dir, "out_dir")
     analysis = analyse(results, seed=seed)  # every table once; charts and Markdown only read it
     chart_paths = save_all(analysis, out_dir) if charts else {}
     report_md, summary_csv = out_dir / "report.md", out_dir / "summary.csv"
-    files.write_text(summary_csv, analysis.cells.to_csv(index=False), "--out")
-    files.write_text(report_md, render_markdown(analysis, out_dir, chart_paths), "--out")
+    files.write_text(summary_csv, analysis.cells.to_csv(index=False), "out_dir")
+    files.write_text(report_md, render_markdown(analysis, out_dir, chart_paths), "out_dir")
     return ReportFiles(report_md, summary_csv, chart_paths)
