@@ -80,7 +80,7 @@ def test_bad_train_flags(args, option, capsys):
         (["--dataset", "digits", "--device", "tpu"], "--device", "TensorFlow sees: CPU:0, CPU:1"),
         (["--dataset", "digits", "--device", "gpu"], "--device", "is not present"),
         (["--dataset", "digits", "--layers", "784,10"], "--layers", "input size 64"),
-        (["--dataset", "digits", "--data", "{bad}"], "--data", "only used with --dataset mnist"),
+        (["--dataset", "digits", "--data", "{bad}"], "--data", "only used with the mnist dataset"),
     ],
 )
 def test_bad_train_input_after_parsing(args, option, words, tmp_path, bad_npz, capsys):

@@ -6,8 +6,8 @@ import sys
 
 from simplenn.cli import _args
 
+FIELD_FLAGS = {"logical_cpus": "--logical-cpus"}  # fields named below the CLI (FieldError) -> this command's flags
 
-FIELD_FLAGS = {"logical_cpus": "--logical-cpus"}  # fields named below the CLI -> this command's flags
 
 def add_parser(sub) -> None:
     p = sub.add_parser("info", help="versions, devices and their measured ceilings")
