@@ -4,7 +4,9 @@
 # scripts/find-python.sh chooses the Python: the first of python3.12, python3.11, python3.10, python3 that runs and
 # is 3.10-3.12; else uv (`uv venv --python 3.12` fetches a managed Python); else uv installed into .uv-bootstrap
 # by whatever Python exists (the Xcode 3.9, Homebrew's 3.13); else it prints the commands that fix it and stops.
-# `make PYTHON=/path/to/python3.12 …` skips the search.
+# `make PYTHON=/path/to/python3.12 …` skips the search (the interpreter must still be 3.10-3.12). An existing .venv
+# is kept only when its Python runs and is 3.10-3.12; one whose Python link dangles is made again; one with another
+# Python stops with the fix (rm -rf .venv).
 PYTHON ?=
 VENV := .venv
 BIN := $(VENV)/bin
@@ -15,7 +17,7 @@ BENCH_ARGS ?=
 .PHONY: install bench quick test test-fast clean
 
 $(STAMP): pyproject.toml
-	@test -x $(BIN)/python || PYTHON="$(PYTHON)" sh scripts/find-python.sh --create $(VENV)
+	@PYTHON="$(PYTHON)" sh scripts/find-python.sh --create $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $(STAMP)

@@ -14,6 +14,7 @@ import pytest
 
 from bench.grids import GRIDS, SMOKE_GRID, TIMED_GRID, Grid, group_name
 from bench.options import timing_requested
+from simplenn.core.cases import FLOPS_FORMULA
 from simplenn.system.devices import Device
 
 _STATE = pytest.StashKey["SuiteState"]()
@@ -165,7 +166,7 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     for r in sorted(rows, key=lambda r: (_natural(r["group"]), r["median_step_s"])):
         tr.write_line(f"{r['group']:<18} {r['cell_id']:<22} {r['steps_per_round']:>11} {r['rounds']:>6} "
                       f"{_time(r['median_step_s']):>12} {r['gflops']:>8.2f} {_time(r['trace_s']):>9}")
-    tr.write_line("GFLOP/s = 6 × batch × weight entries / median step time (forward 2BP + backward 4BP)")
+    tr.write_line(f"GFLOP/s = FLOPs per step / median step time; {FLOPS_FORMULA}")
 
 
 def _time(seconds: float) -> str:

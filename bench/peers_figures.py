@@ -19,8 +19,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable from a checkout without installing
 
 from simplenn.store import results  # noqa: E402
-from simplenn.core.cases import Case  # noqa: E402
-from simplenn.measure.ceiling import probe_ceiling  # noqa: E402
+from simplenn.core.cases import FLOPS_FORMULA, Case, MatMul  # noqa: E402
+from simplenn.measure.ceiling import probe_ceiling, step_shapes  # noqa: E402
 from simplenn.measure.cell import Settings, measure  # noqa: E402
 from simplenn.core.stats import bootstrap_ratio_ci, summarize  # noqa: E402
 
@@ -69,7 +69,8 @@ def run(settings: Settings, sizes: dict[str, tuple[int, ...]], ceiling_n: int, c
     todo = cells(sizes)
     records, statuses = [], {}
     load = [os.getloadavg()[0]]
-    shapes = [(ceiling_n, ceiling_n, ceiling_n)]
+    # A square yardstick and the measured steps' own big matmuls, transposes included (simplenn.measure.ceiling).
+    shapes = [MatMul(ceiling_n, ceiling_n, ceiling_n), *step_shapes(Case(DEVICE, b) for b in sizes["ceiling"])]
     ceilings = [probe_ceiling(DEVICE, shapes, settings=ceiling_settings)]
     # torch is also measured with one intra-op thread: its default OpenMP team, sharing 2 vCPUs with
     # TensorFlow's thread pool in one process, was seen to take 100+ ms per small step.
@@ -143,7 +144,7 @@ def report(data: dict, sizes: dict[str, tuple[int, ...]]) -> list[str]:
     gflops = [c.gflops for c in data["ceilings"]]
     ceiling = max(gflops)
     lines.append(f"4. fraction of the matmul ceiling (ceiling {ceiling:.1f} GFLOP/s = best of before/after: "
-                 f"{', '.join(f'{g:.1f}' for g in gflops)}; step FLOPs = 6 × batch × weight entries):")
+                 f"{', '.join(f'{g:.1f}' for g in gflops)}; {FLOPS_FORMULA}):")
     for b in sizes["ceiling"]:
         cid = Case(DEVICE, b).id
         if cid in summary.index:

@@ -4,10 +4,13 @@ Run:  .venv/bin/python bench/preset_time.py [standard]
 
 Nobody has run the preset on an M1 Air yet; this is arithmetic, not a measurement. Per measured cell:
 fixed cost + trace (first call) + calibration + timed blocks, where a cell whose step outlasts a block costs
-2 calibration steps + 5 timed steps, × THROTTLE. Step time = FLOPs (6 × batch × weights) / GFLOPS + DISPATCH_S on
+2 calibration steps + 5 timed steps, × THROTTLE. Step time = 6 × batch × weights / GFLOPS + DISPATCH_S on
 both devices (the CPU's figure for the GPU too: pessimistic). Sentinel re-measurements come from the real plan
 (simplenn.sweep.order); START_S covers start-up and ceiling probes; the sum is multiplied by CALIBRATION, the
 factor by which the model fell short of a real run of a draft of the preset on the development machine.
+The step's cost here is 6 × batch × weights, the operation count CALIBRATION was fitted with; it is a time
+model's input, not the step's FLOP count (simplenn.core.cases.flops_per_step, 0.68–0.86× of it here), and changing
+it would need the fit redone.
 """
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable from a checkout without installing
 
-from simplenn.core.cases import Case, flops_per_step, unsupported_reason  # noqa: E402
+from simplenn.core.cases import Case, n_weights, unsupported_reason  # noqa: E402
 
 FIXED_S = 0.2  # per cell: worker hand-off, building the network and the step
 CALIBRATE_S = 0.15
@@ -42,7 +45,7 @@ def trace_s(case: Case) -> float:
 
 def cell_s(case: Case, min_time_s: float, min_block_s: float) -> float:
     """Estimated seconds of one measured cell."""
-    step_s = flops_per_step(case.batch_size, case.layer_sizes) / (GFLOPS * 1e9) + DISPATCH_S
+    step_s = 6 * case.batch_size * n_weights(case.layer_sizes) / (GFLOPS * 1e9) + DISPATCH_S  # see the docstring
     if step_s > min_block_s:
         return (FIXED_S + trace_s(case) + 7 * step_s) * THROTTLE
     return FIXED_S + trace_s(case) + CALIBRATE_S + max(min_time_s, 5 * min_block_s)

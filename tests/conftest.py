@@ -1,5 +1,13 @@
-"""Fixtures shared by the tests: a synthetic run folder (cheap, known truth), one real tiny run per session, and hiding
-an installed package. Session set-up (logical CPUs) is in the root conftest.py.
+"""Fixtures shared by the tests. Session set-up (logical CPUs, the benchmark options) is in the root conftest.py.
+
+- `synthetic_run`: a synthetic run folder (cheap, known truth); `real_run`: one real tiny run per session.
+- `hide_package`: make `import name` fail for one test.
+- `no_gpu`: the test checks what happens without a GPU; where TensorFlow sees one (a Mac whose Metal GPU works, a
+  CUDA box) it is skipped with that reason instead of failing.
+- `fake_metal_gpu`: `simplenn.system.devices.list_devices()` lists a working Metal `GPU:0` beside the real devices.
+  This is how a Mac with a working GPU is simulated on Linux; code that asks `devices.list_devices()` sees it.
+- `SIMPLENN_FAKE_GPU=1 pytest tests/...` applies the fake GPU to the whole session, to find the tests that assume
+  there is none. It changes this process only: subprocesses (the bench suite, the sweep worker) see the real devices.
 
 The builders these fixtures wrap live in plain modules beside this file (synthetic.py, tiny.py): tests import
 those, never another test module (tests/test_suite_rules.py checks it).
@@ -15,8 +23,10 @@ from pathlib import Path
 
 import pytest
 
+from simplenn.system import devices
+from simplenn.system.devices import Device
 from synthetic import write_run
-from tiny import TINY_RUN_FLAGS
+from tiny import METAL, TINY_RUN_FLAGS
 
 ROOT = Path(__file__).resolve().parents[1]
 # Fixtures that make a test slow whatever else it does (each starts real runs, CLI processes or a resolver): a test
@@ -77,3 +87,41 @@ class _NotInstalled(importlib.abc.MetaPathFinder):
         if fullname == self.name or fullname.startswith(self.name + "."):
             raise ModuleNotFoundError(f"No module named {fullname!r}", name=fullname)
         return None
+
+
+# ------------------------------------------------------------------------ with or without a GPU
+
+FAKE_METAL_GPU = METAL  # a Metal GPU:0 (tiny.METAL)
+
+
+def _listing_with_fake_gpu(real):
+    def list_devices() -> list[Device]:
+        return [d for d in real() if d.kind != "gpu"] + [FAKE_METAL_GPU]
+
+    return list_devices
+
+
+@pytest.fixture()
+def fake_metal_gpu(monkeypatch: pytest.MonkeyPatch) -> Device:
+    """A working Metal GPU:0 in the device list (the rest of the list is the real one)."""
+    monkeypatch.setattr(devices, "list_devices", _listing_with_fake_gpu(devices.list_devices))
+    return FAKE_METAL_GPU
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fake_gpu_for_the_session():
+    if os.environ.get("SIMPLENN_FAKE_GPU") != "1":
+        yield
+        return
+    patch = pytest.MonkeyPatch()
+    patch.setattr(devices, "list_devices", _listing_with_fake_gpu(devices.list_devices))
+    yield
+    patch.undo()
+
+
+@pytest.fixture()
+def no_gpu() -> None:
+    """Skip, with the reason, where TensorFlow sees a GPU: the test checks behaviour that only holds without one."""
+    gpus = [d.name for d in devices.list_devices() if d.kind == "gpu"]
+    if gpus:
+        pytest.skip(f"checks what happens without a GPU; TensorFlow sees {', '.join(gpus)} here")

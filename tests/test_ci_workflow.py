@@ -65,6 +65,26 @@ def test_actionlint_catches_a_broken_many_macs_example(tmp_path: Path) -> None:
     assert done.returncode != 0 and "runnr" in done.stdout
 
 
+# The current major of each action used, all on Node 24 (GitHub removed Node 20 from its runners in September 2026):
+# checkout v7.0.0 (2026-06, webrecorder/browsertrix#3455), setup-python v7.0.0 (2026-07, truenas/apps#5418),
+# upload-artifact v7 (there is no v8: uutils/uutils.github.io#57), download-artifact v8 (v7 was its first Node 24
+# major; v8 errors on a digest mismatch: ingen084/KyoshinEewViewerIngen#173).
+CURRENT_MAJORS = {"actions/checkout": 7, "actions/setup-python": 7, "actions/upload-artifact": 7,
+                  "actions/download-artifact": 8}
+
+
+def _matrix_runners(text: str) -> list[str]:
+    """The runner labels of the job matrix, written as `os: [a, b]` or as `- os: a` entries."""
+    listed = re.search(r"^\s+os: \[([^\]]*)\]", text, flags=re.MULTILINE)
+    return [r.strip() for r in listed.group(1).split(",")] if listed else re.findall(
+        r"^\s+- os: (\S+)$", text, flags=re.MULTILINE)
+
+
+# Hosted runner labels GitHub has retired: a job on one never starts. macos-14 is unsupported from 2026-11-02
+# (actions/runner-images#13518); macos-13 before it.
+RETIRED_RUNNERS = {"macos-13", "macos-14"}
+
+
 def platforms_of(runner: str) -> set[str]:
     """The platform a GitHub-hosted runner label stands for (GitHub's runner-images: macos-14 and later are arm64)."""
     if runner.startswith("ubuntu-"):
@@ -77,13 +97,14 @@ def platforms_of(runner: str) -> set[str]:
 
 
 def workflow_problems(workflow: str, ci_run: str, makefile: str, pyproject: str) -> list[str]:
-    """Where the CI workflow disagrees with the project's own files (empty: it agrees)."""
+    """Where the CI workflow disagrees with the project's own files or GitHub's runners (empty: it agrees)."""
     problems = []
     targets = set(re.findall(r"^([\w-]+):", makefile, flags=re.MULTILINE))
     for text, where in ((workflow, "ci.yml"), (ci_run, ".ci/run")):
         problems += [f"{where} runs `make {t}`, not a Makefile target" for t in re.findall(r"\bmake ([\w-]+)", text)
                      if t not in targets]
-    tests_in = {where: set(re.findall(r"\bmake (test[\w-]*)", text)) for text, where in ((workflow, "ci.yml"), (ci_run, ".ci/run"))}
+    tests_in = {where: set(re.findall(r"\bmake (test[\w-]*)", text)) for text, where in ((workflow, "ci.yml"),
+                                                                                         (ci_run, ".ci/run"))}
     if tests_in["ci.yml"] != tests_in[".ci/run"] or "test" not in tests_in["ci.yml"]:
         problems.append(f"the workflow and .ci/run run different test targets: {tests_in}")
     allowed = SpecifierSet(re.search(r'^requires-python = "([^"]+)"', pyproject, flags=re.MULTILINE).group(1))
@@ -91,11 +112,11 @@ def workflow_problems(workflow: str, ci_run: str, makefile: str, pyproject: str)
     problems += [f"Python {v} is outside requires-python {allowed}" for v in pythons if Version(v) not in allowed]
     if not pythons:
         problems.append("no python-version set up")
-    matrix = re.search(r"os: \[([^\]]*)\]", workflow)
-    runners = [r.strip() for r in matrix.group(1).split(",")] if matrix else []
+    runners = _matrix_runners(workflow)
+    problems += [f"{r} is a retired runner" for r in runners if r in RETIRED_RUNNERS]
     covered = set().union(*map(platforms_of, runners)) if runners else set()
-    # The platforms pyproject installs TensorFlow for, that a hosted runner can stand for (Intel Macs: CPU only,
-    # the same code path as Linux).
+    # The platforms pyproject installs TensorFlow for that a hosted runner can stand for (Intel Macs: CPU only, the
+    # same code path as Linux).
     needed = {"linux"} if "sys_platform == 'linux'" in pyproject else set()
     needed |= {"darwin-arm64"} if "platform_machine == 'arm64'" in pyproject else set()
     problems += [f"no runner for {p}" for p in sorted(needed - covered)]
@@ -107,7 +128,7 @@ def _project_files() -> tuple[str, str, str, str]:
             (ROOT / "pyproject.toml").read_text())
 
 
-def test_the_workflow_agrees_with_the_makefile_ci_script_and_pyproject() -> None:
+def test_the_workflow_agrees_with_the_makefile_ci_script_pyproject_and_github() -> None:
     assert workflow_problems(*_project_files()) == []
 
 
@@ -115,11 +136,40 @@ def test_the_workflow_agrees_with_the_makefile_ci_script_and_pyproject() -> None
     ('python-version: "3.11"', 'python-version: "3.13"', "outside requires-python"),
     ("run: make test", "run: make tset", "not a Makefile target"),
     ("run: make test", "run: make test-fast", "different test targets"),
-    ("os: [ubuntu-latest, macos-14, macos-15]", "os: [ubuntu-latest, macos-13]", "no runner for darwin-arm64"),
-    ("os: [ubuntu-latest, macos-14, macos-15]", "os: [macos-14]", "no runner for linux"),
+    ("- os: macos-15", "- os: macos-14", "macos-14 is a retired runner"),
+    ("- os: macos", "- os: ubuntu-", "no runner for darwin-arm64"),
+    ("- os: ubuntu-latest", "- os: macos-15", "no runner for linux"),
 ])
 def test_the_agreement_check_fires_on_a_planted_fault(old: str, new: str, words: str) -> None:
     workflow, *rest = _project_files()
     assert old in workflow
     problems = workflow_problems(workflow.replace(old, new), *rest)
     assert any(words in p for p in problems), problems
+
+
+def test_each_job_hands_its_own_python_to_make() -> None:
+    text = WORKFLOW.read_text()
+    assert re.search(r"uses: actions/setup-python@v\d+\n\s+id: python\n", text)
+    assert 'make install PYTHON="${{ steps.python.outputs.python-path }}"' in text
+
+
+def test_a_linux_leg_pins_the_tensorflow_minor_a_mac_installs() -> None:
+    from simplenn.system.compat import KNOWN_GOOD_TF
+
+    text = WORKFLOW.read_text()
+    assert re.findall(r'^\s+tensorflow: "([\d.]+)"$', text, flags=re.MULTILINE) == [KNOWN_GOOD_TF]
+    assert re.search(r"- os: ubuntu-latest\n\s+tensorflow:", text)  # a Linux leg, next to the plain one
+    assert "PIP_CONSTRAINT" in text  # how make install honours the pin
+
+
+@pytest.mark.parametrize("path", [WORKFLOW, MACS_EXAMPLE], ids=["ci", "many-macs"])
+def test_actions_are_at_their_current_majors(path: Path) -> None:
+    used = re.findall(r"uses: (actions/[\w-]+)@v(\d+)", path.read_text())
+    assert used and all(action in CURRENT_MAJORS for action, _ in used), used
+    assert [(a, int(v)) for a, v in used if int(v) != CURRENT_MAJORS[a]] == []
+
+
+def test_many_macs_example_makes_its_venv_with_find_python() -> None:
+    text = MACS_EXAMPLE.read_text()
+    assert "sh scripts/find-python.sh --create .venv" in text
+    assert "-m venv" not in text.split("name: standard preset on many Macs", 1)[1]

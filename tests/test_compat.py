@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -23,6 +24,7 @@ from simplenn.system.compat import (
     minor,
     why_no_gpu,
 )
+from simplenn.system import preflight as preflight_module
 from simplenn.system.preflight import ProbeResult, interpret_probe, preflight, probe_metal_plugin
 
 FIXTURES = Path(__file__).parent / "fixtures" / "macos"
@@ -105,15 +107,6 @@ def test_the_consistency_check_fires_on_a_planted_fault(table, pin, words) -> No
     assert any(words in p for p in problems), problems
 
 
-def test_the_install_pin_is_what_pyproject_installs_on_apple_silicon() -> None:
-    text = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
-    mac = "; sys_platform == 'darwin' and platform_machine == 'arm64'"
-    major, low = KNOWN_GOOD_TF.split(".")
-    assert f'"tensorflow>={KNOWN_GOOD_TF},<{major}.{int(low) + 1}{mac}"' in text
-    assert f'"tensorflow-metal=={KNOWN_GOOD_METAL}{mac}"' in text
-    assert MAC_FIX == f'pip install "tensorflow>={KNOWN_GOOD_TF},<{major}.{int(low) + 1}" tensorflow-metal=={KNOWN_GOOD_METAL}'
-
-
 def test_apples_setup_py_typo_is_not_a_source() -> None:
     # Apple's 1.2.0 setup.py maps "v2.14-v2.18 -> v1.1.0"; 1.1.0 with 2.18 fails in public reports.
     assert lookup_pairing("1.1.0", "2.18.0").status == "broken"
@@ -146,6 +139,22 @@ def test_mac_incompatible_metal_110_with_tf_218() -> None:
     assert levels(findings) == ["error"]
     assert "#81987" in findings[0].message
     assert findings[0].fix == MAC_FIX
+
+
+def test_the_mac_pin_in_pyproject_is_the_one_the_messages_give() -> None:
+    # Issue 25: 1.2.0 is reported to work on 2.18.1 and 2.19 (PR #126360) and 2.19.1 is the newest it loads into.
+    import tomllib
+
+    deps = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]["dependencies"]
+    (mac_tf,) = [d for d in deps if re.match(r"tensorflow[><=]", d) and "platform_machine == 'arm64'" in d]
+    assert mac_tf.split(";")[0] == f"tensorflow{compat.MAC_TF_SPEC}"
+    assert compat.KNOWN_GOOD_TF == "2.19" and lookup_pairing(compat.KNOWN_GOOD_METAL, "2.19.1").status == "good"
+
+
+def test_loads_with_reads_the_table() -> None:
+    assert compat.loads_with("1.2.0") == "2.16, 2.18 or 2.19"
+    assert compat.loads_with("1.1.0") == "2.13, 2.14, 2.15, 2.16 or 2.17"
+    assert compat.loads_with("0.9.0") == "no TensorFlow release in the compatibility table"
 
 
 def test_mac_tf_221_with_metal() -> None:
@@ -292,9 +301,10 @@ def test_interpret_library_not_loaded() -> None:
         # TF 2.19 beside tensorflow-metal 1.1.0: a missing symbol.
         ("probe_tf219_metal110_symbol.txt", ["__ZN3tsl8internal10LogMessageC1EPKcii", "does not export"]),
         # TF 2.20 / 2.21 beside tensorflow-metal 1.2.0: the ABI change, never "a library is missing".
+        # The 2.20/2.21 wheels still ship _pywrap_tensorflow_internal.so; its symbols moved (issue 25).
         ("probe_tf220_metal120_pywrap.txt", ["TensorFlow 2.20 changed its ABI", "_pywrap_tensorflow_internal.so",
-                                              "2.18 or 2.19"]),
-        ("probe_tf221_metal120_pywrap.txt", ["TensorFlow 2.20 changed its ABI", "2.18 or 2.19"]),
+                                              "lib_pywrap_tensorflow_common", "loads with TensorFlow 2.16, 2.18 or 2.19"]),
+        ("probe_tf221_metal120_pywrap.txt", ["TensorFlow 2.20 changed its ABI", "2.16, 2.18 or 2.19"]),
     ],
 )
 def test_interpret_failures_by_tensorflow_release(fixture: str, words: list[str]) -> None:
@@ -302,7 +312,29 @@ def test_interpret_failures_by_tensorflow_release(fixture: str, words: list[str]
     assert result.status == "plugin-mismatch" and result.fix == MAC_FIX
     for word in words:
         assert word in result.message
-    assert "is missing" not in result.message
+    assert "is missing" not in result.message and "no longer ships" not in result.message
+    assert "\n" not in result.message
+
+
+def test_the_abi_message_names_the_installed_plugin() -> None:
+    # tensorflow-metal 1.1.0 with TF 2.20+ fails the same way; the message must not call it 1.2.0 (issue 25).
+    stderr = (FIXTURES / "probe_tf221_metal120_pywrap.txt").read_text()
+    old = interpret_probe(1, 'SIMPLENN_METAL "1.1.0"\n', stderr).message
+    assert "tensorflow-metal 1.1.0 loads with TensorFlow 2.13, 2.14, 2.15, 2.16 or 2.17" in old
+    assert "tensorflow-metal 1.2.0, its last release, loads with TensorFlow 2.16, 2.18 or 2.19" in old
+    new = interpret_probe(1, "", stderr, metal="1.2.0").message
+    assert "the symbols tensorflow-metal 1.2.0 binds" in new and "1.1.0" not in new
+
+
+def test_the_probe_child_names_its_plugin_before_importing(tmp_path: Path) -> None:
+    # A fake child naming tensorflow-metal 1.1.0; then the real probe code up to its import, where none is installed.
+    fake = tmp_path / "python"
+    fake.write_text(f"#!/bin/sh\necho 'SIMPLENN_METAL \"1.1.0\"'\ncat >&2 <<'EOF'\n"
+                    f"{(FIXTURES / 'probe_tf220_metal120_pywrap.txt').read_text()}EOF\nexit 1\n")
+    fake.chmod(0o755)
+    assert "tensorflow-metal 1.1.0 loads with" in probe_metal_plugin(str(fake), timeout=10).message
+    assert 'SIMPLENN_METAL null' in subprocess.run([sys.executable, "-c", preflight_module._PROBE_CODE.split("import tensorflow")[0]],
+                                                   capture_output=True, text=True, timeout=60).stdout
 
 
 def test_interpret_gpu_found() -> None:

@@ -80,6 +80,7 @@ from simplenn.system.devices import setup_logical_cpus
 setup_logical_cpus(2)
 tf.debugging.set_log_device_placement(True)
 tf.config.set_soft_device_placement(False)
+from simplenn.core.cases import MatMul
 from simplenn.measure.ceiling import probe_ceiling
 from simplenn.measure.cell import Settings
 from simplenn.nn.model import Network, make_train_loop, make_train_step
@@ -88,7 +89,7 @@ with tf.device('/CPU:1'):
     x, y = tf.ones((8, 20)), tf.one_hot(tf.zeros(8, tf.int32), 4)
     make_train_step(net)(x, y)
     make_train_loop(net)(x, y, tf.constant(2))
-probe_ceiling('/CPU:1', [(32, 32, 32)], settings=Settings(min_block_s=0.001, min_blocks=1, min_time_s=0.001, max_blocks=1))
+probe_ceiling('/CPU:1', [MatMul(32, 32, 32), MatMul(32, 16, 8, transpose_a=True)], settings=Settings(min_block_s=0.001, min_blocks=1, min_time_s=0.001, max_blocks=1))
 print('DONE', flush=True)
 """
 # log_device_placement prints one line per placed node: "name: (OpType): /job:localhost/…/device:CPU:1".

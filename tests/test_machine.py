@@ -382,8 +382,8 @@ def test_fingerprint_git_checkout(tmp_path: Path) -> None:
     assert fingerprint(tmp_path)["git_dirty"] is True
 
 
-@pytest.mark.skipif(sys.platform != "darwin", reason="calls the real macOS probes (sysctl, pmset, notifyutil, "
-                    "system_profiler); runs on the macos-14/macos-15 CI jobs")
+@pytest.mark.skipif(sys.platform != "darwin", reason="calls the real macOS probes (sysctl, ioreg, pmset, notifyutil, "
+                    "system_profiler); runs on the macos-15/macos-26 CI jobs")
 def test_live_macos_probes_fill_the_fields() -> None:
     fp = fingerprint()
     assert fp["os"] == "macOS" and fp["os_version"]

@@ -13,6 +13,7 @@ from simplenn.core.errors import FieldError, UsageError
 from simplenn.measure.cell import Settings, measure, time_blocks
 from simplenn.nn.model import sgd_step, tf
 from simplenn.store.results import rows, frame
+from simplenn.measure.runners.base import Unsupported
 from simplenn.measure.runners.scratch import ScratchRunner
 from simplenn.cli.run import FIELD_FLAGS
 from tiny import CPU0, CPU1, FAST, METAL, TINY
@@ -280,8 +281,20 @@ def test_metal_unsupported_cases(case, words):
     assert result.backend == "metal" and result.device_kind == "gpu" and result.block_s == ()
 
 
-def test_metal_supported_case_is_not_short_circuited():
-    # No GPU:0 here: a plain float32 case gets past the unsupported check and fails on the missing device.
+def test_metal_supported_case_reaches_the_runner():
+    # Any machine: a plain float32 case on a Metal device passes the unsupported check and is handed to the runner.
+    reached = []
+
+    def make(case, seed):
+        reached.append(case)
+        raise Unsupported("stopped at the runner")
+
+    result = measure(Case("GPU:0", 8, TINY), FAST, METAL, make_runner=make)
+    assert [c.device for c in reached] == ["GPU:0"] and result.reason == "stopped at the runner"
+
+
+def test_a_missing_gpu_is_not_measured(no_gpu):
+    # Without a GPU: the same case fails on the missing device, and not with a Metal reason.
     result = measure(Case("GPU:0", 8, TINY), FAST, METAL)
     assert result.status != "ok" and "Metal" not in result.reason
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import re
 import subprocess
 import sys
 import time
@@ -38,17 +39,29 @@ def bench_run(tmp_path_factory):
     return SimpleNamespace(json=out, doc=json.loads(out.read_text()), stdout=done.stdout, tmp=tmp)
 
 
-def _gpu_present() -> bool:
-    from simplenn.system.devices import list_devices
+def suite_devices(stdout: str) -> tuple[list[str], list[str]]:
+    """(devices the bench suite ran, devices it skipped) from its report header: the suite's own view, not this
+    process's (which may differ: a fake device list here, or a GPU the child cannot use)."""
+    listed = re.search(r"^simplenn bench: .*?; devices (.*?); logical CPUs", stdout, flags=re.MULTILINE).group(1)
+    names = [name.strip() for name in listed.split(",")]
+    return ([n for n in names if not n.endswith("(skipped)")],
+            [n.removesuffix(" (skipped)") for n in names if n.endswith("(skipped)")])
 
-    return any(d.kind == "gpu" for d in list_devices())
+
+def test_suite_devices_reads_the_header():
+    assert suite_devices("x\nsimplenn bench: grid tiny (timed); devices CPU:0, CPU:1, GPU:0 (skipped); logical CPUs 2\n"
+                         ) == (["CPU:0", "CPU:1"], ["GPU:0"])
+    assert suite_devices("simplenn bench: grid tiny (timed); devices CPU:0, CPU:1, GPU:0; logical CPUs 2"
+                         ) == (["CPU:0", "CPU:1", "GPU:0"], [])
 
 
 def test_converted_table_has_every_cell_of_the_grid(bench_run):
     res = pytest_json.load(bench_run.json)
     df = res.table
     assert list(df.columns) == COLUMNS
-    devices = ["CPU:0", "CPU:1"] + (["GPU:0"] if _gpu_present() else [])
+    # Every device the suite ran (a GPU where it sees one), every cell; a device it skipped has none.
+    devices, skipped = suite_devices(bench_run.stdout)
+    assert devices[:2] == ["CPU:0", "CPU:1"] and set(devices + skipped) == {"CPU:0", "CPU:1", "GPU:0"}
     cells = set(zip(df["device"], df["batch_size"], df["widths"]))
     assert cells == {(d, b, "x".join(map(str, w))) for d in devices for b in GRID.config.batch_sizes for w in GRID_WIDTHS}
     assert set(df["status"]) == {"ok"}
@@ -84,7 +97,7 @@ def test_devices_of_a_group_share_steps_per_round_so_table_ratios_are_per_step(b
 
 
 def test_gpu_cells_are_skipped_with_the_reason(bench_run):
-    if _gpu_present():
+    if "GPU:0" in suite_devices(bench_run.stdout)[0]:
         pytest.skip("a GPU is present here: its cells ran instead of being skipped")
     from simplenn.system.devices import gpu_missing_reason
 

@@ -1,4 +1,4 @@
-"""The dependency sets resolve per platform: a Mac gets TF 2.18 + tensorflow-metal 1.2.0, Linux no Metal.
+"""The dependency sets resolve per platform: a Mac gets TF 2.19 + tensorflow-metal 1.2.0, Linux no Metal.
 
 `pip --platform` evaluates environment markers for the host, so it cannot check a Mac set from Linux;
 `uv pip compile --python-platform` does. These tests need uv (the `test` extra) and the package index:
@@ -13,11 +13,14 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from simplenn.system.compat import KNOWN_GOOD_TF
 
 PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
 UV_TIMEOUT_S = 120.0
@@ -32,15 +35,17 @@ _NETWORK_MARKERS = (
 
 @dataclass(frozen=True)
 class Target:
-    """One resolution: a uv target triple, a Python version, extras."""
+    """One resolution: a uv target triple, a Python version, extras, and an optional constraint line."""
 
     platform: str
     python: str
     extras: tuple[str, ...] = ()
+    constraint: str = ""
 
     @property
     def id(self) -> str:
-        return "-".join([self.platform.split("-")[0] + "-" + self.platform.split("-")[-1], self.python, *self.extras])
+        return "-".join([self.platform.split("-")[0] + "-" + self.platform.split("-")[-1], self.python, *self.extras,
+                         *([self.constraint] if self.constraint else [])])
 
 
 MAC = [Target("aarch64-apple-darwin", v) for v in ("3.10", "3.11", "3.12")]
@@ -50,10 +55,16 @@ CUDA = Target("x86_64-unknown-linux-gnu", "3.11", ("cuda",))
 # mlx-cpu publishes manylinux_2_35 wheels only (glibc ≥ 2.35, e.g. Ubuntu 22.04+): the target says so.
 LINUX_TEST = Target("x86_64-manylinux_2_35", "3.11", ("test",))
 MAC_PEERS = Target("aarch64-apple-darwin", "3.11", ("peers",))
+# What `make test` installs on an Apple Silicon Mac and on an Intel Mac (the test extra is what CI installs).
+MAC_TEST = Target("aarch64-apple-darwin", "3.11", ("test",))
+INTEL_MAC_TEST = Target("x86_64-apple-darwin", "3.11", ("test",))
+# CI's Linux leg on the Mac's TensorFlow minor (PIP_CONSTRAINT in .github/workflows/ci.yml).
+LINUX_MAC_TF = Target("x86_64-manylinux_2_35", "3.11", ("test",), f"tensorflow=={KNOWN_GOOD_TF}.*")
 # Negative control: tensorflow-metal has no cp313 wheel, so this must fail to resolve, and must be
 # reported as a resolution failure (not skipped as "network").
 MAC_PY313 = Target("aarch64-apple-darwin", "3.13")
-ALL_TARGETS = [*MAC, INTEL_MAC, *LINUX, CUDA, LINUX_TEST, MAC_PEERS, MAC_PY313]
+ALL_TARGETS = [*MAC, INTEL_MAC, *LINUX, CUDA, LINUX_TEST, MAC_PEERS, MAC_TEST, INTEL_MAC_TEST, LINUX_MAC_TF,
+               MAC_PY313]
 
 
 def classify_uv_failure(stderr: str) -> str:
@@ -89,11 +100,16 @@ def _compile(uv: list[str], target: Target) -> subprocess.CompletedProcess[str]:
            "--no-python-downloads"]
     for extra in target.extras:
         cmd += ["--extra", extra]
-    try:
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=UV_TIMEOUT_S, check=False,
-                              cwd=PYPROJECT.parent)
-    except subprocess.TimeoutExpired:
-        return subprocess.CompletedProcess(cmd, -1, "", f"uv timed out after {UV_TIMEOUT_S:g} s")
+    with tempfile.TemporaryDirectory() as tmp:
+        if target.constraint:
+            constraints = Path(tmp) / "constraints.txt"
+            constraints.write_text(target.constraint + "\n")
+            cmd += ["--constraint", str(constraints)]
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, timeout=UV_TIMEOUT_S, check=False,
+                                  cwd=PYPROJECT.parent)
+        except subprocess.TimeoutExpired:
+            return subprocess.CompletedProcess(cmd, -1, "", f"uv timed out after {UV_TIMEOUT_S:g} s")
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +151,8 @@ def resolved(resolutions: dict, target: Target) -> dict[str, str]:
 @pytest.mark.parametrize("target", MAC, ids=lambda t: t.id)
 def test_mac_arm64_resolves_to_known_good_pair(resolutions: dict, target: Target) -> None:
     pins = resolved(resolutions, target)
-    assert pins.get("tensorflow", "").startswith("2.18."), pins.get("tensorflow")
+    # The pin is >=2.18.1,<2.20 (issue 25): a resolver takes its newest release, the 2.19 line.
+    assert pins.get("tensorflow", "").startswith(f"{KNOWN_GOOD_TF}."), pins.get("tensorflow")
     assert pins.get("tensorflow-metal") == "1.2.0"
     assert "tensorflow-macos" not in pins
     assert not [name for name in pins if name.startswith("nvidia-")]
@@ -176,6 +193,27 @@ def test_mac_peers_extra_brings_mlx_torch_and_jax(resolutions: dict) -> None:
     pins = resolved(resolutions, MAC_PEERS)
     assert {"mlx", "torch", "jax"} <= set(pins)
     assert "mlx-cpu" not in pins  # Metal build: the CPU-only package is for Linux
+
+
+@pytest.mark.network
+def test_mac_test_extra_brings_metal_mlx_and_jax(resolutions: dict) -> None:
+    # `make test` on an Apple Silicon Mac tests the MLX runner (issue 25), with the Mac's TensorFlow pair.
+    pins = resolved(resolutions, MAC_TEST)
+    assert {"mlx", "mlx-metal", "jax", "jaxlib", "tensorflow-metal"} <= set(pins)
+    assert "mlx-cpu" not in pins and pins["tensorflow"].startswith(f"{KNOWN_GOOD_TF}.")
+
+
+@pytest.mark.network
+def test_intel_mac_test_extra_has_no_mlx(resolutions: dict) -> None:
+    pins = resolved(resolutions, INTEL_MAC_TEST)
+    assert not {"mlx", "mlx-metal", "mlx-cpu", "jax", "jaxlib"} & set(pins)
+
+
+@pytest.mark.network
+def test_linux_resolves_on_the_macs_tensorflow_minor(resolutions: dict) -> None:
+    # CI's pinned Linux leg can install: the test extra (MLX, JAX) resolves with TensorFlow 2.19.
+    pins = resolved(resolutions, LINUX_MAC_TF)
+    assert pins.get("tensorflow", "").startswith(f"{KNOWN_GOOD_TF}.") and {"mlx-cpu", "jax"} <= set(pins)
 
 
 @pytest.mark.network

@@ -38,7 +38,12 @@ def collect(logical_cpus: int = 1, ceiling: bool = True) -> dict:
 
 
 def run(args) -> int:
+    from simplenn.system.preflight import require_loadable_tensorflow
+
+    # Before TensorFlow is imported here: a mismatched Metal plugin is a one-line reason and fix, not a traceback.
+    warnings = require_loadable_tensorflow()
     info = collect(args.logical_cpus, ceiling=not args.no_ceiling)
+    info["setup_warnings"] = list(dict.fromkeys([*warnings, *info["setup_warnings"]]))
     if args.json:
         json.dump(info, sys.stdout, indent=2, default=str)
         print()
@@ -53,10 +58,11 @@ def run(args) -> int:
     for warning in info["setup_warnings"]:
         print(f"warning: {warning}")
     ceilings = {c["device"]: c for c in info.get("ceilings", [])}
-    print("devices (TensorFlow's view; ceiling = best tf.matmul float32 GFLOP/s over several shapes, median of timed blocks):")
+    print("devices (TensorFlow's view; ceiling = tf.matmul float32 GFLOP/s, median of timed blocks; a run also probes "
+          "its steps' own matmuls):")
     for d in info["devices"]:
         c = ceilings.get(d["name"])
-        ceiling = f"ceiling {c['gflops']:.1f} GFLOP/s (matmul {'×'.join(map(str, c['shape']))})" if c else ""
+        ceiling = f"ceiling {c['gflops']:.1f} GFLOP/s (matmul {c['matmul']})" if c else ""
         print(f"  {d['name']:<7} kind={d['kind']:<4} backend={d['backend']:<6} {d['description']:<8} {ceiling}")
     if info["gpu_missing_reason"]:
         print(f"  no GPU: {info['gpu_missing_reason']}")

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import platform
 import signal
 import sys
 from contextlib import ExitStack
@@ -10,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 from simplenn.core import validate
+from simplenn.core.cases import FLOPS_FORMULA
 from simplenn.core.errors import FieldError, UsageError
 from simplenn.sweep import config as sweep_config
 from simplenn.sweep.config import KEYS, ConfigKey
@@ -106,6 +106,10 @@ def run(args) -> int:
             state = _resume(args.resume, held)
             if state.meta["status"] == "complete":
                 return _finish(state, args.json)  # never modified: no probe, no new `finished`
+            from simplenn.system.preflight import require_loadable_tensorflow
+
+            for warning in require_loadable_tensorflow():  # the worker imports TensorFlow: the same guard first
+                print(f"warning: {warning}", file=sys.stderr)
             worker = sweep.Worker(state.meta["grid"]["logical_cpus"])
         else:
             state, worker = _start(args, held)
@@ -139,17 +143,15 @@ def _resume(run_dir: Path, held: ExitStack):
 
 def _start(args, held: ExitStack):
     """A new run folder, created and locked for this process, with its plan written; and the worker it started."""
-    from simplenn.system import compat, machine, preflight
+    from simplenn.system import machine, preflight
     from simplenn.core import files
     from simplenn.store import lock
     from simplenn import sweep
 
     config = build_config(args)
-    guard = preflight.preflight(compat.installed_versions(), platform.system(), platform.machine(), sys.version_info[:3])
-    if guard.fatal:
-        raise UsageError(guard.fatal)
+    guard_warnings = preflight.require_loadable_tensorflow()
     fp = machine.fingerprint(Path.cwd())
-    warnings = list(guard.warnings) + machine.preflight_warnings(fp)
+    warnings = list(guard_warnings) + machine.preflight_warnings(fp)
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
     out = Path(args.out or _default_out(fp.get("label", "machine")))
@@ -217,8 +219,8 @@ def _finish(state, as_json: bool) -> int:
                       f"{row.samples_per_s:>11.0f} {row.gflop_per_s:>8.1f} {row.pct_of_ceiling:>9.1f}")
             else:
                 print(f"{row.cell_id:<32} {row.status:<11} {row.reason}")
-        print("median of timed blocks (block time / steps per block); IQR % = IQR / median; GFLOP/s uses "
-              "6 × batch × weight entries; % ceiling = of the device's tf.matmul GFLOP/s measured in this run")
+        print(f"median of timed blocks (block time / steps per block); IQR % = IQR / median; GFLOP/s: {FLOPS_FORMULA}; "
+              "% ceiling = of the fastest of the device's tf.matmul probes (the steps' own matmuls) in this run")
         if state.meta.get("gpu_missing_reason"):
             print(f"GPU: absent, not measured — {state.meta['gpu_missing_reason']}")
         for w in state.warnings:

@@ -46,11 +46,14 @@ def run(args) -> int:
     from simplenn.nn.confusion_chart import prepare_out_dir, write_confusion
     from simplenn.core.errors import UsageError
     from simplenn.nn.train import TrainConfig, TrainingDiverged, train
+    from simplenn.system.preflight import require_loadable_tensorflow
 
     if args.seed < 0:
         raise UsageError(f"--seed: {args.seed} is not allowed; give an integer ≥ 0")
     if args.out:
         prepare_out_dir(args.out)  # a bad --out fails now, not after training
+    for warning in require_loadable_tensorflow():  # before TensorFlow is imported here, as `run` and `info` do
+        print(f"warning: {warning}", file=sys.stderr)
     devices.setup_logical_cpus(args.logical_cpus)
     device = devices.select([args.device], devices.list_devices(), devices.gpu_missing_reason(), option="--device")[0]
     dataset = data.load(args.dataset, args.data, seed=args.seed)

@@ -1,9 +1,13 @@
-"""A device's matmul ceiling: the best GFLOP/s over several matmul shapes, the training step's own largest among them.
+"""A device's matmul ceiling: the best GFLOP/s over the training step's own matmuls, timed as the step runs them.
 
-A single square matmul is not a ceiling for a step whose matmuls have other shapes: the reference run's step
-reached 104 % of a 2048² chain. So the probe times a 1024³ square chain and the largest matmul of each network
-of the sweep, at the largest batch it runs at ((batch × 784) @ (784 × 100) for the default network), and the
-ceiling is the fastest of them. Every shape is timed with the same block protocol as a step (measure.time_blocks).
+A step's GFLOP/s (simplenn.core.cases.flops_per_step over its time) is a time-weighted mean of its matmuls' rates, slowed
+further by the element-wise work it also does, so it cannot beat the fastest of its matmuls. The probe therefore
+times the matmuls the step runs, one at a time and as the step runs them: each network's matmuls that carry at
+least MIN_SHARE of its step's FLOPs, at the largest batch the sweep runs it at, with their transposes (the weight
+gradient is x^T @ δ, `transpose_a`; the input gradient δ @ W^T, `transpose_b`), plus a 1024³ square matmul as a
+yardstick across machines. The ceiling is the fastest. The probe runs in the process that times the cells (the
+sweep's worker), so under the same TensorFlow thread pools; the intra-/inter-op settings are recorded with it.
+Every matmul is timed with the same block protocol as a step (measure.time_blocks).
 """
 from __future__ import annotations
 
@@ -12,34 +16,38 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simplenn.core.cases import Case
+from simplenn.core.cases import Case, MatMul, flops_per_step, step_matmuls
 from simplenn.measure.cell import Settings, time_blocks
 
-Shape = tuple[int, int, int]  # (m, k, n): (m × k) @ (k × n), then (m × n) @ (n × k) back to m × k
-
-SQUARE: Shape = (1024, 1024, 1024)
-MAX_STEP_SHAPES = 3
-# Short: the probe runs at the start and the end of every run, for several shapes; the fastest median counts.
+SQUARE = MatMul(1024, 1024, 1024, role="square")
+# A matmul below this share of its step's FLOPs is left out: the step's rate is dominated by its big matmuls,
+# and each probe costs a trace and ≥ 6 blocks. That keeps the first layer's forward and weight-gradient matmuls of
+# 784-100-30-10 (47 % each) and 784-256-256-10 (33 % each), and five of 784-1024-1024-10's (17–22 % each).
+MIN_SHARE = 0.15
+# Short: the probe runs at the start and the end of every run, for several matmuls; the fastest median counts.
 PROBE_SETTINGS = Settings(min_block_s=0.03, min_time_s=0.1, max_time_s=0.3, precision=0.02)
-FORMULA = "GFLOP/s = 4·m·k·n per step (two chained matmuls (m×k)@(k×n), (m×n)@(n×k)) × steps per block / median block s / 1e9"
+FORMULA = ("GFLOP/s = 2·m·k·n per matmul (operands as the step stores them, transposed where it transposes them) "
+           "× matmuls per block / median block s / 1e9")
 
 
 @dataclass(frozen=True)
 class Probe:
-    """One shape's timing: steps per block and every timed block."""
+    """One matmul's timing: matmuls per block and every timed block."""
 
-    shape: Shape
+    matmul: MatMul
     n_steps: int
     block_s: tuple[float, ...]
 
     @property
     def gflops(self) -> float:
-        """4·m·k·n FLOPs per step × steps per block / median block seconds / 1e9."""
-        m, k, n = self.shape
-        return 4.0 * m * k * n * self.n_steps / float(np.median(self.block_s)) / 1e9
+        """2·m·k·n FLOPs per matmul × matmuls per block / median block seconds / 1e9."""
+        return self.matmul.flops * self.n_steps / float(np.median(self.block_s)) / 1e9
 
     def to_dict(self) -> dict:
-        return {"shape": list(self.shape), "n_steps": self.n_steps, "block_s": list(self.block_s), "gflops": self.gflops}
+        mm = self.matmul
+        return {"shape": [mm.m, mm.k, mm.n], "transpose_a": mm.transpose_a, "transpose_b": mm.transpose_b,
+                "matmul": mm.label, "role": mm.role, "n_steps": self.n_steps, "block_s": list(self.block_s),
+                "gflops": self.gflops}
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,7 @@ class Ceiling:
     device: str
     dtype: str
     probes: tuple[Probe, ...]
+    threads: tuple[tuple[str, int], ...] = ()  # TensorFlow's (name, value) thread settings where the probe ran
 
     @property
     def best(self) -> Probe:
@@ -59,58 +68,81 @@ class Ceiling:
         return self.best.gflops
 
     def to_dict(self) -> dict:
-        best = self.best
-        return {"kind": "ceiling", "device": self.device, "dtype": self.dtype, "shape": list(best.shape),
-                "n_steps": best.n_steps, "block_s": list(best.block_s), "gflops": best.gflops,
-                "probes": [p.to_dict() for p in self.probes], "formula": FORMULA}
+        best = self.best.to_dict()
+        return {"kind": "ceiling", "device": self.device, "dtype": self.dtype,
+                **{k: best[k] for k in ("shape", "transpose_a", "transpose_b", "matmul", "n_steps", "block_s",
+                                        "gflops")},
+                "probes": [p.to_dict() for p in self.probes], "tf_threads": dict(self.threads), "formula": FORMULA}
 
 
-def step_shapes(cases: Iterable[Case], limit: int = MAX_STEP_SHAPES) -> list[Shape]:
-    """The largest matmul of each network at the largest batch it runs at, largest first (at most `limit`)."""
+def step_shapes(cases: Iterable[Case], min_share: float = MIN_SHARE) -> list[MatMul]:
+    """Each network's step matmuls carrying ≥ min_share of its FLOPs, at the largest batch it runs at; largest first."""
     largest: dict[tuple[int, ...], int] = {}
     for c in cases:
         largest[c.layer_sizes] = max(largest.get(c.layer_sizes, 0), c.batch_size)
-    shapes = {(batch, *max(zip(sizes[:-1], sizes[1:]), key=lambda io: io[0] * io[1]))
-              for sizes, batch in largest.items() if len(sizes) >= 2}
-    return sorted(shapes, key=lambda s: (-s[0] * s[1] * s[2], s))[:limit]
+    chosen: dict[tuple, MatMul] = {}
+    for sizes, batch in largest.items():
+        total = flops_per_step(batch, sizes)
+        for mm in step_matmuls(batch, sizes):
+            if mm.flops >= min_share * total:
+                chosen.setdefault(mm.key(), mm)
+    return sorted(chosen.values(), key=lambda mm: (-mm.flops, mm.key()))
 
 
-def ceiling_shapes(cases: Iterable[Case]) -> list[Shape]:
-    """What a sweep's ceiling probe times: the 1024³ square chain and the step's own largest matmuls."""
-    return list(dict.fromkeys([SQUARE, *step_shapes(cases)]))
+def ceiling_shapes(cases: Iterable[Case]) -> list[MatMul]:
+    """What a sweep's ceiling probe times: the 1024³ square and the step's own big matmuls."""
+    return list({mm.key(): mm for mm in [SQUARE, *step_shapes(cases)]}.values())
 
 
-def probe_ceiling(device: str, shapes: Iterable[Shape] = (SQUARE,), dtype: str = "float32",
+def probe_ceiling(device: str, matmuls: Iterable[MatMul] = (SQUARE,), dtype: str = "float32",
                   settings: Settings = PROBE_SETTINGS) -> Ceiling:
-    """Time the chain of each of `shapes` on `device`; the ceiling is the fastest."""
-    unique = list(dict.fromkeys(tuple(int(d) for d in s) for s in shapes))
-    return Ceiling(device, dtype, tuple(_probe(device, s, dtype, settings) for s in unique))
-
-
-def _probe(device: str, shape: Shape, dtype: str, settings: Settings) -> Probe:
+    """Time each of `matmuls` on `device` (duplicates once); the ceiling is the fastest."""
     from simplenn.system.tfimport import tensorflow
 
-    from simplenn.system.hostinit import host_uniform, on_host
+    tf = tensorflow()
+    unique = list({mm.key(): mm for mm in matmuls}.values())
+    threads = (("intra_op", tf.config.threading.get_intra_op_parallelism_threads()),
+               ("inter_op", tf.config.threading.get_inter_op_parallelism_threads()))
+    return Ceiling(device, dtype, tuple(_probe(device, mm, dtype, settings) for mm in unique), threads)
+
+
+def matmul_loop(device: str, mm: MatMul, dtype: str = "float32"):
+    """`loop(steps) -> a scalar`: `steps` times the matmul on `device`, each after the last, as one tf.function."""
+    from simplenn.system.tfimport import tensorflow
+
+    from simplenn.system.hostinit import host_uniform
 
     tf = tensorflow()
-    m, k, n = shape
+    (a_shape, b_shape) = mm.shapes
     with tf.device(device):  # drawn on the host and copied once: no random op runs on the measured device
-        x = tf.Variable(host_uniform(1, (m, k), dtype) + 1)
-        # Every entry 1/k (1/n): each product is a row mean, so values neither grow nor decay into denormals.
-        w = tf.Variable(on_host(np.full((k, n), 1 / k, np.float32), dtype))
-        w_back = tf.Variable(on_host(np.full((n, k), 1 / n, np.float32), dtype))
+        # Variables, not constants: a matmul of two constants could be folded away by the graph optimiser.
+        a = tf.Variable(host_uniform(1, a_shape, dtype))
+        b = tf.Variable(host_uniform(2, b_shape, dtype))
+        first = tf.zeros((mm.m, mm.n), dtype)
 
     @tf.function(input_signature=[tf.TensorSpec((), tf.int32)])
-    def chain(steps):
-        for _ in tf.range(steps):
-            x.assign(tf.matmul(tf.matmul(x, w), w_back))  # each step depends on the last
-        return x[0, 0]
+    def loop(steps):
+        def body(i, previous):
+            # One matmul at a time, as in the step: each waits for the last (a control edge, no extra arithmetic).
+            with tf.control_dependencies([previous]):
+                return i + 1, tf.matmul(a, b, transpose_a=mm.transpose_a, transpose_b=mm.transpose_b)
 
+        _, out = tf.while_loop(lambda i, _: i < steps, body, (tf.constant(0), first))
+        return out[0, 0]
+
+    return loop
+
+
+def _probe(device: str, mm: MatMul, dtype: str, settings: Settings) -> Probe:
+    from simplenn.system.tfimport import tensorflow
+
+    tf = tensorflow()
+    loop = matmul_loop(device, mm, dtype)
     state = {}
 
     def run(steps: int) -> None:
         with tf.device(device):
-            state["out"] = chain(tf.constant(steps, tf.int32))
+            state["out"] = loop(tf.constant(steps, tf.int32))
 
     def sync() -> float:
         return float(state["out"].numpy())
@@ -118,4 +150,4 @@ def _probe(device: str, shape: Shape, dtype: str, settings: Settings) -> Probe:
     run(1)
     sync()
     steps, blocks, _ = time_blocks(run, sync, settings)
-    return Probe(shape, steps, tuple(blocks))
+    return Probe(mm, steps, tuple(blocks))

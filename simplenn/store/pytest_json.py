@@ -15,6 +15,8 @@ Format history of the `extra_info` bench/ writes into every benchmark (EXTRA_INF
      final_loss, n_traces, placement, peak_bytes. The file's top level may carry "simplenn": {format, grid,
      devices, logical_cpus, power_source, thermal}; machine_info may carry "simplenn" (the stable part of
      simplenn.system.machine.fingerprint()).
+     `flops_per_step` and `flops_formula` are for people reading the file: the loader recomputes the count from
+     `case`, so files written before issue 23 (6 × batch × weight entries) load with the fixed count.
 Newer formats are refused with a clear message.
 """
 from __future__ import annotations

@@ -9,6 +9,10 @@ Format history (SCHEMA_VERSION):
      which tells a copy of a run from a different run with the same folder name; older runs are told apart by
      path. Likewise a cell's `precision` (its median's relative 95 % CI half-width when timing stopped),
      `imprecise` and `worker_pid`; a ceiling's `shape` and `probes`; the grid's `precision` and `max_time_s`.
+     FLOPs (issue 23, no version bump): no record stores a count; `rows()` derives it from the case, so runs from
+     before the fix (6 × batch × weight entries) load with the fixed count. Ceiling probes since then time the step's
+     big matmuls one at a time with their transposes (per probe `transpose_a`, `transpose_b`, `matmul`, `role`; the
+     record's `tf_threads`); older ones timed chained matmuls (`shape`) or a square (`n`). `gflops` = the fastest.
 Older files are upgraded on load by the functions in _UPGRADES (none yet); newer ones are refused.
 """
 from __future__ import annotations

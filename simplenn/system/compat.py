@@ -23,11 +23,13 @@ PACKAGES = ("tensorflow", "tensorflow-macos", "tensorflow-metal", "keras", "nump
 # says which versions it compared. mlx-metal is MLX's Metal backend (macOS), mlx-cpu its Linux CPU one.
 PEER_PACKAGES = ("jax", "jaxlib", "mlx", "mlx-metal", "mlx-cpu", "torch")
 
-# The install pin: the best-evidenced pair. 1.2.0 + 2.19 also loads (PR #126360), but 2.18 has more reports
-# (it is the release tensorflow-metal 1.2.0 was published against) and 2.19 adds nothing this benchmark needs.
-KNOWN_GOOD_TF = "2.18"
+# The install pin (pyproject.toml holds the same specifier; a test keeps them equal): tensorflow-metal 1.2.0 is
+# reported to work on 2.18.1 and 2.19 (PR #126360) and 2.20 broke it, so the pin is the 2.18.1-2.19.x window; a
+# resolver picks its newest release, 2.19.x (KNOWN_GOOD_TF: the minor a Mac installs, which CI's Linux leg pins).
+MAC_TF_SPEC = ">=2.18.1,<2.20"
+KNOWN_GOOD_TF = "2.19"
 KNOWN_GOOD_METAL = "1.2.0"
-MAC_FIX = f'pip install "tensorflow>={KNOWN_GOOD_TF},<2.19" tensorflow-metal=={KNOWN_GOOD_METAL}'
+MAC_FIX = f'pip install "tensorflow{MAC_TF_SPEC}" tensorflow-metal=={KNOWN_GOOD_METAL}'
 # tensorflow-metal publishes wheels for CPython 3.9-3.12 only (1.2.0 is its last release).
 METAL_PYTHONS = ((3, 9), (3, 12))
 
@@ -58,8 +60,8 @@ _SYMBOL = 'import fails with "Symbol not found: __ZN3tsl8internal10LogMessageC1E
 # ("v2.14-v2.18 -> v1.1.0"), so no row rests on it. A pair without a row is "not in the table" (a warning).
 METAL_TABLE: tuple[MetalPairing, ...] = (
     MetalPairing("1.2.0", "2.16", "good", f"loads with TF 2.16.2 ({_PR_126360})"),
-    MetalPairing("1.2.0", "2.18", "good", f'"works on 2.18.1 and 2.19" ({_PR_126360}); the pair this project pins'),
-    MetalPairing("1.2.0", "2.19", "good", f'"works on 2.18.1 and 2.19" ({_PR_126360})'),
+    MetalPairing("1.2.0", "2.18", "good", f'"works on 2.18.1 and 2.19" ({_PR_126360})'),
+    MetalPairing("1.2.0", "2.19", "good", f'"works on 2.18.1 and 2.19" ({_PR_126360}); what the pin installs'),
     MetalPairing("1.2.0", "2.20", "broken", _ABI_220.format(f"{_PR_126360}, PR #126254")),
     MetalPairing("1.2.0", "2.21", "broken", _ABI_220.format("tensorflow/tensorflow PR #126384")),
     *(MetalPairing("1.1.0", tf, "good", _WORKS_110) for tf in ("2.13", "2.14", "2.15", "2.16")),
@@ -103,6 +105,15 @@ def lookup_pairing(metal: str, tf: str, table: tuple[MetalPairing, ...] = METAL_
         if tf_minor == row.tf and _metal_matches(row.metal, metal):
             return row
     return None
+
+
+def loads_with(metal: str, table: tuple[MetalPairing, ...] = METAL_TABLE) -> str:
+    """The TensorFlow minors this tensorflow-metal release is known to load with, in words ("2.16, 2.18 or 2.19")."""
+    minors = sorted({row.tf for row in table if row.status == "good" and _metal_matches(row.metal, metal)},
+                    key=lambda v: tuple(map(int, v.split("."))))
+    if not minors:
+        return "no TensorFlow release in the compatibility table"
+    return minors[0] if len(minors) == 1 else f"{', '.join(minors[:-1])} or {minors[-1]}"
 
 
 def os_kind(system: str) -> str:

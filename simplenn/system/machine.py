@@ -21,6 +21,7 @@ import psutil
 
 from simplenn.system.compat import PACKAGES, PEER_PACKAGES, installed_versions
 from simplenn.system.macos import (  # noqa: F401  (the parsers are part of this module's interface)
+    MAC_TOOLS,
     THERMAL_KEY,
     UNKNOWN_APPLE_CHIP,
     chip_from_brand,
@@ -28,6 +29,7 @@ from simplenn.system.macos import (  # noqa: F401  (the parsers are part of this
     parse_clusters,
     parse_gpu_cores,
     parse_hardware_chip,
+    parse_ioreg_gpu_cores,
     parse_low_power_mode,
     parse_pmset_batt,
     parse_sysctl,
@@ -156,17 +158,17 @@ def thermal_state() -> str:
     only its notes, even while the chip throttles (exelban/stats#749, macmade/Hot#80). Caveat: notifyutil prints
     0 for a key nobody publishes, so a Mac whose thermald never posted the key reads "nominal".
     """
-    return parse_thermal_pressure(_run(["notifyutil", "-g", THERMAL_KEY])) if _is_mac() else "unknown"
+    return parse_thermal_pressure(_run([MAC_TOOLS["notifyutil"], "-g", THERMAL_KEY])) if _is_mac() else "unknown"
 
 
 def low_power_mode() -> bool | None:
     """Return whether macOS Low Power Mode is on (``pmset -g``); None off the Mac or when pmset says nothing."""
-    return parse_low_power_mode(_run(["pmset", "-g"])) if _is_mac() else None
+    return parse_low_power_mode(_run([MAC_TOOLS["pmset"], "-g"])) if _is_mac() else None
 
 
 def _power() -> tuple[str, int | None]:
     if _is_mac():
-        return parse_pmset_batt(_run(["pmset", "-g", "batt"]))
+        return parse_pmset_batt(_run([MAC_TOOLS["pmset"], "-g", "batt"]))
     try:
         battery = psutil.sensors_battery()
     except (AttributeError, NotImplementedError, OSError, RuntimeError):
@@ -202,34 +204,49 @@ def _read_text(path: str) -> str | None:
         return None
 
 
+def _sysctl(*args: str) -> str | None:
+    return _run([MAC_TOOLS["sysctl"], *args])
+
+
 def _clusters() -> dict[str, int]:
-    levels = int_or_none(_run(["sysctl", "-n", "hw.nperflevels"])) or 0
-    # Ask only for the levels that exist: sysctl exits non-zero on an unknown name.
+    levels = int_or_none(_sysctl("-n", "hw.nperflevels")) or 0
     names = [f"hw.perflevel{i}.{key}" for i in range(levels) for key in ("name", "physicalcpu")]
-    return parse_clusters(_run(["sysctl", *names])) if names else {}
+    # -i: skip unknown names instead of failing the whole query. macOS 12 has hw.perflevelN.physicalcpu but no
+    # hw.perflevelN.name (Dr-Noob/cpufetch#139); without -i sysctl exits non-zero and no cluster is read
+    # (archspec/archspec#233 uses -i for the same reason).
+    return parse_clusters(_sysctl("-i", *names)) if names else {}
+
+
+def _gpu_cores() -> int | None:
+    # system_profiler's sppci_cores is empty when it is slow or on a virtual Mac (modular/rules_mojo#56); the GPU
+    # driver's IORegistry entry carries the count too (sbryngelson/ANEForge#151 reads it first).
+    cores = parse_gpu_cores(_run([MAC_TOOLS["system_profiler"], "SPDisplaysDataType", "-json"], timeout_s=15))
+    if cores is None:
+        cores = parse_ioreg_gpu_cores(_run([MAC_TOOLS["ioreg"], "-r", "-d", "1", "-c", "AGXAccelerator"]))
+    return cores
 
 
 def _mac_facts() -> dict[str, Any]:
-    brand = parse_sysctl_brand(_run(["sysctl", "-n", "machdep.cpu.brand_string"]))
+    brand = parse_sysctl_brand(_sysctl("-n", "machdep.cpu.brand_string"))
     chip = chip_from_brand(brand)
     # 1 when this (x86_64) Python runs under Rosetta 2 on Apple Silicon: no Metal GPU then.
-    translated = _run(["sysctl", "-n", "sysctl.proc_translated"])
+    translated = _sysctl("-n", "sysctl.proc_translated")
     rosetta = translated.strip() == "1" if translated is not None else None
     apple_silicon = platform.machine() == "arm64" or rosetta
     if chip is None and apple_silicon:
         # Launch-era M1 says "Apple processor" (archspec/archspec#38); system_profiler names the chip.
-        hardware = _run(["system_profiler", "SPHardwareDataType"], timeout_s=15)
+        hardware = _run([MAC_TOOLS["system_profiler"], "SPHardwareDataType"], timeout_s=15)
         chip = parse_hardware_chip(hardware) or UNKNOWN_APPLE_CHIP
     clusters = _clusters()
-    version = (_run(["sw_vers", "-productVersion"]) or "").strip() or platform.mac_ver()[0] or None
+    version = (_run([MAC_TOOLS["sw_vers"], "-productVersion"]) or "").strip() or platform.mac_ver()[0] or None
     return {
         "cpu_model": brand,
         "chip": chip,
-        "model": (_run(["sysctl", "-n", "hw.model"]) or "").strip() or None,
+        "model": (_sysctl("-n", "hw.model") or "").strip() or None,
         "cpu_clusters": clusters,
         "cores_performance": clusters.get("Performance"),
         "cores_efficiency": clusters.get("Efficiency"),
-        "gpu_cores": parse_gpu_cores(_run(["system_profiler", "SPDisplaysDataType", "-json"], timeout_s=15)),
+        "gpu_cores": _gpu_cores(),
         "os": "macOS",
         "os_version": version,
         "rosetta": rosetta,

@@ -25,6 +25,16 @@ THERMAL_MEANING = {
     "sleeping": "the system is about to sleep to cool down",
     "unknown": "no source answered (not a Mac, or notifyutil missing); not the same as nominal",
 }
+# Every macOS tool by its absolute path: launchd jobs and self-hosted runner shells start with a short PATH
+# (often /usr/bin:/bin only), where `sysctl` (/usr/sbin) is not found and the probe would read "unknown".
+MAC_TOOLS = {
+    "sysctl": "/usr/sbin/sysctl",
+    "system_profiler": "/usr/sbin/system_profiler",
+    "ioreg": "/usr/sbin/ioreg",
+    "notifyutil": "/usr/bin/notifyutil",
+    "pmset": "/usr/bin/pmset",
+    "sw_vers": "/usr/bin/sw_vers",
+}
 # The brand launch-era M1 Macs report in machdep.cpu.brand_string (archspec/archspec#38): names no chip.
 GENERIC_BRANDS = ("Apple processor",)
 UNKNOWN_APPLE_CHIP = "unknown Apple chip"
@@ -92,6 +102,12 @@ def parse_gpu_cores(json_text: str | None) -> int | None:
         if cores is not None:
             return cores
     return None
+
+
+def parse_ioreg_gpu_cores(text: str | None) -> int | None:
+    """Return the GPU core count from ``ioreg -r -d 1 -c AGXAccelerator`` (its ``"gpu-core-count" = N`` line)."""
+    match = re.search(r'"gpu-core-count"\s*=\s*(\d+)', text or "")
+    return int(match.group(1)) if match else None
 
 
 def parse_pmset_batt(text: str | None) -> tuple[str, int | None]:

@@ -1,13 +1,16 @@
 """Peak FP32 figures of Apple Silicon GPUs, so a measured GFLOP/s can be put next to what the chip could do.
 
 Every row carries its GPU clock, its source, and a kind:
-  - "published": Apple published the TFLOPS figure itself: only the 8-core M1 ("2.6 teraflops of throughput",
-    Apple's M1 announcement of 2020-11-10, as reported by macrumors.com); none for the M2 family or later;
-  - "derived": FP32 = GPU cores x 128 ALUs x 2 FLOPs per FMA x a clock measured or documented by third parties
-    (philipturner/metal-benchmarks lists M1 at 1278 MHz, M1 Pro/Max/Ultra at 1296 MHz, M2 at 1398 MHz and
-    M2 Pro/Max/Ultra at >= 1398 MHz);
-  - "estimate": the same formula with a clock from third-party spec listings only (M3, M4, M5 families), or a
-    core count not in the table scaled per core.
+  - "published": Apple stated the TFLOPS figure itself: the 8-core M1 (2.6, Apple's M1 announcement of
+    2020-11-10, as reported by macrumors.com), the 16-core M1 Pro (5.2) and the 32-core M1 Max (10.4, both at the
+    2021-10-18 event, as reported by stuff.co.za and italy24news.com); none for the M2 family or later. Apple's
+    5.2 and 10.4 imply ~1.27 GHz, 2 % below the measured 1296 MHz the row keeps;
+  - "derived": FP32 = GPU cores x 128 ALUs x 2 FLOPs per FMA x a clock measured by third parties
+    (philipturner/metal-benchmarks lists M1 at 1278 MHz, M1 Pro/Max/Ultra at 1296 MHz, M2/M2 Pro/M2 Max at
+    1398 MHz);
+  - "estimate": the same formula with a clock no measurement covers: third-party spec listings (M3, M4, M5
+    families), the M2 Ultra (metal-benchmarks lists no Ultra of the M2 generation; the M2 Max clock is assumed), or
+    a core count not in the table scaled per core.
 Memory bandwidth is Apple's published figure (GB/s), None where Apple published none.
 Reports must say "% of peak" only next to the chip, core count and kind used.
 """
@@ -79,29 +82,34 @@ PEAKS: tuple[ChipPeak, ...] = (
     ChipPeak("M1", 8, 2.6, 68.25, 1.278, "published",
              f"Apple, 2020-11-10: 2.6 TFLOPS (cores x 128 x 2 x 1278 MHz from {_MB} gives 2.62)"),
     *_family("M1", (7,), 1.278, (68.25,), "derived", f"{_MB}: 1278 MHz"),
-    *_family("M1 Pro", (16, 14), 1.296, (200.0, 200.0), "derived", f"{_MB}: 1296 MHz"),
-    *_family("M1 Max", (32, 24), 1.296, (400.0, 400.0), "derived", f"{_MB}: 1296 MHz"),
+    ChipPeak("M1 Pro", 16, 5.2, 200.0, 1.296, "published",
+             f"Apple, 2021-10-18: 5.2 TFLOPS (cores x 128 x 2 x 1296 MHz from {_MB} gives 5.31)"),
+    *_family("M1 Pro", (14,), 1.296, (200.0,), "derived", f"{_MB}: 1296 MHz"),
+    ChipPeak("M1 Max", 32, 10.4, 400.0, 1.296, "published",
+             f"Apple, 2021-10-18: 10.4 TFLOPS (cores x 128 x 2 x 1296 MHz from {_MB} gives 10.62)"),
+    *_family("M1 Max", (24,), 1.296, (400.0,), "derived", f"{_MB}: 1296 MHz"),
     *_family("M1 Ultra", (64, 48), 1.296, (800.0, 800.0), "derived", f"{_MB}: 1296 MHz"),
     *_family("M2", (10, 8), 1.398, (100.0, 100.0), "derived", f"{_MB}: 1398 MHz"),
-    *_family("M2 Pro", (19, 16), 1.398, (200.0, 200.0), "derived", f"{_MB}: >= 1398 MHz"),
-    *_family("M2 Max", (38, 30), 1.398, (400.0, 400.0), "derived", f"{_MB}: >= 1398 MHz"),
-    *_family("M2 Ultra", (76, 60), 1.398, (800.0, 800.0), "derived", f"{_MB}: >= 1398 MHz"),
+    *_family("M2 Pro", (19, 16), 1.398, (200.0, 200.0), "derived", f"{_MB}: 1398 MHz"),
+    *_family("M2 Max", (38, 30), 1.398, (400.0, 400.0), "derived", f"{_MB}: 1398 MHz"),
+    *_family("M2 Ultra", (76, 60), 1.398, (800.0, 800.0), "estimate",
+             f"{_MB}: M2 Max at 1398 MHz (no Ultra measured)"),
     # M3: hmc-tech.com lists the 40-core M3 Max at 1398 MHz (14.32 TFLOPS); the same clock is assumed family-wide.
     *_family("M3", (10, 8), 1.398, (100.0, 100.0), "estimate", f"{_HMC}: M3 Max at 1398 MHz"),
     *_family("M3 Pro", (18, 14), 1.398, (150.0, 150.0), "estimate", f"{_HMC}: M3 Max at 1398 MHz"),
     *_family("M3 Max", (40, 30), 1.398, (400.0, 300.0), "estimate", f"{_HMC}: 1398 MHz"),
     *_family("M3 Ultra", (80, 60), 1.398, (819.0, 819.0), "estimate", f"{_HMC}: M3 Max at 1398 MHz"),
-    # M4: third-party clocks run 1.47-1.6 GHz (hmc-tech.com: 10-core M4 1470 MHz = 3.76 TFLOPS; one listing puts
-    # the 32-core M4 Max at 1678 MHz). The low, best-attested clock is used: a peak that is too high would
-    # make the measured % of peak look worse than it is, a low one errs the other way by at most ~14 %.
+    # M4: third-party clocks run 1.47-1.68 GHz (hmc-tech.com: 10-core M4 1470 MHz = 3.76 TFLOPS; 32-core M4 Max
+    # 1678 MHz = 13.74 TFLOPS). Each chip takes the listing for its own die; the M4 Pro, listed nowhere, the M4's.
     *_family("M4", (10, 8), 1.47, (120.0, 120.0), "estimate", f"{_HMC}: 10-core M4 at 1470 MHz"),
     *_family("M4 Pro", (20, 16), 1.47, (273.0, 273.0), "estimate", f"{_HMC}: M4 at 1470 MHz"),
-    *_family("M4 Max", (40, 32), 1.47, (546.0, 410.0), "estimate", f"{_HMC}: M4 at 1470 MHz"),
-    # M5 (Apple newsroom 2025-10-15: 10-core GPU, 153 GB/s); M5 Pro up to 20 and M5 Max up to 40 GPU cores
-    # (Apple, 2026-03). Clocks: hmc-tech.com lists the 10-core M5 at 1740 MHz (4.45 TFLOPS); the M5 Max GPU is
-    # put at up to ~1.62 GHz by third parties (issue 14; no primary source found). M5 Max 614 GB/s: turbovs.com.
+    *_family("M4 Max", (40, 32), 1.678, (546.0, 410.0), "estimate", f"{_HMC}: 32-core M4 Max at 1678 MHz"),
+    # M5 (Apple newsroom 2025-10-15: 10-core GPU, 153 GB/s); M5 Pro up to 20 GPU cores and 307 GB/s, M5 Max up to
+    # 40 and 614 GB/s (Apple, 2026-03, as reported by morningoverview.com and MacRumors). Clocks: hmc-tech.com lists
+    # the 10-core M5 at 1740 MHz (4.45 TFLOPS); the M5 Max GPU is put at up to ~1.62 GHz by third parties (issue
+    # 14; no primary source found). The binned 32-core M5 Max's bandwidth is not published.
     *_family("M5", (10,), 1.74, (153.0,), "estimate", f"{_HMC}: 10-core M5 at 1740 MHz"),
-    *_family("M5 Pro", (20,), 1.62, (None,), "estimate", "third-party M5 Max clock (~1.62 GHz) assumed"),
+    *_family("M5 Pro", (20,), 1.62, (307.0,), "estimate", "third-party M5 Max clock (~1.62 GHz) assumed"),
     *_family("M5 Max", (40, 32), 1.62, (614.0, None), "estimate", "third-party clock, up to ~1.62 GHz"),
 )
 

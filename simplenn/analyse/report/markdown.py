@@ -136,7 +136,7 @@ def cross_machine_section(analysis: Analysis) -> str:
                  "faster); best = the shared configuration with the highest CI lower bound. Crossover: the smallest "
                  f"measured batch size from which on {m.other_device} is faster at every larger size (CI lower "
                  "bound > 1). ")
-    text += ("GFLOP/s = 6 × batch × weights / median step time, best shared cell; % of GPU peak: of the chip's FP32 "
+    text += ("GFLOP/s = FLOPs per step (see Method) / median step time, best shared cell; % of GPU peak: of the chip's FP32 "
              "peak (GPU rows of known Apple chips only; published, derived or estimate: simplenn/system/peaks.py).")
     return text + "\n\n" + cross_machine_table(analysis)
 
@@ -192,7 +192,9 @@ METHOD = (
     "seeded bootstrap). Each cell is timed until the 95 % CI of its median is within ±`--precision` of the "
     "median, or for `--max-time` seconds of blocks; a cell stopped by the time limit is flagged imprecise. "
     + FLOPS_FORMULA + "; GFLOP/s is compared with the same run's measured "
-    "tf.matmul ceiling of each device (the fastest of a 1024³ chain and the step's own largest matmul shapes) and, on Apple GPUs, with the chip's FP32 peak. The timed step trains with "
+    "tf.matmul ceiling of each device (the fastest of a 1024³ matmul and the steps' own big matmuls, timed one at a "
+    "time with the step's shapes and transposes: a step cannot beat its fastest matmul) and, on Apple GPUs, with the "
+    "chip's FP32 peak. The timed step trains with "
     "the grid's loss (default: the tutorial's per-class sigmoid cross-entropy) and plain SGD, whose cost does not "
     "depend on the learning rate (`train`'s own defaults, softmax and 0.2, are for learning, not timing). Apple "
     "GPU peaks are FP32 cores × 128 × 2 × clock, each labelled published (by Apple), "
@@ -273,14 +275,18 @@ def ci_text(analysis: Analysis) -> str:
 
 
 def ceiling_text(cells: pd.DataFrame) -> list[str]:
-    """A call-out for cells faster than their device's measured ceiling beyond noise (never a silent > 100 %)."""
-    above = cells[cells["beyond_ceiling"]]
+    """A call-out for cells faster than their device's measured ceiling (never a silent > 100 %)."""
+    above = cells[cells["beyond_ceiling"] | (cells["pct_of_ceiling"] > 100)]
     if above.empty:
         return []
-    listing = ", ".join(f"`{r.cell_id}` {r.pct_of_ceiling:.0f} %" for r in above.itertuples(index=False))
-    return [f"**{len(above)} cell{'s' if len(above) != 1 else ''} above the measured matmul ceiling even at the slow "
-            f"end of the CI** ({listing}): the ceiling probe missed a faster shape or the machine sped up during "
-            "the run; read pct_of_ceiling there as a lower bound on what the device can do, not as > 100 % efficiency."]
+    listing = ", ".join(f"`{r.cell_id}` {r.pct_of_ceiling:.0f} %"
+                        + (" even at the slow end of the CI" if r.beyond_ceiling else " at the median")
+                        for r in above.itertuples(index=False))
+    many = len(above) != 1
+    timed = "these cells' timings" if many else "this cell's timing"
+    return [f"**{len(above)} cell{'s' if many else ''} above the measured matmul ceiling** ({listing}). A step cannot "
+            "run faster than its fastest matmul, so pct_of_ceiling is no efficiency there: the run's ceiling probes "
+            f"and {timed} do not agree, and the run should be measured again."]
 
 
 def absent_gpu_text(runs: Mapping[str, dict]) -> str:
