@@ -19,32 +19,11 @@ from simplenn import sweep
 from simplenn.cli import build_parser, main
 from simplenn.cli.run import build_config
 from simplenn.core.errors import UsageError
-from tiny import TINY_GRID, FakeWorker, fake_run
+from tiny import FakeWorker, fake_prepared, fake_run, folder_snapshot, interrupted_fake_run
 
 ROOT = Path(__file__).resolve().parents[1]
 HOLD = ("import sys, time\nfrom simplenn.store.lock import run_lock\nwith run_lock(sys.argv[1]):\n"
         "    print('locked', flush=True)\n    time.sleep(120)\n")
-
-
-def _snapshot(folder: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.name != "run.lock"}
-
-
-def _prepared(tmp_path, worker):
-    config = sweep.SweepConfig.from_dict({**TINY_GRID, "devices": ("all",)})
-    return sweep.prepare(tmp_path / "run", config, worker, {"label": "m"}, [])
-
-
-def _interrupted_run(tmp_path, after: int = 3):
-    worker = FakeWorker()
-    calls = {"n": 0}
-
-    def stop_after(progress):
-        calls["n"] += 1
-        if calls["n"] == after:
-            raise KeyboardInterrupt
-
-    return sweep.execute(_prepared(tmp_path, worker), worker, stop_after)
 
 
 def _cells(run_dir: Path) -> list[dict]:
@@ -58,17 +37,17 @@ def fake_worker(monkeypatch):
 
 def test_resume_of_a_finished_run_never_modifies_it(tmp_path, fake_worker, capsys):
     state = fake_run(tmp_path, FakeWorker())
-    before = _snapshot(state.run_dir)
+    before = folder_snapshot(state.run_dir)
     assert main(["run", "--resume", str(state.run_dir)]) == 0
     assert "complete (9 of 9 cells); nothing to measure" in capsys.readouterr().err
     # before the fix: a new ceiling probe was appended and `finished` rewritten, so every "% of ceiling" changed
-    assert _snapshot(state.run_dir) == before
+    assert folder_snapshot(state.run_dir) == before
     sweep.execute(sweep.resume_state(state.run_dir), FakeWorker())  # the API holds the same promise
-    assert _snapshot(state.run_dir) == before
+    assert folder_snapshot(state.run_dir) == before
 
 
 def test_resume_says_how_many_cells_are_left(tmp_path, fake_worker, capsys):
-    state = _interrupted_run(tmp_path)
+    state = interrupted_fake_run(tmp_path)
     total = len(state.meta["plan"])
     assert main(["run", "--resume", str(state.run_dir)]) == 0
     assert f"{total - 3} of {total} cells left to measure" in capsys.readouterr().err
@@ -85,15 +64,15 @@ def test_an_emptied_samples_file_is_explained_before_anything_is_measured(tmp_pa
 
 
 def test_a_second_writer_of_one_folder_exits_2_naming_the_holder(tmp_path, fake_worker, capsys):
-    state = _interrupted_run(tmp_path)
+    state = interrupted_fake_run(tmp_path)
     proc = subprocess.Popen([sys.executable, "-c", HOLD, str(state.run_dir)], stdout=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
         assert proc.stdout.readline().strip() == "locked"
-        before = _snapshot(state.run_dir)
+        before = folder_snapshot(state.run_dir)
         assert main(["run", "--resume", str(state.run_dir)]) == 2
         assert f"is being written by PID {proc.pid}" in capsys.readouterr().err
-        assert _snapshot(state.run_dir) == before  # before the fix: both resumed, cells recorded twice
+        assert folder_snapshot(state.run_dir) == before  # before the fix: both resumed, cells recorded twice
     finally:
         proc.kill()  # SIGKILL: the kernel drops the lock
         proc.wait()
@@ -104,7 +83,7 @@ def test_a_second_writer_of_one_folder_exits_2_naming_the_holder(tmp_path, fake_
 @pytest.mark.slow
 def test_two_cli_resumes_of_one_folder_at_once_record_every_cell_once(tmp_path):
     """Two real `run --resume` processes on one folder: one measures, the other exits 2 at once."""
-    state = _interrupted_run(tmp_path, after=1)
+    state = interrupted_fake_run(tmp_path, after=1)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-m", "simplenn.cli", "run", "--resume", str(state.run_dir)]
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
@@ -125,7 +104,7 @@ def test_a_second_ctrl_c_while_stopping_still_ends_interrupted(tmp_path):
                 os.kill(os.getpid(), signal.SIGINT)
 
     worker = SlowToStop()
-    state = _prepared(tmp_path, worker)
+    state = fake_prepared(tmp_path, worker)
 
     def first_ctrl_c(progress):
         raise KeyboardInterrupt
@@ -139,7 +118,7 @@ def test_disk_full_at_the_final_update_ends_interrupted_with_the_resume_hint(tmp
     from simplenn.cli.run import _finish
 
     worker = FakeWorker()
-    state = _prepared(tmp_path, worker)
+    state = fake_prepared(tmp_path, worker)
 
     def disk_full(*args):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -157,7 +136,7 @@ def test_disk_full_at_the_final_update_ends_interrupted_with_the_resume_hint(tmp
 
 def test_disk_full_while_appending_a_cell_keeps_what_was_measured(tmp_path, monkeypatch):
     worker = FakeWorker()
-    state = _prepared(tmp_path, worker)
+    state = fake_prepared(tmp_path, worker)
     real_write, calls = os.write, {"n": 0}
 
     def full_after_three(fd, data):

@@ -8,8 +8,9 @@ import pytest
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
-# The plain modules beside the tests that hold what several test modules share (conftest.py wraps them in fixtures).
-SHARED = ("synthetic", "tiny")
+# The plain modules beside the tests that hold what several test modules share (conftest.py wraps some in fixtures):
+# every module here that is neither a test module nor a conftest.
+SHARED = tuple(sorted(p.stem for p in TESTS.glob("*.py") if not p.stem.startswith(("test_", "conftest"))))
 
 
 def imported_modules(source: str) -> set[str]:
@@ -44,6 +45,10 @@ def module_level_names(source: str) -> set[str]:
 def shared_names() -> set[str]:
     """The upper-case names tiny.py and synthetic.py define: each has one meaning in the whole suite."""
     return {n for m in SHARED for n in module_level_names((TESTS / f"{m}.py").read_text()) if n.isupper()}
+
+
+def test_the_shared_modules_are_the_helpers():
+    assert {"synthetic", "tiny", "graphs"} <= set(SHARED)
 
 
 def suite_files() -> list[Path]:

@@ -69,3 +69,27 @@ def fake_run(tmp_path: Path, worker: FakeWorker, **overrides):
     config = sweep.SweepConfig.from_dict({**TINY_GRID, "devices": ("all",), **overrides})
     state = sweep.prepare(tmp_path / "run", config, worker, {"label": "test machine"}, [])
     return sweep.execute(state, worker)
+
+
+def fake_prepared(tmp_path: Path, worker: FakeWorker):
+    """A run folder of TINY_GRID prepared in tmp_path/run (plan written, nothing measured)."""
+    config = sweep.SweepConfig.from_dict({**TINY_GRID, "devices": ("all",)})
+    return sweep.prepare(tmp_path / "run", config, worker, {"label": "m"}, [])
+
+
+def interrupted_fake_run(tmp_path: Path, after: int = 3):
+    """A TINY_GRID run in tmp_path/run interrupted (Ctrl-C) after `after` cells: status `interrupted`."""
+    worker = FakeWorker()
+    calls = {"n": 0}
+
+    def stop_after(progress):
+        calls["n"] += 1
+        if calls["n"] == after:
+            raise KeyboardInterrupt
+
+    return sweep.execute(fake_prepared(tmp_path, worker), worker, stop_after)
+
+
+def folder_snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file of a run folder but its lock, by name: equal snapshots mean nothing was changed."""
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.name != "run.lock"}

@@ -64,8 +64,7 @@ class RunWriter:
     def create(self, meta: dict) -> None:
         files.ensure_dir(self.run_dir, "run_dir")
         if any(p.name != LOCK_FILE for p in self.run_dir.iterdir()):
-            raise FieldError("run_dir", f"{self.run_dir} already exists; use --resume {self.run_dir} to continue it, "
-                                        "or choose a new folder")
+            raise FieldError("run_dir", f"{self.run_dir} already exists; use --resume {self.run_dir} to continue it, or choose a new folder")
         files.write_json(self.run_dir / RUN_FILE, {**meta, "schema_version": SCHEMA_VERSION}, "run_dir")
         files.write_bytes(self.run_dir / SAMPLES_FILE, b"", "run_dir")
 
