@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import math
 
+from simplenn.core import validate
+
 
 def _fail(what: str, text: str, allowed: str) -> argparse.ArgumentTypeError:
     return argparse.ArgumentTypeError(f"{what}: {text!r} is not allowed; {allowed}")
@@ -30,15 +32,11 @@ def positive_float(text: str) -> float:
 
 
 def int_list(text: str) -> list[int]:
-    """'1,8,32' -> [1, 8, 32]; every entry a positive integer."""
-    parts = [p.strip() for p in text.split(",") if p.strip()]
+    """'1,8,32' -> [1, 8, 32]; every entry a positive integer (the check `run`'s list keys use: validate.int_list)."""
     try:
-        values = [int(p) for p in parts]
-    except ValueError:
-        values = []
-    if not values or any(v <= 0 for v in values):
-        raise _fail("list", text, "give comma-separated positive integers, e.g. 1,8,32")
-    return values
+        return list(validate.int_list(text, "list"))
+    except validate.ConfigValueError as e:
+        raise argparse.ArgumentTypeError(e.problem) from None
 
 
 def layer_list(text: str) -> list[int]:
@@ -47,36 +45,3 @@ def layer_list(text: str) -> list[int]:
     if len(values) < 2:
         raise _fail("layers", text, "give at least an input and an output size, e.g. 784,100,30,10")
     return values
-
-
-def widths_list(text: str) -> list[tuple[int, ...]]:
-    """'100x30,256x256' -> [(100, 30), (256, 256)]: hidden widths; 'none' means no hidden layer."""
-    out = []
-    for part in (p.strip() for p in text.split(",") if p.strip()):
-        if part == "none":
-            out.append(())
-            continue
-        try:
-            dims = tuple(int(d) for d in part.split("x"))
-        except ValueError:
-            dims = (0,)
-        if any(d <= 0 for d in dims):
-            raise _fail("widths", text, "give hidden widths like 100x30,256x256 (positive integers joined by x)")
-        out.append(dims)
-    if not out:
-        raise _fail("widths", text, "give hidden widths like 100x30,256x256")
-    return out
-
-
-def choice_list(allowed: tuple[str, ...]):
-    """A converter for comma-separated values each from `allowed`."""
-
-    def convert(text: str) -> list[str]:
-        values = [p.strip() for p in text.split(",") if p.strip()]
-        bad = [v for v in values if v not in allowed]
-        if not values or bad:
-            # Name the offending entries, not the whole list: 'scratch,nonsense' is wrong only in 'nonsense'.
-            raise _fail("list", ",".join(bad) or text, f"allowed values: {', '.join(allowed)}")
-        return values
-
-    return convert
