@@ -204,12 +204,13 @@ def checked(values: Mapping[str, Any], source: str = "") -> dict:
         field_name, option = (source, f"key {name!r}") if source else (name, name)
         if not source and isinstance(value, str):
             value = validate.literal(value)
+        if name not in BY_NAME and name not in PRESET_SWITCHES:
+            raise FieldError(field_name, f"unknown key {name!r}; allowed: {', '.join(CONFIG_KEYS)}")
+        check = validate.boolean if name in PRESET_SWITCHES else BY_NAME[name].check
         try:
-            out[name] = validate.boolean(value, option) if name in PRESET_SWITCHES else BY_NAME[name].check(value, option)
+            out[name] = check(value, option)
         except validate.ConfigValueError as e:
             raise FieldError(field_name, f"{option}: {e.problem}" if source else e.problem) from None
-        except KeyError:
-            raise FieldError(field_name, f"unknown key {name!r}; allowed: {', '.join(CONFIG_KEYS)}") from None
     return out
 
 
