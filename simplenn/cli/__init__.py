@@ -8,7 +8,7 @@ import sys
 
 from simplenn.core.errors import FieldError, UsageError
 
-COMMANDS = ("info", "train", "run", "report", "compare", "share")
+COMMANDS = ("info", "train", "run", "profile", "report", "compare", "share")
 
 
 def build_parser() -> argparse.ArgumentParser:

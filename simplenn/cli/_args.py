@@ -31,12 +31,28 @@ def positive_float(text: str) -> float:
     return value
 
 
-def int_list(text: str) -> list[int]:
-    """'1,8,32' -> [1, 8, 32]; every entry a positive integer (the check `run`'s list keys use: validate.int_list)."""
-    try:
-        return list(validate.int_list(text, "list"))
-    except validate.ConfigValueError as e:
-        raise argparse.ArgumentTypeError(e.problem) from None
+def _list_of(check, what: str):
+    """An argparse converter of comma-separated text through a list check of simplenn.core.validate (one logic for
+    flags and sweep.toml alike)."""
+
+    def convert(text: str) -> list:
+        try:
+            return list(check(text, what))
+        except validate.ConfigValueError as e:
+            raise argparse.ArgumentTypeError(e.problem) from None
+
+    return convert
+
+
+# '1,8,32' -> [1, 8, 32], every entry a positive integer.
+int_list = _list_of(validate.int_list, "list")
+# '100x30,256x256' -> [(100, 30), (256, 256)]: hidden widths; 'none' means no hidden layer.
+widths_list = _list_of(validate.hidden_list, "widths")
+
+
+def choice_list(allowed: tuple[str, ...]):
+    """A converter for comma-separated values each from `allowed`."""
+    return _list_of(validate.choice_list(allowed), "list")
 
 
 def layer_list(text: str) -> list[int]:

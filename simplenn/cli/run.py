@@ -221,6 +221,11 @@ def _finish(state, as_json: bool) -> int:
                 print(f"{row.cell_id:<32} {row.status:<11} {row.reason}")
         print(f"median of timed blocks (block time / steps per block); IQR % = IQR / median; GFLOP/s: {FLOPS_FORMULA}; "
               "% ceiling = of the fastest of the device's tf.matmul probes (the steps' own matmuls) in this run")
+        profiled = (state.meta.get("profile") or {}).get("cells") or []
+        if profiled:
+            ok = sum(c.get("status") == "ok" for c in profiled)
+            print(f"profiled {ok} of {len(profiled)} cells: run.json's profile, traces in {state.run_dir / 'traces'}; "
+                  f"`simplenn-bench report {state.run_dir}` shows where the time goes inside the step")
         if state.meta.get("gpu_missing_reason"):
             print(f"GPU: absent, not measured — {state.meta['gpu_missing_reason']}")
         for w in state.warnings:

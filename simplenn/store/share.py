@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from simplenn.core.errors import UsageError
+from simplenn.store.profiles import TRACES_DIR
 from simplenn.store.results import RUN_FILE, SAMPLES_FILE, read_meta, read_records
 
 MACHINES_DIR = "machines"
@@ -116,13 +117,15 @@ def folder_name(meta: dict) -> str:
 
 
 def copy_run(run_dir: Path, dest: Path) -> None:
-    """Copy the run folder to `dest` through a temporary sibling and a rename: never half a copy, never over one."""
+    """Copy the run folder (not its traces/) to `dest` through a temporary sibling and a rename: never half a copy."""
     if dest.exists():
         raise UsageError(f"--dest: {dest} already exists; it is not overwritten (choose another --name)")
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp"))
     try:
-        shutil.copytree(run_dir, tmp, dirs_exist_ok=True)
+        # Raw profiler traces stay behind: they are large and an XSpace names the host it was recorded on.
+        shutil.copytree(run_dir, tmp, dirs_exist_ok=True,
+                        ignore=lambda d, names: [TRACES_DIR] if Path(d) == Path(run_dir) and TRACES_DIR in names else [])
         tmp.rename(dest)
     except OSError as e:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -52,6 +52,8 @@ class ConfigKey:
 
 
 def _shown(value: Any) -> str:
+    if value is None:
+        return "none"
     if isinstance(value, tuple):
         items = ["x".join(map(str, v)) if isinstance(v, tuple) else ("on" if v else "off") if isinstance(v, bool)
                  else str(v) for v in value]
@@ -96,6 +98,11 @@ KEYS = (
     ConfigKey("logical_cpus", "logical_cpus", validate.positive_int,
               "split the CPU into N logical devices (how the two-device path runs without a GPU) ({default})",
               metavar="N"),
+    ConfigKey("profile", "profile", validate.text_list,
+              "after the run, trace these cells under the profiler: all, or cell ids such as cpu-b32-w100x30 "
+              "(default {default}; into run.json's profile and traces/, never into the samples)"),
+    ConfigKey("profile_steps", "profile_steps", validate.positive_int,
+              "steps traced per profiled cell (default {default}: one harness block, 10 to 200 steps)", metavar="N"),
 )
 BY_NAME = {k.name: k for k in KEYS}
 CONFIG_KEYS = tuple(BY_NAME)
@@ -124,6 +131,8 @@ class SweepConfig:
     sentinel_every: int = 8
     timeout_s: float = 300.0
     logical_cpus: int = 1
+    profile: tuple[str, ...] = ()  # cell ids (or "all") traced after the run; checked against the plan by prepare
+    profile_steps: int | None = None  # None: one harness block
 
     def __post_init__(self) -> None:
         for name, allowed in (("losses", LOSSES), ("dtypes", DTYPES), ("modes", MODES), ("impls", IMPLS)):
@@ -148,7 +157,9 @@ class SweepConfig:
         object.__setattr__(self, "batch_sizes", tuple(sorted(set(self.batch_sizes))))
         object.__setattr__(self, "hidden", tuple(sorted(set(map(tuple, self.hidden)))))
         object.__setattr__(self, "wide_hidden", tuple(sorted(set(map(tuple, self.wide_hidden)) - set(self.hidden))))
-        for name in ("losses", "dtypes", "modes", "impls", "jit", "devices"):
+        if any(not isinstance(c, str) or not c for c in self.profile):
+            raise FieldError("profile", f"must be cell ids or all, got {list(self.profile)}")
+        for name in ("losses", "dtypes", "modes", "impls", "jit", "devices", "profile"):
             object.__setattr__(self, name, tuple(dict.fromkeys(getattr(self, name))))
 
     @property

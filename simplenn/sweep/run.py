@@ -20,6 +20,7 @@ from simplenn.measure.cell import Settings
 from simplenn.store.results import RunWriter, completed_keys, read_meta, read_records
 from simplenn.sweep.config import SweepConfig
 from simplenn.sweep.plan import PlanItem, drift, expand, oom_key, oom_skip, order, sentinel_settings
+from simplenn.sweep.profiling import chosen, profile_run
 from simplenn.sweep.worker import Worker, WorkerError
 
 
@@ -72,6 +73,7 @@ def prepare(run_dir: Path, config: SweepConfig, worker: Worker, machine: dict, e
     worker.start()
     devices = resolve_devices(config.devices, worker.devices, worker.gpu_missing_reason)
     cases = expand(config, [d["name"] for d in devices])
+    chosen(config, cases)  # an unknown --profile cell id is refused before anything is measured
     plan = order(cases, config.rounds, config.seed, config.sentinel_every)
     backends = {d["name"]: d["backend"] for d in devices}
     impossible = sorted({f"{c.id}: {r}" for c in cases if (r := unsupported_reason(c, backends[c.device]))})
@@ -112,6 +114,7 @@ def execute(state: RunState, worker: Worker, on_progress: Callable[[Progress], N
     shapes = ceiling_shapes(p.case for p in plan)
     t_start = time.perf_counter()
     parity, impl_parity = state.meta.get("device_parity"), state.meta.get("impl_parity")
+    profile = state.meta.get("profile")
     total = len(plan)
     done = sum(1 for p in plan if (p.seq, p.case.id) in done_keys)
     completed = False
@@ -144,6 +147,9 @@ def execute(state: RunState, worker: Worker, on_progress: Callable[[Progress], N
             parity = _device_parity(list(devices), config, worker, state)
         if len(config.impls) > 1:
             impl_parity = _impl_parity(next(iter(devices)), config, worker, state)
+        if config.profile:  # last: the profiler must not run while cells are timed
+            profile = profile_run(state, [p.case for p in plan if not p.sentinel], read_records(state.run_dir)[0],
+                                  config, worker)
         completed = True
     except KeyboardInterrupt:
         state.interrupted = True
@@ -152,7 +158,8 @@ def execute(state: RunState, worker: Worker, on_progress: Callable[[Progress], N
     finally:
         with _interrupts_deferred() as deferred:  # a second Ctrl-C must not leave the status `running`
             worker.stop()
-            _finalise(state, writer, {"device_parity": parity, "impl_parity": impl_parity}, completed and not deferred)
+            _finalise(state, writer, {"device_parity": parity, "impl_parity": impl_parity, "profile": profile},
+                      completed and not deferred)
     return state
 
 

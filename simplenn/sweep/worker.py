@@ -2,8 +2,10 @@
 
 Protocol (tuples over a multiprocessing Pipe): the worker sends ("ready", devices, gpu_missing_reason, tf_threads)
 or ("error", text) once started; then for each request ("cell", case dict, device dict, Settings),
-("ceiling", device, shapes), ("parity", devices, seed) or ("impl_parity", keyword arguments of parity.impl_parity)
-it answers ("result", dict or list of row dicts) or ("error", text); ("stop",) ends it.
+("ceiling", device, shapes), ("parity", devices, seed), ("impl_parity", keyword arguments of parity.impl_parity)
+or ("profile", case dict, keyword arguments of measure.profile.trace_cell, root folder, ceiling GFLOP/s or None:
+trace the cell, answer its profile record, simplenn.store.profiles.summarise) it answers ("result", dict or list
+of row dicts) or ("error", text); ("stop",) ends it.
 A cell's result carries the worker's pid (`worker_pid`): with `--rounds`, each round runs in a fresh process.
 """
 from __future__ import annotations
@@ -64,6 +66,12 @@ def worker_main(conn, logical_cpus: int) -> None:
                 table = impl_parity(**msg[1])
                 # None, not NaN, for what was not measured: run.json is strict JSON.
                 conn.send(("result", table.astype(object).where(table.notna(), None).to_dict("records")))
+            elif kind == "profile":
+                from simplenn.measure.profile import trace_cell  # noqa: PLC0415
+                from simplenn.store.profiles import summarise  # noqa: PLC0415
+
+                traced = trace_cell(Case.from_dict(msg[1]), **msg[2])
+                conn.send(("result", {**summarise(traced.to_record(), msg[3], msg[4]), "worker_pid": os.getpid()}))
             elif kind == "cell":
                 case, device, settings = Case.from_dict(msg[1]), devices.Device(**msg[2]), msg[3]
                 conn.send(("result", {**measure(case, settings, device).to_record(), "worker_pid": os.getpid()}))

@@ -9,13 +9,15 @@ import pandas as pd
 from simplenn.analyse.report.cross_machine import CrossMachine, cross_machine
 from simplenn.analyse.report.crossover import Crossover, Speedup, crossover, speedup_table
 from simplenn.analyse.report.frameworks import Frameworks, frameworks_table, impl_parity_table
+from simplenn.analyse.report.inside_step import cell_summary
 from simplenn.analyse.report.tables import cell_table, host_overhead_table
+from simplenn.store import profiles
 from simplenn.store.results import Results, as_results
 from simplenn.core.units import TimeUnit, time_unit
 
 # Charts in report order; the speedup needs two devices, the time split both modes, frameworks two
 # implementations.
-CHART_ORDER = ("step_time", "throughput", "speedup", "efficiency", "widths", "time_split", "machines",
+CHART_ORDER = ("step_time", "throughput", "speedup", "efficiency", "widths", "time_split", "inside_step", "machines",
                "frameworks")
 
 
@@ -38,6 +40,8 @@ class Analysis:
     machines: CrossMachine
     frameworks: Frameworks
     impl_parity: pd.DataFrame
+    profile: pd.DataFrame  # profiled cells (run.json `profile`), one row per cell × op class; never in `cells`
+    inside: pd.DataFrame  # one row per profiled cell: class-group shares, the trace's witness, efficiencies
 
     @property
     def samples(self) -> pd.DataFrame:
@@ -66,7 +70,9 @@ class Analysis:
     def chart_names(self) -> list[str]:
         """Names of the charts this data can fill, in report order."""
         # frameworks.png is not "left out" when one implementation ran: there was nothing to compare, by design.
-        optional = {"frameworks"} if self.frameworks.empty else set()
+        # Nor is inside_step.png when nothing was profiled (`run --profile`): profiling is asked for, not default.
+        optional = {name for name, empty in (("frameworks", self.frameworks.empty), ("inside_step", self.inside.empty))
+                    if empty}
         return [name for name in CHART_ORDER if name not in self.charts_left_out and name not in optional]
 
 
@@ -79,5 +85,6 @@ def analyse(data: Results | pd.DataFrame, base_device: str | None = None, other_
     cross = crossover(res, cells=cells, speedup=speed) if speed.base_device else None
     host = host_overhead_table(res, cells)
     machines = cross_machine(res, cells, speed, cross)  # refuses runs of different grids (exit 2)
+    profile = profiles.table(res.runs)
     return Analysis(res, cells, speed, cross, host, time_unit(cells["median_step_s"]), machines,
-                    frameworks_table(res.table, seed=seed), impl_parity_table(res.runs))
+                    frameworks_table(res.table, seed=seed), impl_parity_table(res.runs), profile, cell_summary(profile))

@@ -28,6 +28,8 @@ CHARTS: dict[str, ChartSpec] = {
                         "network widths (layer sizes, by weight count)", "median step time ({unit})"),
     "time_split": ChartSpec("Where the time goes: host dispatch vs device work", "batch size (samples)",
                             "share of the per-call step time (%)"),
+    "inside_step": ChartSpec("Where the time goes inside the step: op classes per batch size",
+                             "batch size (samples) and mode", "share of the traced step (%)"),
     "machines": ChartSpec("Speedup vs batch size, one line per machine", "batch size (samples)",
                           "speedup (base / other device median step time, ×)"),
     "frameworks": ChartSpec("Frameworks: step time of each implementation and mode", "median step time ({unit}, log)",

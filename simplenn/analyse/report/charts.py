@@ -18,6 +18,7 @@ from simplenn.analyse.report.chartkit import (batch_axis, default_widths, empty_
                                       plain_log_y, save_figure, series)
 from simplenn.analyse.report.cross_machine import on_curve
 from simplenn.analyse.report.frameworks import GROUP_KEYS as FRAMEWORK_CELL, label as impl_label
+from simplenn.analyse.report.inside_chart import inside_step_chart
 from simplenn.analyse.report.tables import n_weights_of, only_ok, widths_order
 
 
@@ -275,7 +276,7 @@ def _frameworks_panel(ax, cell: pd.DataFrame, unit, impls: list[str]) -> None:
 
 BUILDERS = {"step_time": step_time_chart, "throughput": throughput_chart, "speedup": speedup_heatmap,
             "efficiency": efficiency_chart, "widths": widths_chart, "time_split": time_split_chart,
-            "machines": machines_chart, "frameworks": frameworks_chart}
+            "inside_step": inside_step_chart, "machines": machines_chart, "frameworks": frameworks_chart}
 
 
 def save_all(analysis: Analysis, out_dir: Path | str) -> dict[str, Path]:

@@ -1,4 +1,4 @@
-"""The Frameworks section of the report and the implementation-parity table, in Markdown, from an Analysis."""
+"""The Frameworks section of the report and the parity texts (devices, implementations), in Markdown, from an Analysis."""
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -104,3 +104,14 @@ def impl_parity_text(table: pd.DataFrame) -> list[str]:
             "and every weight must match scratch per-call within |a − b| ≤ atol + rtol × |b| (rtol and atol per "
             "dtype). `mismatch` means a different computation, not noise; `unsupported` says why it did not run.",
             section_table(shown)]
+
+
+def parity_section(runs: Mapping[str, dict]) -> str:
+    """CPU ↔ GPU (any two devices) parity of each run: the same seeded steps compared within a tolerance."""
+    lines = []
+    for run, meta in runs.items():
+        parity = meta.get("device_parity")
+        if isinstance(parity, Mapping):
+            verdict = "agree" if parity.get("ok") else "**MISMATCH**"
+            lines.append(f"- `{run}`: devices {verdict}: {parity.get('message', '')}")
+    return "\n".join(lines)

@@ -14,8 +14,9 @@ from simplenn.analyse.report.analysis import Analysis
 from simplenn.analyse.report.captions import CHARTS
 from simplenn.analyse.intervals import median_ci_label, n_rounds, ratio_ci_label
 from simplenn.analyse.report.cross_machine import STEP_AT
-from simplenn.analyse.report.frameworks_md import frameworks_section, impl_parity_text
-from simplenn.analyse.report.tables import CURVE_KEYS, HOST_COLUMNS, PAIR_KEYS, chip_peak, measured, only_ok, widths_order
+from simplenn.analyse.report.frameworks_md import frameworks_section, impl_parity_text, parity_section
+from simplenn.analyse.report.where_md import where_sections
+from simplenn.analyse.report.tables import CURVE_KEYS, PAIR_KEYS, chip_peak, measured, only_ok, widths_order
 from simplenn.store.results import machine_of, machine_versions
 from simplenn.core.units import TimeUnit, time_unit
 
@@ -64,16 +65,6 @@ def crossover_for_display(table: pd.DataFrame, unit: TimeUnit) -> pd.DataFrame:
         f"base_cost_{per_sample.name}_per_sample": per_sample.of(table["base_cost_s_per_sample"]),
         f"other_overhead_{unit.name}": unit.of(table["other_overhead_s"]),
         f"other_cost_{per_sample.name}_per_sample": per_sample.of(table["other_cost_s_per_sample"]),
-    })
-
-
-def host_for_display(table: pd.DataFrame, unit: TimeUnit) -> pd.DataFrame:
-    """The host-overhead table with its step times in `unit`."""
-    return pd.DataFrame({
-        **{k: table[k] for k in HOST_COLUMNS[:9]},
-        f"per_call_{unit.name}": unit.of(table["per_call_step_s"]),
-        f"in_graph_{unit.name}": unit.of(table["in_graph_step_s"]),
-        f"host_overhead_{unit.name}": unit.of(table["host_overhead_s"]), "host_share_pct": table["host_share_pct"],
     })
 
 
@@ -208,7 +199,7 @@ METHOD = (
 def render_markdown(analysis: Analysis, out_dir: Path | str, chart_paths: Mapping[str, Path] | None = None) -> str:
     """The report as Markdown: machines, grid, method, answer (crossover), tables, charts, warnings."""
     out_dir, runs, unit = Path(out_dir), analysis.runs, analysis.step_unit
-    speed, cross, host = analysis.speedup, analysis.crossover, analysis.host
+    speed, cross = analysis.speedup, analysis.crossover
     warnings = warnings_section(analysis)
     parts = [
         "# simplenn-bench report",
@@ -240,11 +231,7 @@ def render_markdown(analysis: Analysis, out_dir: Path | str, chart_paths: Mappin
               "--max-time short of --precision. Full precision in `summary.csv` (seconds).",
               *ceiling_text(analysis.cells),
               _section_table(cells_for_display(analysis.cells, unit))]
-    if not host.empty:
-        parts += ["## Where the time goes",
-                  "Host overhead = per-call median − in-graph median per step: what dispatching one step from "
-                  "Python costs on top of the device work.",
-                  _section_table(host_for_display(host, unit))]
+    parts += where_sections(analysis)  # host dispatch vs device work; inside the step, when cells were profiled
     parts += frameworks_section(analysis)
     if chart_paths:
         parts.append("## Charts")
@@ -303,14 +290,3 @@ def method_text(runs: Mapping[str, dict]) -> str:
         return METHOD.replace("cells are interleaved across devices and rounds", "cells ran in pytest's order "
                               "(pytest-benchmark rounds; not interleaved across devices)")
     return METHOD
-
-
-def parity_section(runs: Mapping[str, dict]) -> str:
-    """CPU ↔ GPU (any two devices) parity of each run: the same seeded steps compared within a tolerance."""
-    lines = []
-    for run, meta in runs.items():
-        parity = meta.get("device_parity")
-        if isinstance(parity, Mapping):
-            verdict = "agree" if parity.get("ok") else "**MISMATCH**"
-            lines.append(f"- `{run}`: devices {verdict}: {parity.get('message', '')}")
-    return "\n".join(lines)
