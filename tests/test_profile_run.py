@@ -17,9 +17,9 @@ from simplenn.core.errors import FieldError
 from simplenn.measure.profile import Traced
 from simplenn.store import profiles
 from simplenn.store.results import RunWriter, load, read_records
-from test_profile_parse import PER_CALL
-from test_report import SMALL, write_run
-from test_sweep import TINY, FakeWorker
+from synthetic import SMALL, write_run
+from tiny import TINY_GRID, FakeWorker
+from traces import PER_CALL
 
 
 def traced_record(case: Case, trace: Path, harness_step_s: float = 3.2e-3) -> dict:
@@ -40,7 +40,7 @@ class ProfilingWorker(FakeWorker):
 
 
 def _run(tmp_path, worker, **overrides):
-    config = sweep.SweepConfig.from_dict({**TINY, "devices": ("CPU:0",), **overrides})
+    config = sweep.SweepConfig.from_dict({**TINY_GRID, "devices": ("CPU:0",), **overrides})
     state = sweep.prepare(tmp_path / "run", config, worker, {"label": "test machine"}, [])
     return sweep.execute(state, worker)
 
@@ -74,7 +74,7 @@ def test_profile_all_traces_every_cell_once(tmp_path):
 
 def test_an_unknown_cell_id_is_refused_before_measuring(tmp_path):
     worker = ProfilingWorker()
-    config = sweep.SweepConfig.from_dict({**TINY, "devices": ("CPU:0",), "profile": ("cpu-b999-w8",)})
+    config = sweep.SweepConfig.from_dict({**TINY_GRID, "devices": ("CPU:0",), "profile": ("cpu-b999-w8",)})
     with pytest.raises(FieldError) as e:
         sweep.prepare(tmp_path / "run", config, worker, {"label": "test machine"}, [])
     assert e.value.field == "profile" and "cpu-b8-w8" in e.value.detail

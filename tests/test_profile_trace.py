@@ -13,9 +13,9 @@ from simplenn.measure.ceiling import ceiling_shapes, probe_ceiling
 from simplenn.measure.profile import trace_cell
 from simplenn.measure.runners import runner
 from simplenn.store import opclasses
-from test_profile_parse import ROLES
+from synthetic import SMALL
+from traces import ROLES
 
-SMALL = (784, 100, 30, 10)
 QUICK = Settings(min_block_s=0.02, min_time_s=0.1, max_time_s=0.5, precision=0.05)
 # The marker sits inside the perf_counter span of the traced block (run, sync); only the `with` and the clock
 # reads are outside it. The classes, which add up to the marker's span, must account for ≥ 90 % of the block.
