@@ -98,6 +98,7 @@ def _with_profile(run_dir: Path, harness_step_s: float) -> Path:
     return run_dir
 
 
+@pytest.mark.slow
 def test_the_report_of_a_profiled_run_has_the_section_and_chart(tmp_path):
     plain = write_run(tmp_path / "a" / "run", devices=("CPU:0",), widths_list=(SMALL,), extras=False)
     profiled = _with_profile(write_run(tmp_path / "b" / "run", devices=("CPU:0",), widths_list=(SMALL,), extras=False),
