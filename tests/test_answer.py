@@ -70,7 +70,11 @@ def test_two_device_answer_quotes_the_speedup_crossover_and_host_tables(referenc
 
 
 def test_one_device_answer_says_so_and_what_to_run(reference, tmp_path):
-    one = Results(reference.table[reference.table["device"] == "CPU:0"].reset_index(drop=True), reference.runs)
+    # The reference run as if its grid had asked for CPU:0 alone (so it is complete, not a partial run).
+    run, meta = next(iter(reference.runs.items()))
+    one = Results(reference.table[reference.table["device"] == "CPU:0"].reset_index(drop=True),
+                  {run: {**meta, "grid": {**meta["grid"], "devices": ["CPU:0"]},
+                         "plan": [p for p in meta["plan"] if p["case"]["device"] == "CPU:0"]}})
     report_md = write_report([one], tmp_path, charts=False).report_md.read_text()
     assert "Only CPU:0 was measured ok" in _answer_section(report_md)
     assert "## Machines side by side" not in report_md

@@ -23,7 +23,8 @@ from simplenn import cli
 from simplenn.core.errors import UsageError
 from simplenn.analyse.report import analyse
 from simplenn.analyse.report.cross_machine import check_rankable, grid_identity, machine_names
-from simplenn.store.results import RUN_FILE, SAMPLES_FILE, load_many
+from simplenn.store.results import RUN_FILE, SAMPLES_FILE
+from simplenn.store.several import load_many
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCH_SIZES_FLAG = "8,64,512"

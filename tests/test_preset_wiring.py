@@ -38,7 +38,7 @@ def test_config_file_overrides_the_preset_and_is_recorded(tmp_path):
 
 @pytest.mark.parametrize("argv, message", [
     (["--preset", "nope"], "invalid choice: 'nope' (choose from 'quick', 'standard', 'sustained')"),
-    (["--preset", "standard", "--quick"], "not allowed with argument --preset"),
+    (["--preset", "standard", "--quick"], "--preset standard and --quick each pick a base grid"),
     (["--resume", "somewhere", "--preset", "standard"], "--resume continues the stored grid"),
 ])
 def test_bad_preset_flags_exit_2(argv, message, capsys):

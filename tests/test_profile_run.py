@@ -137,13 +137,15 @@ def test_the_witness_flags_a_trace_that_disagrees_with_the_harness(tmp_path, har
 
 
 def test_share_leaves_the_traces_behind(tmp_path):
-    from simplenn.store.share import copy_run
+    from simplenn.store.share import copy_published, staging
 
     run = tmp_path / "run"
     (run / profiles.TRACES_DIR / "cell").mkdir(parents=True)
     (run / profiles.TRACES_DIR / "cell" / "vm.xplane.pb").write_bytes(b"host name inside")
     (run / "run.json").write_text(json.dumps({"schema_version": 1}))
-    copy_run(run, tmp_path / "shared")
+    (run / "samples.jsonl").write_text("")
+    with staging(tmp_path / "shared") as stage:  # share publishes an allow-list: traces/ is not on it
+        copy_published(run, stage)
     assert (tmp_path / "shared" / "run.json").exists() and not (tmp_path / "shared" / profiles.TRACES_DIR).exists()
 
 

@@ -13,7 +13,8 @@ from simplenn.analyse.display import markdown_table
 from simplenn.analyse.report import analyse, crossover as pairs, markdown, tables, write_report
 from simplenn.core.cases import FLOPS_FORMULA, Case, n_weights
 from simplenn.core.errors import UsageError
-from simplenn.store.results import Results, RunWriter, load, load_many
+from simplenn.store.results import Results, RunWriter, load
+from simplenn.store.several import load_many
 from synthetic import (BATCHES, CPU_CEILING, CPU_LINE, GPU_LINE, N_BLOCKS, SMALL, cell_record, machine_meta,
                        true_step_s, write_run)
 

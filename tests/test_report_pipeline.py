@@ -14,7 +14,8 @@ from simplenn.analyse.report import analyse, write_report
 from simplenn.analyse.report import crossover as pairs
 from simplenn.analyse.report import frameworks
 from simplenn.analyse.report import tables
-from simplenn.store.results import load, load_many
+from simplenn.store.results import load
+from simplenn.store.several import load_many
 from simplenn.core.units import MICROSECONDS, MILLISECONDS, SECONDS, time_unit
 from synthetic import SMALL, machine_meta, write_run
 

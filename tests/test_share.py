@@ -95,13 +95,22 @@ def test_share_copies_a_clean_run_and_prints_git_commands(real_run, tmp_path, ca
     assert code == 0, err
     created = json.loads((run / RUN_FILE).read_text())["created"][:10]
     dest = tmp_path / "results" / "machines" / f"m2-pro-19c-{created}"
-    assert sorted(p.name for p in dest.iterdir()) == sorted(p.name for p in run.iterdir())
+    # An allow-list, not a copy (issue 26): run.json, samples.jsonl and the report regenerated from them; never
+    # run.lock (the writer's command line).
+    published = {p.name for p in dest.iterdir()}
+    assert {RUN_FILE, SAMPLES_FILE, "report.md", "summary.csv"} <= published and "run.lock" not in published
+    assert published - {RUN_FILE, SAMPLES_FILE, "report.md", "summary.csv"} <= {p.name for p in dest.glob("*.png")}
     for name in (RUN_FILE, SAMPLES_FILE):
         assert (dest / name).read_bytes() == (run / name).read_bytes()
     assert f"git add {dest}" in out and "git push" in out
     assert [p.name for p in (tmp_path / "results" / "machines").iterdir()] == [dest.name]  # no temporary left
-    # The same run again: the destination exists and is not overwritten.
+    # The same run again, under another name: refused by its run id (one run is shared once).
     (dest / "marker").write_text("kept")
+    code, _, err = _share(run, tmp_path / "results", capsys, "--name", "again")
+    assert code == 2 and "already shared as" in err and (dest / "marker").read_text() == "kept"
+    # An existing destination is never overwritten.
+    meta = json.loads((run / RUN_FILE).read_text())
+    (run / RUN_FILE).write_text(json.dumps({**meta, "run_id": "f" * 32}))
     code, _, err = _share(run, tmp_path / "results", capsys)
     assert code == 2 and "already exists" in err and (dest / "marker").read_text() == "kept"
 
@@ -125,14 +134,16 @@ def test_copy_failure_leaves_nothing(tmp_path, monkeypatch):
     src = tmp_path / "run"
     src.mkdir()
     (src / RUN_FILE).write_text("{}")
+    (src / SAMPLES_FILE).write_text("")
 
     def broken_copy(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(share.shutil, "copytree", broken_copy)
+    monkeypatch.setattr(share.shutil, "copyfile", broken_copy)
     dest = tmp_path / "results" / "machines" / "m1-8c-2026-11-28"
-    with pytest.raises(share.UsageError, match="No space left"):
-        share.copy_run(src, dest)
+    with pytest.raises(share.UsageError, match="disk full"):
+        with share.staging(dest) as stage:
+            share.copy_published(src, stage)
     assert list(dest.parent.iterdir()) == []
 
 

@@ -135,8 +135,11 @@ def test_resume_measures_only_what_is_missing(tmp_path):
     seqs = [r["seq"] for r in records if r["kind"] == "cell"]
     assert sorted(seqs) == list(range(len(state.meta["plan"]))) and not notes
     assert len([m for m in worker2.requests if m[0] == "cell"]) == len(seqs) - 3
-    # Start-of-run ceilings were already measured; only the end-of-run probes are new.
-    assert sorted(m[1] for m in worker2.requests if m[0] == "ceiling") == ["CPU:0", "CPU:1"]
+    # Start-of-run ceilings were already measured; only the end-of-run probes are new (one request per shape).
+    from simplenn.measure.ceiling import ceiling_shapes
+    shapes = ceiling_shapes(sweep.PlanItem.from_dict(p).case for p in state.meta["plan"])
+    probes = sorted((m[1], m[2][0].key()) for m in worker2.requests if m[0] == "ceiling")
+    assert probes == sorted((d, s.key()) for d in ("CPU:0", "CPU:1") for s in shapes)
 
 
 def test_existing_folder_refused_and_newer_schema_refused(tmp_path):
@@ -300,7 +303,7 @@ def test_toml_config_matches_flags(tmp_path):
 # A value unlike the default for each key, as flag text (TOML gets the same text, or the number).
 KEY_EXAMPLES = {"devices": "CPU:1", "batch_sizes": "3", "widths": "7x5", "wide_widths": "9x9", "wide_batch": "64",
                 "loss": "softmax", "dtypes": "float64", "jit": "on", "modes": "in-graph", "impls": "mlx",
-                "precision": "0.05", "max_time": "9.5", "min_time": "9.5", "min_block_time": "9.5", "cooldown": "9.5",
+                "precision": "0.05", "max_time": "9.5", "min_time": "2.5", "min_block_time": "9.5", "cooldown": "9.5",
                 "rounds": "3", "seed": "3", "sentinel_every": "3", "timeout": "9.5", "logical_cpus": "3",
                 "profile": "cpu-b8-w8", "profile_steps": "3"}
 
@@ -339,7 +342,7 @@ def test_a_field_error_below_the_cli_names_the_field_and_the_cli_maps_it_to_the_
 
 def test_an_existing_run_folder_is_refused_naming_out(tmp_path, capsys):
     (tmp_path / "r").mkdir()
-    (tmp_path / "r" / "x").write_text("")
+    (tmp_path / "r" / "run.json").write_text("{}")
     assert main(["run", "--devices", "CPU:0", "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert f"error: --out: {tmp_path / 'r'} already exists; use --resume" in err

@@ -10,9 +10,7 @@ with `--rounds 2` the former rule (ratio > 1 + threshold and a block-bootstrap C
 same rule with the hierarchical CI 5, the CI-outside-the-band rule with the hierarchical CI 4, this rule 0; with
 `--rounds 3`: 12, 7, 5 and 0. With one round a side the CI holds no run-to-run variation and the output says so.
 
-Coverage: a gate that compares nothing must not pass. When no cell of new matches a cell of base, or fewer than
-`min_coverage_pct` % of base's cells do, compare() refuses (UsageError, exit 2) and names the keys whose values
-differ between the two runs (different grids, devices, …).
+Which cells the verdict covers (coverage, lost cells, the same run refused) is simplenn.analyse.coverage's job.
 """
 from __future__ import annotations
 
@@ -21,9 +19,12 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from simplenn.analyse.coverage import (cell_status, check_min_coverage, refuse_same_run, require_coverage,
+                                       status_line)
 from simplenn.analyse.display import markdown_table, split_constant
 from simplenn.core.errors import UsageError
-from simplenn.analyse.report.tables import first_non_ok, measured, only_ok, require_ok
+from simplenn.analyse.report.tables import measured, only_ok, require_ok
+from simplenn.store.completeness import partial_runs
 from simplenn.store.results import Results, machine_of, machine_versions
 from simplenn.analyse.intervals import few_rounds_factor, median_ci_of, ratio_ci, ratio_ci_label, reproducibility, widen
 from simplenn.core.units import time_unit
@@ -34,6 +35,7 @@ TABLE_COLUMNS = ["base_median_s", "new_median_s", "base_ci_low_s", "base_ci_high
                  "ratio", "ci_low", "ci_high", "verdict"]
 REGRESSION, IMPROVEMENT, SAME = "regression", "improvement", "no significant change"
 DEFAULT_MIN_COVERAGE_PCT = 50.0
+LOST_EXIT = 3  # the command's exit status when a base cell that was ok is not ok in new (1: a regression)
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,9 @@ class Comparison:
     cross_machine: bool
     only_in_base: tuple[str, ...] = ()
     only_in_new: tuple[str, ...] = ()
-    not_ok: tuple[str, ...] = ()  # cells present on both sides but not ok on at least one
+    not_ok: tuple[str, ...] = ()  # cells present on both sides, not ok in base (so not lost)
+    lost: tuple[str, ...] = ()  # cells ok in base but not ok in new: a gate failure
+    partial: tuple[str, ...] = ()  # one line per side that does not hold its whole plan
     rounds: int = 1  # the fewer rounds of the two sides: ≥ 2 makes every CI hierarchical
 
     @property
@@ -69,6 +73,11 @@ class Comparison:
     @property
     def has_regression(self) -> bool:
         return not self.regressions.empty
+
+    @property
+    def has_lost(self) -> bool:
+        """True when a base cell that was ok is not ok in new: the gate fails whatever the ratios say."""
+        return bool(self.lost)
 
     @property
     def title(self) -> str:
@@ -100,55 +109,9 @@ def check_threshold(threshold_pct: float) -> float:
     return float(threshold_pct)
 
 
-def check_min_coverage(min_coverage_pct: float) -> float:
-    if isinstance(min_coverage_pct, bool) or not (isinstance(min_coverage_pct, (int, float))
-                                                  and 0 <= min_coverage_pct <= 100):
-        raise UsageError(f"--min-coverage: must be a percentage from 0 to 100, got {min_coverage_pct!r}")
-    return float(min_coverage_pct)
-
-
-def _differing_keys(base_cells: pd.DataFrame, new_cells: pd.DataFrame, keys: list[str]) -> str:
-    """'device: base CPU:0, new CPU:1; batch_size: …' for each key whose values differ between the runs."""
-    def shown(values: set) -> str:
-        try:
-            items = [str(v) for v in sorted(values)]  # batch sizes in numeric order
-        except TypeError:
-            items = sorted(map(str, values))
-        return ",".join(items[:6]) + (f",… ({len(items)} values)" if len(items) > 6 else "")
-
-    parts = []
-    for key in keys:
-        b, n = set(base_cells.index.get_level_values(key)), set(new_cells.index.get_level_values(key))
-        if b != n:
-            parts.append(f"{key}: base {shown(b)}, new {shown(n)}")
-    return "; ".join(parts) or "none (the same values, in other combinations)"
-
-
-def _require_coverage(base_cells: pd.DataFrame, new_cells: pd.DataFrame, keys: list[str], n_matched: int,
-                      min_coverage_pct: float) -> None:
-    n_base = len(base_cells)
-    pct = 100 * n_matched / n_base if n_base else 0.0
-    if n_matched and pct >= min_coverage_pct:
-        return
-    what = ("no cell of new matches a cell of base" if not n_matched else
-            f"only {n_matched} of base's {n_base} cells ({pct:.0f} %) have a match in new, below --min-coverage "
-            f"{min_coverage_pct:g} %")
-    raise UsageError(f"{what}; keys that differ: {_differing_keys(base_cells, new_cells, keys)}. "
-                     "A comparison of too few cells cannot pass a regression gate")
-
-
 def _keys(cross_machine: bool) -> list[str]:
     # Within one machine the machine label is part of a cell's identity; across machines it is what differs.
     return MATCH_KEYS if cross_machine else ["machine", *MATCH_KEYS]
-
-
-def _cell_status(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    cells = measured(df).groupby(keys, sort=True).agg(
-        cell_id=("cell_id", "first"),
-        status=("status", first_non_ok),
-        reason=("reason", lambda s: next((x for x in s if isinstance(x, str) and x), "")),
-    )
-    return cells
 
 
 def _ratio_table(base: pd.DataFrame, new: pd.DataFrame, keys: list[str], threshold_pct: float,
@@ -190,6 +153,7 @@ def compare(base: Results, new: Results, threshold_pct: float = 10.0,
     """
     threshold_pct = check_threshold(threshold_pct)
     min_coverage_pct = check_min_coverage(min_coverage_pct)
+    refuse_same_run(base, new)
     require_ok(base, "base")
     require_ok(new, "new")
     base_ids, new_ids = _identity(base), _identity(new)
@@ -201,23 +165,24 @@ def compare(base: Results, new: Results, threshold_pct: float = 10.0,
     if cross and (len(base_ids) > 1 or len(new_ids) > 1):
         raise UsageError("--across-machines compares one machine with one machine; give one run on each side")
     keys = _keys(cross)
-    base_cells, new_cells = _cell_status(base.table, keys), _cell_status(new.table, keys)
+    base_cells, new_cells = cell_status(base.table, keys), cell_status(new.table, keys)
     status = base_cells.merge(new_cells, how="outer", left_index=True, right_index=True, suffixes=("_base", "_new"))
     only_base = status[status["status_new"].isna()]
     only_new = status[status["status_base"].isna()]
     paired = status.dropna(subset=["status_base", "status_new"])
-    _require_coverage(base_cells, new_cells, keys, len(paired), min_coverage_pct)
+    require_coverage(base_cells, new_cells, keys, len(paired), min_coverage_pct)
     table = _ratio_table(base.table, new.table, keys, threshold_pct, seed)
-    not_ok = paired[(paired["status_base"] != "ok") | (paired["status_new"] != "ok")]
+    lost = paired[(paired["status_base"] == "ok") & (paired["status_new"] != "ok")]
+    not_ok = paired[(paired["status_base"] != "ok")]
     rounds = min(int(only_ok(measured(r.table), "step_s")["round"].nunique()) for r in (base, new))
     return Comparison(
         table=table, threshold_pct=threshold_pct, base_label=_side_label(base), new_label=_side_label(new),
         cross_machine=cross, rounds=rounds,
         only_in_base=tuple(only_base["cell_id_base"]),
         only_in_new=tuple(only_new["cell_id_new"]),
-        not_ok=tuple(f"{r.cell_id_base}: base {r.status_base}, new {r.status_new}"
-                     + (f" ({r.reason_new or r.reason_base})" if (r.reason_new or r.reason_base) else "")
-                     for r in not_ok.itertuples()),
+        not_ok=tuple(status_line(r) for r in not_ok.itertuples()),
+        lost=tuple(status_line(r) for r in lost.itertuples()),
+        partial=tuple(f"{side}: {note}" for side, res in (("base", base), ("new", new)) for note in partial_runs(res)),
         n_base_cells=len(base_cells), n_matched=len(paired),
     )
 
@@ -265,13 +230,21 @@ def format_comparison(result: Comparison) -> str:
              *([constant] if constant else []), markdown_table(shown), "", reproducibility_text(result)]
     if result.cross_machine:
         lines.insert(1, "Different machines: ratios mix hardware and software differences.")
+    for note in result.partial:
+        lines.insert(1, f"Partial data: {note}.")
     lines.append(f"Coverage: {result.n_matched} of base's {result.n_base_cells} cells matched in new "
-                 f"({result.coverage_pct:.0f} %).")
+                 f"({result.coverage_pct:.0f} %). Compared (ok on both sides): {len(result.table)}.")
     for what, cells in (("only in base", result.only_in_base), ("only in new", result.only_in_new),
-                        ("not ok on a side", result.not_ok)):
+                        ("not ok in base", result.not_ok)):
         if cells:
             lines.append(f"Cells {what}: " + ", ".join(cells))
+    if result.lost:
+        k = len(result.lost)
+        lines.append(f"Gate failure: {k} cell{'s' if k != 1 else ''} ok in base {'are' if k != 1 else 'is'} not ok "
+                     "in new: " + ", ".join(result.lost))
     n = len(result.regressions)
     lines.append(f"{n} regression{'s' if n != 1 else ''} beyond {result.threshold_pct:g} %" if n else
-                 f"No regression beyond {result.threshold_pct:g} %.")
+                 f"No regression beyond {result.threshold_pct:g} %"
+                 + (" among the cells ok on both sides; the gate fails on the lost cells above." if result.lost
+                    else "."))
     return "\n".join(lines)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 
 from simplenn.core.errors import FieldError, UsageError
@@ -23,18 +24,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from simplenn.cli._console import safe_streams, stop_signals, user_warnings
+
+    safe_streams()  # before argparse prints anything: its help and errors go through the same streams
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except FieldError as e:  # raised below the CLI naming a field: say the flag that sets it
-        flags = getattr(importlib.import_module(f"simplenn.cli.{args.command}"), "FIELD_FLAGS", {})
-        print(f"simplenn-bench {args.command}: error: {e.as_flag(flags)}", file=sys.stderr)
-        return 2
-    except UsageError as e:
-        print(f"simplenn-bench {args.command}: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"simplenn-bench {args.command}: interrupted", file=sys.stderr)
-        return 130
+    with user_warnings(), stop_signals():
+        try:
+            return int(args.func(args) or 0)
+        except FieldError as e:  # raised below the CLI naming a field: say the flag that sets it
+            flags = getattr(importlib.import_module(f"simplenn.cli.{args.command}"), "FIELD_FLAGS", {})
+            print(f"simplenn-bench {args.command}: error: {e.as_flag(flags)}", file=sys.stderr)
+            return 2
+        except UsageError as e:
+            print(f"simplenn-bench {args.command}: error: {e}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt as e:
+            signum = getattr(e, "signum", signal.SIGINT)
+            print(f"simplenn-bench {args.command}: {'terminated' if signum == signal.SIGTERM else 'interrupted'}",
+                  file=sys.stderr)
+            return 128 + signum
 

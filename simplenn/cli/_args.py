@@ -61,3 +61,14 @@ def layer_list(text: str) -> list[int]:
     if len(values) < 2:
         raise _fail("layers", text, "give at least an input and an output size, e.g. 784,100,30,10")
     return values
+
+
+def percentage(text: str) -> float:
+    """A percentage from 0 to 100 (NaN and infinities refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise _fail("value", text, "give a percentage from 0 to 100") from None
+    if not 0 <= value <= 100:
+        raise _fail("value", text, "give a percentage from 0 to 100")
+    return value

@@ -1,29 +1,33 @@
-"""`simplenn-bench compare BASE NEW`: per-cell new/base ratios with CIs; exit 1 when a cell regressed."""
+"""`simplenn-bench compare BASE NEW`: per-cell new/base ratios with CIs; exit 1 when a cell regressed, 3 when a cell
+that was ok in base is not ok in new (crashed, oom, timeout, …), 2 on bad input (the same run twice included)."""
 from __future__ import annotations
 
+from simplenn.core import validate
 from simplenn.cli import _args
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("compare", help="compare two runs cell by cell; exit status 1 on a regression")
+    p = sub.add_parser("compare", help="compare two runs cell by cell; exit status 1 on a regression, 3 when a cell "
+                                      "ok in base is not ok in new")
     p.add_argument("base", metavar="BASE", help="run folder of the reference run")
     p.add_argument("new", metavar="NEW", help="run folder of the run to check")
     p.add_argument("--threshold", type=_args.positive_float, default=10.0, metavar="PCT",
                    help="slowdown in percent that counts as a regression when the CI also excludes 1 (default 10)")
     p.add_argument("--across-machines", action="store_true",
                    help="allow runs from different machines (the output is labelled a cross-machine comparison)")
-    p.add_argument("--min-coverage", type=float, default=50.0, metavar="PCT",
+    p.add_argument("--min-coverage", type=_args.percentage, default=50.0, metavar="PCT",
                    help="exit 2 unless at least PCT %% of the base's cells have a match in new (default 50; "
                         "no match at all always exits 2)")
-    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.add_argument("--seed", type=validate.flag(validate.seed), default=0, help="bootstrap seed, an integer ≥ 0 (default 0)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from simplenn.analyse.compare import compare, format_comparison
-    from simplenn.store.results import load
+    from simplenn.analyse.compare import LOST_EXIT, compare, format_comparison
+    from simplenn.store.several import load_distinct
 
-    result = compare(load(args.base), load(args.new), threshold_pct=args.threshold,
+    base, new = load_distinct([args.base, args.new])  # the same run twice refused; d1/run, d2/run told apart
+    result = compare(base, new, threshold_pct=args.threshold,
                      across_machines=args.across_machines, seed=args.seed, min_coverage_pct=args.min_coverage)
     print(format_comparison(result))
-    return 1 if result.has_regression else 0
+    return LOST_EXIT if result.has_lost else 1 if result.has_regression else 0

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import sys
 from pathlib import Path
 
 from simplenn.core.errors import UsageError
@@ -16,8 +17,9 @@ def add_parser(sub) -> None:
                    "several (e.g. results/machines/*/) are put side by side on the cells they all share, and "
                    "refused (exit 2) when made with different preset versions")
     p.add_argument("--out", metavar="DIR", help="where to write the report (default: the first run folder)")
-    p.add_argument("--from-pytest-benchmark", metavar="FILE.json", dest="pytest_json",
-                   help="also read a pytest-benchmark JSON file (from `pytest bench/ --benchmark-json FILE`)")
+    p.add_argument("--from-pytest-benchmark", metavar="FILE.json", dest="pytest_json", action="append", default=[],
+                   help="also read a pytest-benchmark JSON file (from `pytest bench/ --benchmark-json FILE`); "
+                        "repeat it for several")
     p.set_defaults(func=run)
 
 
@@ -35,7 +37,7 @@ def default_out(args) -> Path:
         return Path(args.out)
     if args.runs:
         return Path(args.runs[0])
-    return Path(args.pytest_json).with_suffix("")  # bench.json -> bench/ beside it
+    return Path(args.pytest_json[0]).with_suffix("")  # bench.json -> bench/ beside it
 
 
 def run(args) -> int:
@@ -44,11 +46,12 @@ def run(args) -> int:
     if not args.runs and not args.pytest_json:
         raise UsageError("give at least one run folder (RUN_DIR), or --from-pytest-benchmark FILE.json")
     sources = list(args.runs)
-    if args.pytest_json:
-        sources.append(load_pytest_benchmark(args.pytest_json))
+    sources += [load_pytest_benchmark(path) for path in args.pytest_json]  # every file given, never only the last
     files = write_report(sources, default_out(args))
     print(f"report   {files.report_md}")
     print(f"summary  {files.summary_csv}")
     for name, path in files.charts.items():
         print(f"chart    {path}")
+    for note in files.partial:
+        print(f"warning: {note}", file=sys.stderr)
     return 0

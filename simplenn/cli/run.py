@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import signal
 import sys
 from contextlib import ExitStack
@@ -19,7 +20,8 @@ GRID_FLAGS = tuple(k.name for k in KEYS if k.flag)
 # A key's flag is its name in kebab case, but for these (kept for existing scripts).
 FLAG_NAMES = {"impls": "--impl"}
 # Fields that only the CLI sets: a file the run writes, the files its configuration comes from.
-OWN_FLAGS = {"run_dir": "--out", "resume": "--resume", "config": "--config", "preset": "--preset"}
+OWN_FLAGS = {"run_dir": "--out", "resume": "--resume", "config": "--config", "preset": "--preset", "quick": "--quick",
+             "sustained": "--sustained"}
 
 
 def flag_of(key: ConfigKey) -> str:
@@ -44,16 +46,17 @@ def add_parser(sub) -> None:
             g.add_argument(flag_of(key), dest=key.name, type=validate.flag(key.check), metavar=key.metavar,
                            help=key.help_text)
     g.add_argument("--config", type=Path, metavar="TOML", help="a sweep.toml with the same keys (batch_sizes = [...])")
-    preset = g.add_mutually_exclusive_group()
-    preset.add_argument("--quick", action="store_true", help="the quick preset: a reduced grid (about a minute on a "
-                        "2-core machine)")
-    preset.add_argument("--preset", metavar="NAME", choices=available(),
-                        help="a named, versioned grid: standard (the grid every machine runs for results/machines/, "
-                             "see results/README.md), quick, sustained; --config and flags still override it, and "
-                             "run.json says which")
-    preset.add_argument("--sustained", action="store_true",
-                        help="the sustained preset, for fanless laptops: 5 s cool-down between cells, 0.2 s blocks, "
-                             "2-6 s per cell")
+    # Not an argparse mutually exclusive group: sweep.toml can pick a base grid too, and one rule
+    # (sweep.config.check_one_base) refuses two, whichever way they were asked for.
+    g.add_argument("--quick", action="store_true", help="the quick preset: a reduced grid (about a minute on a "
+                   "2-core machine)")
+    g.add_argument("--preset", metavar="NAME", choices=available(),
+                   help="a named, versioned grid: standard (the grid every machine runs for results/machines/, see "
+                        "results/README.md), quick, sustained; --config and flags still override it, and run.json "
+                        "says which")
+    g.add_argument("--sustained", action="store_true",
+                   help="the sustained preset, for fanless laptops: 5 s cool-down between cells, 0.2 s blocks, "
+                        "2-6 s per cell")
     p.add_argument("--out", type=Path, metavar="DIR", help="new run folder (default results/runs/<time>-<machine>)")
     p.add_argument("--resume", type=Path, metavar="DIR", help="continue an interrupted run folder")
     p.add_argument("--json", action="store_true", help="print the run folder and per-cell summaries as JSON")
@@ -61,9 +64,10 @@ def add_parser(sub) -> None:
 
 
 def config_sources(args) -> tuple[str | None, Path | None, dict]:
-    """(preset, sweep.toml, overrides) for sweep.config.load_config, from the parsed `run` flags."""
-    preset = args.preset or ("quick" if args.quick else "sustained" if args.sustained else None)
-    return preset, args.config, {k: getattr(args, k, None) for k in GRID_FLAGS}
+    """(preset, sweep.toml, overrides) for sweep.config.load_config, from the parsed `run` flags: --quick and
+    --sustained are the preset switches of the overrides, as `quick = true` is one of a sweep.toml."""
+    switches = {name: True for name in sweep_config.PRESET_SWITCHES if getattr(args, name, False)}
+    return args.preset, args.config, {**{k: getattr(args, k, None) for k in GRID_FLAGS}, **switches}
 
 
 def build_config(args):
@@ -89,10 +93,6 @@ def _default_out(label: str) -> Path:
     return Path("results") / "runs" / f"{datetime.now():%Y%m%d-%H%M%S}-{slug[:40]}"
 
 
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
 def run(args) -> int:
     from simplenn import sweep
 
@@ -100,7 +100,6 @@ def run(args) -> int:
                         or any(getattr(args, k, None) is not None for k in GRID_FLAGS)):
         raise UsageError("--resume continues the stored grid of a run folder; give no grid flags, --config, --preset "
                          "or --out with it")
-    signal.signal(signal.SIGTERM, _raise_interrupt)
     with ExitStack() as held:  # the run folder's lock, held until the final summary is printed
         if args.resume:
             state = _resume(args.resume, held)
@@ -170,6 +169,9 @@ def _start(args, held: ExitStack):
         raise
     for note in state.meta["unsupported_before_run"]:
         print(f"unsupported (recorded, not run): {note}", file=sys.stderr)
+    notice = sweep.long_plan_notice(state.meta, config, state.run_dir)  # before measuring: how long, and how to stop
+    if notice:
+        print(notice, file=sys.stderr)
     return state, worker
 
 
@@ -231,12 +233,13 @@ def _finish(state, as_json: bool) -> int:
         for w in state.warnings:
             print(f"warning: {w}")
         print(f"results: {state.run_dir}")
-    hint = f"what was measured is saved; resume with: simplenn-bench run --resume {state.run_dir}"
+    hint = f"what was measured is saved; resume with: simplenn-bench run --resume {shlex.quote(str(state.run_dir))}"
     if state.error:  # a write failed (disk full, read-only): exit 2 like any other bad-environment error
         error = as_flag(state.error) if isinstance(state.error, FieldError) else state.error
         print(f"simplenn-bench run: error: {error}; {hint}", file=sys.stderr)
         return 2
     if state.interrupted:
-        print(f"interrupted: {hint}", file=sys.stderr)
-        return 130
+        signum = state.stopped_by or signal.SIGINT
+        print(f"{'terminated' if signum == signal.SIGTERM else 'interrupted'}: {hint}", file=sys.stderr)
+        return 128 + signum  # 130 after Ctrl-C, 143 after SIGTERM, as shells and supervisors expect
     return 0

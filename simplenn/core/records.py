@@ -7,9 +7,10 @@ Optional keys are checked only when present; unknown keys are allowed (older and
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import Any
 
-from simplenn.core.cases import STATUSES
+from simplenn.core.cases import STATUSES, Case
 
 _INT = (int,)
 _NUM = (int, float)
@@ -70,3 +71,42 @@ def check_record(rec: Any) -> str | None:
     if blocks and not (isinstance(rec.get("n_steps"), int) and not isinstance(rec["n_steps"], bool) and rec["n_steps"] > 0):
         return f"key 'n_steps' must be a positive integer when 'block_s' has times, got {rec.get('n_steps')!r}"
     return None
+
+
+def once_per_round(numbered: Iterable[tuple[int, dict]], plan: list[dict] | None) -> tuple[int, str] | None:
+    """(line, problem) of the first cell record that breaks the loader rule, or None: a cell is measured once per round.
+
+    Each cell record must answer one planned measurement, (seq, id), once: a line appended twice would have its
+    blocks counted twice (narrowing every CI), and a record outside the stored plan measures something the run never
+    asked for. Without a stored plan (runs older than the plan, hand-made fixtures) each (seq, id), and each
+    non-sentinel (id, round), may still appear only once.
+    """
+    planned = {(p["seq"], p["id"]): p for p in plan} if plan is not None else None
+    seen: dict[tuple, int] = {}
+    for line, rec in numbered:
+        if rec.get("kind") != "cell":
+            continue
+        name = f"cell {rec['id']} (seq {rec['seq']}, round {rec.get('round', 0)})"
+        keys = [("seq", rec["seq"], rec["id"])]
+        if not rec.get("sentinel"):
+            keys.append(("round", rec["id"], rec.get("round", 0)))
+        for key in keys:
+            if key in seen:
+                return line, (f"{name} is already recorded at line {seen[key]}; a cell is measured once per round, "
+                              "so its blocks would count twice: remove one of the two lines")
+        if planned is not None:
+            item = planned.get((rec["seq"], rec["id"]))
+            if item is None or item.get("round", 0) != rec.get("round", 0) or not _same_case(item["case"], rec["case"]):
+                return line, (f"{name} is not in run.json's plan; a record the run never planned is not a "
+                              "measurement of it: remove the line")
+        for key in keys:
+            seen[key] = line
+    return None
+
+
+def _same_case(planned: dict, recorded: dict) -> bool:
+    """The plan's case and a record's case describe the same cell (keys absent on one side take Case defaults)."""
+    try:
+        return Case.from_dict(planned) == Case.from_dict(recorded)
+    except (TypeError, ValueError, KeyError):
+        return False

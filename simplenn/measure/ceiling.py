@@ -151,3 +151,11 @@ def _probe(device: str, mm: MatMul, dtype: str, settings: Settings) -> Probe:
     sync()
     steps, blocks, _ = time_blocks(run, sync, settings)
     return Probe(mm, steps, tuple(blocks))
+
+
+def merge_ceilings(parts: list[dict]) -> dict:
+    """One ceiling record from the records of probes made one matmul at a time: the fastest counts, all are kept."""
+    best = max(parts, key=lambda p: p["gflops"])
+    probes = [probe for p in parts for probe in (p.get("probes") or [{k: p[k] for k in ("shape", "n_steps", "block_s",
+                                                                                      "gflops") if k in p}])]
+    return {**best, "probes": probes}

@@ -75,6 +75,10 @@ def load_mnist_npz(path: Path | str) -> Dataset:
     for key in ("x_train", "x_test"):
         if not np.issubdtype(arrays[key].dtype, np.number):
             raise FieldError("data", f"{path}: {key} must hold numbers (pixels 0–255), not {arrays[key].dtype}")
+        bad = int(np.size(arrays[key]) - np.count_nonzero(np.isfinite(arrays[key])))
+        if bad:  # NaN or infinite pixels train to a meaningless model without an error
+            raise FieldError("data", f"{path}: {key} holds {bad} pixel value(s) that are NaN or infinite; "
+                             "pixels must be finite numbers 0–255")
     for key in ("y_train", "y_test"):
         check_labels(arrays[key], MNIST_CLASSES, "data", f"{path}: {key}")
     return _prepare("mnist", arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"], scale=255.0)

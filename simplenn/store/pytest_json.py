@@ -28,7 +28,7 @@ from pathlib import Path
 
 
 from simplenn.core.cases import Case
-from simplenn.core.errors import UsageError
+from simplenn.core.errors import Notice, UsageError
 from simplenn.system.machine import make_label
 from simplenn.measure.cell import CellResult
 from simplenn.store.results import Results, ResultsError, frame, rows, validate
@@ -66,7 +66,7 @@ def load(path: Path | str) -> Results:
         )
     if foreign:
         warnings.warn(f"{path}: ignored {len(foreign)} benchmark(s) not written by bench/ "
-                      f"({', '.join(str(b.get('name', '?')) for b in foreign[:3])})", stacklevel=2)
+                      f"({', '.join(str(b.get('name', '?')) for b in foreign[:3])})", Notice, stacklevel=2)
     machine = machine_of(doc.get("machine_info"))
     records = [_record(path, i, bench) for i, bench in enumerate(ours)]
     table = validate(frame(rows(run, machine["label"], records)), str(path))

@@ -29,9 +29,9 @@ import pandas as pd
 
 from simplenn.core.cases import Case
 from simplenn.core import files
-from simplenn.core.errors import FieldError, UsageError
+from simplenn.core.errors import FieldError, Notice, UsageError
 from simplenn.store.lock import LOCK_FILE
-from simplenn.core.records import check_record
+from simplenn.core.records import check_record, once_per_round
 from simplenn.core.timing import per_step_s
 
 SCHEMA_VERSION = 1
@@ -51,6 +51,25 @@ COLUMNS = CELL_KEYS + [
 ]
 
 
+# Files a desktop leaves in any folder (Finder, Explorer, macOS on foreign disks: ._name), and our own lock: a folder
+# holding only these is empty for a new run.
+DESKTOP_FILES = {".DS_Store", "Thumbs.db", "desktop.ini", ".localized"}
+
+
+def not_empty(run_dir: Path) -> str | None:
+    """Why `run_dir` cannot take a new run ('… already exists; use --resume …'), or None when it is free."""
+    if not run_dir.is_dir():
+        return None
+    others = sorted(p.name for p in run_dir.iterdir()
+                    if p.name not in DESKTOP_FILES | {LOCK_FILE} and not p.name.startswith("._"))
+    if not others:
+        return None
+    if RUN_FILE in others:
+        return f"{run_dir} already exists; use --resume {run_dir} to continue it, or choose a new folder"
+    shown = ", ".join(others[:3]) + (f", … ({len(others)} entries)" if len(others) > 3 else "")
+    return f"{run_dir} already exists and is not a run folder (it holds {shown}); choose a new or empty folder"
+
+
 class ResultsError(UsageError):
     """A run folder that cannot be read: missing, corrupt, or from a newer version of the tool."""
 
@@ -63,8 +82,9 @@ class RunWriter:
 
     def create(self, meta: dict) -> None:
         files.ensure_dir(self.run_dir, "run_dir")
-        if any(p.name != LOCK_FILE for p in self.run_dir.iterdir()):
-            raise FieldError("run_dir", f"{self.run_dir} already exists; use --resume {self.run_dir} to continue it, or choose a new folder")
+        problem = not_empty(self.run_dir)
+        if problem:
+            raise FieldError("run_dir", problem)
         files.write_json(self.run_dir / RUN_FILE, {**meta, "schema_version": SCHEMA_VERSION}, "run_dir")
         files.write_bytes(self.run_dir / SAMPLES_FILE, b"", "run_dir")
 
@@ -117,12 +137,17 @@ def read_meta(run_dir: Path | str) -> dict:
 
 
 def read_records(run_dir: Path | str) -> tuple[list[dict], list[str]]:
-    """All records of samples.jsonl and warnings; a torn last line is dropped with a warning, other damage refused."""
+    """All records of samples.jsonl and warnings; a torn last line is dropped with a warning, other damage refused.
+
+    Every reader goes through here, so every reader holds a run to the loader rule (records.once_per_round: a cell
+    is measured once per round, and only as planned in run.json): a duplicated line or a record outside the plan is
+    refused, naming the file and the line, never pooled.
+    """
     path = Path(run_dir) / SAMPLES_FILE
     if not path.exists():
         raise ResultsError(f"{run_dir}: no {SAMPLES_FILE}")
     lines = path.read_text(errors="replace").split("\n")
-    records, notes = [], []
+    numbered, notes = [], []
     for i, line in enumerate(lines):
         if not line.strip():
             continue
@@ -138,8 +163,12 @@ def read_records(run_dir: Path | str) -> tuple[list[dict], list[str]]:
         problem = check_record(rec)
         if problem:
             raise ResultsError(f"{path}: line {i + 1}: {problem}")
-        records.append(rec)
-    return records, notes
+        numbered.append((i + 1, rec))
+    plan = read_meta(run_dir).get("plan") if (Path(run_dir) / RUN_FILE).exists() else None
+    broken = once_per_round(numbered, plan if isinstance(plan, list) else None)
+    if broken:
+        raise ResultsError(f"{path}: line {broken[0]}: {broken[1]}")
+    return [rec for _, rec in numbered], notes
 
 
 def completed_keys(records: Iterable[dict]) -> set[tuple[int, str]]:
@@ -229,23 +258,6 @@ def as_results(data: Results | pd.DataFrame) -> Results:
     return data if isinstance(data, Results) else Results(data)
 
 
-def combine(sources: Iterable[Results | pd.DataFrame]) -> Results:
-    """One Results from several (e.g. two Macs): tables concatenated, `run` and `machine` tell them apart.
-
-    Two sources holding a run of the same name are refused: pooling them would count samples twice or mix two runs.
-    """
-    parts = [as_results(s) for s in sources]
-    if not parts:
-        raise UsageError("give at least one run folder")
-    names = [name for p in parts for name in dict.fromkeys(p.table["run"].astype(str))]
-    twice = sorted({n for n in names if names.count(n) > 1})
-    if twice:
-        raise UsageError(f"run {', '.join(map(repr, twice))} is given more than once; pooling would count samples "
-                         "twice or mix two runs: give each run once, or rename one")
-    table = pd.concat([p.table for p in parts], ignore_index=True) if len(parts) > 1 else parts[0].table.copy()
-    return Results(table, {k: v for p in parts for k, v in p.runs.items()})
-
-
 def load(run_dir: Path | str, label: str | None = None) -> Results:
     """One run folder: its tidy samples table (one row per timed block, seconds in *_s columns, validated) and run.json.
 
@@ -256,49 +268,10 @@ def load(run_dir: Path | str, label: str | None = None) -> Results:
     meta = read_meta(run_dir)
     records, notes = read_records(run_dir)
     for note in notes:
-        warnings.warn(note, stacklevel=2)
+        warnings.warn(note, Notice, stacklevel=2)
     machine = (meta.get("machine") or {}).get("label", "unknown machine")
     table = validate(frame(rows(label, machine, records)), str(run_dir))
     return Results(table, {label: meta})
-
-
-def run_labels(run_dirs: list[Path]) -> list[str]:
-    """A distinct label per (distinct) run folder: its name, or as many trailing path parts as tell it apart."""
-    parts = [Path(d).resolve().parts for d in run_dirs]
-    labels = []
-    for p in parts:
-        n = 1
-        while n < len(p) and sum(q[-n:] == p[-n:] for q in parts) > 1:
-            n += 1
-        labels.append("/".join(p[-n:]))
-    return labels
-
-
-def load_many(run_dirs: Iterable[Path | str]) -> Results:
-    """Several run folders as one Results; `run` and `machine` columns tell them apart.
-
-    The same run given twice (one path twice, or a copy: the same run id) is refused; folders that share a name
-    (d1/run, d2/run) are labelled by their path, never pooled.
-    """
-    dirs = [Path(d) for d in run_dirs]
-    if not dirs:
-        raise UsageError("report: give at least one run folder")
-    first: dict[Path, Path] = {}
-    for d in dirs:
-        if d.resolve() in first:
-            raise UsageError(f"{first[d.resolve()]} and {d} are the same run folder; give each run once "
-                             "(loading it twice would count its samples twice)")
-        first[d.resolve()] = d
-    loaded = [load(d, label) for d, label in zip(dirs, run_labels(dirs))]
-    by_id: dict[str, Path] = {}
-    for d, res in zip(dirs, loaded):
-        run_id = next(iter(res.runs.values())).get("run_id")
-        if run_id in by_id:
-            raise UsageError(f"{by_id[run_id]} and {d} hold the same run (run id {run_id}): one is a copy of the "
-                             "other; give it once")
-        if run_id:
-            by_id[run_id] = d
-    return combine(loaded)
 
 
 # ------------------------------------------------------------------------------- run metadata accessors

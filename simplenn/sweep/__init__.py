@@ -13,7 +13,8 @@ import importlib
 
 EXPORTS = {
     "config": ("CONFIG_KEYS", "FIELD_KEYS", "KEYS", "ConfigKey", "SweepConfig", "load_config", "preset_meta"),
-    "plan": ("DRIFT_WARN", "PlanItem", "drift", "expand", "order"),
+    "plan": ("DRIFT_WARN", "LONG_PLAN_S", "PlanItem", "drift", "duration_text", "estimate_s", "expand",
+             "long_plan_notice", "order"),
     "run": ("Progress", "RunState", "cells_left", "execute", "prepare", "resolve_devices", "resume_state"),
     "worker": ("Worker", "WorkerError"),
 }

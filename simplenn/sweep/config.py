@@ -153,6 +153,7 @@ class SweepConfig:
             raise FieldError("batch_sizes", f"must be positive integers, got {list(self.batch_sizes)}")
         if not self.devices:
             raise FieldError("devices", "give at least one device (cpu, gpu, all, or names like CPU:0,GPU:0)")
+        self._check_together()
         # Duplicates removed, values sorted: the same grid however it was written.
         object.__setattr__(self, "batch_sizes", tuple(sorted(set(self.batch_sizes))))
         object.__setattr__(self, "hidden", tuple(sorted(set(map(tuple, self.hidden)))))
@@ -161,6 +162,20 @@ class SweepConfig:
             raise FieldError("profile", f"must be cell ids or all, got {list(self.profile)}")
         for name in ("losses", "dtypes", "modes", "impls", "jit", "devices", "profile"):
             object.__setattr__(self, name, tuple(dict.fromkeys(getattr(self, name))))
+
+    def _check_together(self) -> None:
+        """Settings that are each fine but contradict one another: refused here, once, for flags, sweep.toml,
+        presets and callers without the CLI alike (FieldError, renamed to its flags by the command)."""
+        s, both = self.settings, ("max_time_s", "min_time_s", "timeout_s")
+        if s.max_time_s < s.min_time_s:
+            # The minimum wins (measure.Settings), so run.json would record a limit that was never applied.
+            raise FieldError("max_time_s", f"{s.max_time_s:g} s (given, or set by a preset) is below {{min_time_s}} "
+                                           f"{s.min_time_s:g} s: every cell is timed at least {{min_time_s}}; raise "
+                                           "{max_time_s} or lower {min_time_s}", both)
+        if s.max_time_s >= self.timeout_s:
+            raise FieldError("max_time_s", f"{s.max_time_s:g} s is not below {{timeout_s}} {self.timeout_s:g} s: a cell "
+                                           "still timing at its limit would be killed and recorded as a timeout; lower "
+                                           "{max_time_s} or raise {timeout_s}", both)
 
     @property
     def seed(self) -> int:
@@ -225,26 +240,28 @@ def checked(values: Mapping[str, Any], source: str = "") -> dict:
     return out
 
 
-def check_together(presets: list[str], values: Mapping[str, Any]) -> None:
-    """The settings checked together, once, for flags, sweep.toml and presets alike: the one place for such rules.
-
-    `presets` are the presets asked for (by name or by a sweep.toml switch); `values` the merged, checked values.
-    """
-    if len(set(presets)) > 1:
-        raise FieldError("preset", f"{' and '.join(dict.fromkeys(presets))} are different presets; choose one")
+def check_one_base(picked: list[str]) -> None:
+    """Refuse two base grids at once (`picked` says where each was asked: "{preset} standard", "{quick}",
+    "{config} sweep.toml: sustained = true"): they set the same keys to different values, and which one won would be
+    an accident. The one place for this rule, for flags, sweep.toml and scripts alike."""
+    if len(picked) > 1:
+        raise FieldError("", f"{' and '.join(picked)} each pick a base grid (a preset, quick or sustained, by flag or in "
+                             "sweep.toml); choose one", ("preset", "config", *PRESET_SWITCHES))
 
 
 def _layers(preset: str | None, toml: Path | Mapping | None, overrides: Mapping[str, Any] | None):
-    """(the preset chosen or None, the sweep.toml's values, the overrides), each checked; presets chosen by switch."""
+    """(the preset chosen or None, the sweep.toml's values, the overrides), each checked; a preset is chosen by name,
+    or by a `quick`/`sustained` switch in the sweep.toml or the overrides (never two: check_one_base)."""
     file_values = dict(toml) if isinstance(toml, Mapping) else read_toml(toml) if toml else {}
     file_values = checked(file_values, "config")
     over = checked({k: v for k, v in (overrides or {}).items() if v is not None})
-    chosen = [preset] if preset else []
-    chosen += [name for name in PRESET_SWITCHES if file_values.pop(name, False)]
-    chosen += [name for name in PRESET_SWITCHES if over.pop(name, False)]
-    p = load_preset(chosen[0], CONFIG_KEYS) if chosen else None
-    check_together(chosen, {**(p.config if p else {}), **file_values, **over})
-    return p, file_values, over
+    where = f"{{config}} {toml}" if toml and not isinstance(toml, Mapping) else "sweep.toml"
+    chosen = [(preset, f"{{preset}} {preset}")] if preset else []
+    for name in PRESET_SWITCHES:  # as asked: the switch given as an override (a flag), then in the sweep.toml
+        chosen += [(name, "{" + name + "}")] if over.pop(name, False) else []
+        chosen += [(name, f"{where}: {name} = true")] if file_values.pop(name, False) else []
+    check_one_base([label for _, label in chosen])
+    return (load_preset(chosen[0][0], CONFIG_KEYS) if chosen else None), file_values, over
 
 
 def load_config(preset: str | None = None, toml: Path | Mapping | None = None,

@@ -4,12 +4,13 @@ from __future__ import annotations
 import itertools
 import math
 import random
+import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from simplenn.core.cases import DEFAULT_WIDTHS, Case
+from simplenn.core.cases import DEFAULT_WIDTHS, Case, unsupported_reason
 from simplenn.measure.cell import Settings
 from simplenn.sweep.config import SweepConfig
 from simplenn.core.timing import per_step_s
@@ -103,3 +104,45 @@ def drift(records: list[dict]) -> dict | None:
     return {"cell": next(r["id"] for r in records if r.get("sentinel")), "first_median_s": meds[0],
             "last_median_s": meds[-1], "ratio": ratio, "max_over_min": max(meds) / min(meds), "n": len(meds),
             "warning": abs(ratio - 1) > DRIFT_WARN}
+
+
+# Set-up of one measured cell besides its timed blocks: worker hand-off, building the step, the first call and the
+# block-length calibration (~0.2 s + 0.15 s traced on the development machine; bench/preset_time.py's model).
+CELL_SETUP_S = 0.35
+LONG_PLAN_S = 30 * 60.0  # a plan that may take longer than this is announced before it starts
+
+
+def estimate_s(plan: list[PlanItem], backends: dict[str, str], config: SweepConfig) -> tuple[float, float]:
+    """(fastest, slowest) seconds the plan may take: every measurable cell stopping at --min-time, or at --max-time.
+
+    Cells known to be unsupported cost nothing; a cell whose step outlasts its blocks can take longer than this.
+    """
+    n = sum(1 for p in plan if not unsupported_reason(p.case, backends.get(p.case.device, "none")))
+    s = config.settings
+    per = CELL_SETUP_S + config.cooldown_s
+    return n * (per + s.min_time_s), n * (per + max(s.min_time_s, s.max_time_s) + 2 * s.min_block_s)
+
+
+def duration_text(seconds: float) -> str:
+    """'45 s', '12 min', '3.4 h', '2.1 days': a duration at the precision an estimate deserves."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+def long_plan_notice(meta: dict, config: SweepConfig, run_dir) -> str | None:
+    """The sentence announcing a plan that may take LONG_PLAN_S or more (None for a shorter one): how long, and
+    that stopping it loses nothing."""
+    plan = [PlanItem.from_dict(p) for p in meta["plan"]]
+    low, high = estimate_s(plan, {d["name"]: d["backend"] for d in meta["devices"]}, config)
+    if high < LONG_PLAN_S:
+        return None
+    span = duration_text(high) if duration_text(low) == duration_text(high) else \
+        f"{duration_text(low)} to {duration_text(high)}"
+    return (f"plan: {len(plan):,} cells, estimated ~{span} (each cell {config.settings.min_time_s:g}–"
+            f"{config.settings.max_time_s:g} s of timing plus set-up); Ctrl-C saves what is measured, and "
+            f"`simplenn-bench run --resume {shlex.quote(str(run_dir))}` continues it")

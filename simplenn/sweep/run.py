@@ -13,11 +13,10 @@ from pathlib import Path
 
 from simplenn import __version__
 from simplenn.core.cases import DEFAULT_WIDTHS, Case, unsupported_reason
-from simplenn.measure.ceiling import ceiling_shapes
+from simplenn.measure.ceiling import ceiling_shapes, merge_ceilings
 from simplenn.core.errors import FieldError, UsageError
-from simplenn.store.lock import LOCK_FILE
 from simplenn.measure.cell import Settings
-from simplenn.store.results import RunWriter, completed_keys, read_meta, read_records
+from simplenn.store.results import RunWriter, completed_keys, not_empty, read_meta, read_records
 from simplenn.sweep.config import SweepConfig
 from simplenn.sweep.plan import PlanItem, drift, expand, oom_key, oom_skip, order, sentinel_settings
 from simplenn.sweep.profiling import chosen, profile_run
@@ -49,6 +48,7 @@ class RunState:
     warnings: list[str] = field(default_factory=list)
     interrupted: bool = False
     error: UsageError | None = None  # a write that failed (disk full, read-only): the run stopped, what was saved is kept
+    stopped_by: int | None = None  # the signal that stopped the run (SIGINT: Ctrl-C, SIGTERM), for the exit status
 
 
 def resolve_devices(requested: Iterable[str], present: list[dict], missing_reason: str) -> list[dict]:
@@ -68,8 +68,9 @@ def prepare(run_dir: Path, config: SweepConfig, worker: Worker, machine: dict, e
             preset: dict | None = None) -> RunState:
     """Start a new run folder: resolve devices (in the worker), expand, order, and write run.json."""
     writer = RunWriter(run_dir)
-    if run_dir.is_dir() and any(p.name != LOCK_FILE for p in run_dir.iterdir()):  # the caller may hold its lock
-        raise FieldError("run_dir", f"{run_dir} already exists; use --resume {run_dir} to continue it, or choose a new folder")
+    problem = not_empty(run_dir)  # the caller may hold its lock; a .DS_Store does not make a folder taken
+    if problem:
+        raise FieldError("run_dir", problem)
     worker.start()
     devices = resolve_devices(config.devices, worker.devices, worker.gpu_missing_reason)
     cases = expand(config, [d["name"] for d in devices])
@@ -151,8 +152,8 @@ def execute(state: RunState, worker: Worker, on_progress: Callable[[Progress], N
             profile = profile_run(state, [p.case for p in plan if not p.sentinel], read_records(state.run_dir)[0],
                                   config, worker)
         completed = True
-    except KeyboardInterrupt:
-        state.interrupted = True
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM turned into errors.Terminated by the CLI
+        state.interrupted, state.stopped_by = True, getattr(e, "signum", signal.SIGINT)
     except UsageError as e:  # a write failed (disk full, read-only): stop, keep what is saved
         state.interrupted, state.error = True, e
     finally:
@@ -160,6 +161,8 @@ def execute(state: RunState, worker: Worker, on_progress: Callable[[Progress], N
             worker.stop()
             _finalise(state, writer, {"device_parity": parity, "impl_parity": impl_parity, "profile": profile},
                       completed and not deferred)
+        if deferred and state.stopped_by is None:
+            state.stopped_by = deferred[0]
     return state
 
 
@@ -240,15 +243,28 @@ def _impl_parity(device: str, config: SweepConfig, worker: Worker, state: RunSta
 
 def _probe_ceiling(device: str, phase: str, shapes: list, timeout_s: float, worker: Worker, writer: RunWriter,
                    state: RunState) -> None:
-    """Probe the device's matmul ceiling (a square chain and the step's own largest shapes) and record it."""
-    try:
-        msg = worker.request(("ceiling", device, shapes), timeout_s)
-    except WorkerError as e:
-        msg = ("error", e.reason)
-    if msg[0] == "result":
-        writer.append({**msg[1], "phase": phase, "measured": now()})
-    else:
-        state.warnings.append(f"ceiling probe on {device} ({phase} of run) failed: {msg[1].splitlines()[0]}")
+    """Probe the device's matmul ceiling (the 1024³ square and the step's own big matmuls) and record it.
+
+    One request per matmul: one that cannot run (a huge batch's matmul out of memory, a crash) costs that matmul,
+    not the ceiling every cell's % of ceiling is measured against.
+    """
+    parts, failed = [], []
+    for mm in shapes:
+        try:
+            msg = worker.request(("ceiling", device, [mm]), timeout_s)
+        except WorkerError as e:
+            msg = ("error", e.reason)
+        if msg[0] == "result":
+            parts.append(msg[1])
+        else:
+            reason = msg[1].splitlines()[0]
+            failed.append({"matmul": mm.label, "shape": [mm.m, mm.k, mm.n], "reason": reason})
+            state.warnings.append(f"ceiling probe on {device} ({phase} of run), matmul {mm.label}: failed and left "
+                                  f"out: {reason}")
+    if parts:
+        writer.append({**merge_ceilings(parts), "failed_matmuls": failed, "phase": phase, "measured": now()})
+    elif not shapes:
+        state.warnings.append(f"ceiling probe on {device} ({phase} of run): no matmul to probe")
 
 
 def _measure_item(item: PlanItem, device: dict, settings: Settings, timeout_s: float, worker: Worker,

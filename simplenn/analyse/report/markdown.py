@@ -17,6 +17,7 @@ from simplenn.analyse.report.cross_machine import STEP_AT
 from simplenn.analyse.report.frameworks_md import frameworks_section, impl_parity_text, parity_section
 from simplenn.analyse.report.where_md import where_sections
 from simplenn.analyse.report.tables import CURVE_KEYS, PAIR_KEYS, chip_peak, measured, only_ok, widths_order
+from simplenn.store.completeness import partial_runs
 from simplenn.store.results import machine_of, machine_versions
 from simplenn.core.units import TimeUnit, time_unit
 
@@ -203,6 +204,7 @@ def render_markdown(analysis: Analysis, out_dir: Path | str, chart_paths: Mappin
     warnings = warnings_section(analysis)
     parts = [
         "# simplenn-bench report",
+        *(f"> **Partial data.** {note}." for note in partial_runs(analysis.results)),  # say what was read
         "## The answer", answer_markdown(analysis, sum(line.startswith("- ") for line in warnings.splitlines())),
         "## Machines and versions", machines_section(analysis),
         *(["## Machines side by side", cross_machine_section(analysis)] if len(runs) > 1 else []),
