@@ -64,7 +64,7 @@ def test_two_presets_at_once_are_refused_by_the_one_together_check(preset, toml)
     with pytest.raises(FieldError, match="each pick a base grid .*; choose one") as err:
         load_config(preset, toml)
     assert "--" not in str(err.value)  # flags only in the CLI: below it the message names fields …
-    assert str(as_flag(err.value)).startswith("--")  # … and the CLI names its flags
+    assert str(as_flag(err.value)).startswith("--preset " if preset else "sweep.toml: ")  # … the CLI names its flags
 
 
 # ------------------------------------------------------------------------------------------- errors

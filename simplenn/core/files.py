@@ -47,9 +47,8 @@ def ensure_dir(path: Path | str, flag: str | None = None) -> Path:
     """Create the folder `path` (and its parents) unless it exists; a file in the way is a one-line error."""
     path = Path(path)
     if path.is_symlink() and not path.exists():
-        prefix = f"{flag}: " if flag else ""
-        raise WriteError(f"{prefix}cannot create the folder {path}: it is a symbolic link to {os.readlink(path)}, "
-                         "which does not exist; create the target or remove the link")
+        raise WriteError(flag or "", f"cannot create the folder {path}: it is a symbolic link to {os.readlink(path)}, "
+                                     "which does not exist; create the target or remove the link")
     if path.exists() and not path.is_dir():
         raise write_error(path, OSError(errno.EEXIST, "exists"), flag, "cannot create the folder")
     try:
