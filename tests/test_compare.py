@@ -11,6 +11,7 @@ from simplenn.core.cases import Case
 from simplenn.analyse.compare import REGRESSION, compare
 from simplenn.core.errors import UsageError
 from simplenn.store.results import RunWriter, load
+from simplenn.cli import compare as compare_cmd
 from synthetic import ONE_CURVE, cell_record, machine_meta, write_run
 
 SMALL_ONLY = dict(ONE_CURVE, batches=(16, 64, 256, 1024))
@@ -71,8 +72,9 @@ def test_different_machines_are_refused_unless_allowed(base, tmp_path, capsys):
     assert exit_code(["compare", str(base), str(m1)]) == 2
     err = capsys.readouterr().err
     assert "--across-machines" in err and len(err.strip().splitlines()) == 1
-    with pytest.raises(UsageError, match="--across-machines"):
+    with pytest.raises(UsageError, match="pass across_machines to compare") as err:  # the field below the CLI …
         compare(load(base), load(m1))
+    assert "pass --across-machines" in str(err.value.as_flag(compare_cmd.FIELD_FLAGS))  # … the flag in it
     assert exit_code(["compare", str(base), str(m1), "--across-machines"]) == 0
     assert "Cross-machine comparison" in capsys.readouterr().out
     assert compare(load(base), load(m1), across_machines=True).cross_machine

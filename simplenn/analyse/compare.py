@@ -22,7 +22,7 @@ import pandas as pd
 from simplenn.analyse.coverage import (cell_status, check_min_coverage, refuse_same_run, require_coverage,
                                        status_line)
 from simplenn.analyse.display import markdown_table, split_constant
-from simplenn.core.errors import UsageError
+from simplenn.core.errors import FieldError
 from simplenn.analyse.report.tables import measured, only_ok, require_ok
 from simplenn.store.completeness import partial_runs
 from simplenn.store.results import Results, machine_of, machine_versions
@@ -105,7 +105,7 @@ def _side_label(res: Results) -> str:
 def check_threshold(threshold_pct: float) -> float:
     if isinstance(threshold_pct, bool) or not (isinstance(threshold_pct, (int, float)) and math.isfinite(threshold_pct)
                                                and threshold_pct > 0):
-        raise UsageError(f"--threshold: must be a number > 0 (percent), got {threshold_pct!r}")
+        raise FieldError("threshold_pct", f"must be a number > 0 (percent), got {threshold_pct!r}")
     return float(threshold_pct)
 
 
@@ -147,7 +147,7 @@ def compare(base: Results, new: Results, threshold_pct: float = 10.0,
             min_coverage_pct: float = DEFAULT_MIN_COVERAGE_PCT) -> Comparison:
     """Match the cells of two runs and return new/base ratios with CIs, regressions, and unmatched cells.
 
-    Runs from different machines are refused (UsageError naming --across-machines) unless `across_machines`;
+    Runs from different machines are refused (a FieldError naming across_machines) unless `across_machines`;
     then each side must hold one machine and the result is labelled a cross-machine comparison. So is a pair
     in which fewer than `min_coverage_pct` % of base's cells (or none) have a match in new.
     """
@@ -160,10 +160,11 @@ def compare(base: Results, new: Results, threshold_pct: float = 10.0,
     cross = base_ids != new_ids
     if cross and not across_machines:
         names = lambda ids: ", ".join(sorted(f"{label}" + (f" ({hw})" if hw and hw != label else "") for label, hw in ids))
-        raise UsageError(f"base was measured on {names(base_ids)} but new on {names(new_ids)}; times from different "
-                         "machines are not comparable cell by cell — pass --across-machines to compare them anyway")
+        raise FieldError("", f"base was measured on {names(base_ids)} but new on {names(new_ids)}; times from "
+                             "different machines are not comparable cell by cell — pass {across_machines} to compare "
+                             "them anyway", ("across_machines",))
     if cross and (len(base_ids) > 1 or len(new_ids) > 1):
-        raise UsageError("--across-machines compares one machine with one machine; give one run on each side")
+        raise FieldError("across_machines", "compares one machine with one machine; give one run on each side")
     keys = _keys(cross)
     base_cells, new_cells = cell_status(base.table, keys), cell_status(new.table, keys)
     status = base_cells.merge(new_cells, how="outer", left_index=True, right_index=True, suffixes=("_base", "_new"))
