@@ -49,7 +49,7 @@ GRIDS: dict[str, Grid] = {
     # Every power of two up to 16384, three networks at every batch size, ≥ 1 s of rounds per cell.
     "full": Grid("full", SweepConfig.from_dict(dict(batch_sizes=tuple(2**k for k in range(15)),
                                                     hidden=((100, 30), (256, 256), (1024, 1024)), wide_hidden=(),
-                                                    min_time_s=1.0))),
+                                                    min_time_s=1.0, max_time_s=3.0))),
 }
 SMOKE_GRID = "quick"  # when benchmarks are disabled (plain `pytest`)
 TIMED_GRID = "default"  # when they are timed (`pytest --benchmark-only`, `--benchmark-json`, …)

@@ -1,7 +1,7 @@
 """Fixtures shared by the tests. Session set-up (logical CPUs, the benchmark options) is in the root conftest.py.
 
 - `synthetic_run`: a synthetic run folder (cheap, known truth); `real_run`: one real tiny run per session.
-- `hide_package`: make `import name` fail for one test.
+- `hide_package`: make `import name` fail for one test; `fake_worker`: `run` in-process with tiny.FakeWorker.
 - `no_gpu`: the test checks what happens without a GPU; where TensorFlow sees one (a Mac whose Metal GPU works, a
   CUDA box) it is skipped with that reason instead of failing.
 - `fake_metal_gpu`: `simplenn.system.devices.list_devices()` lists a working Metal `GPU:0` beside the real devices.
@@ -26,7 +26,7 @@ import pytest
 from simplenn.system import devices
 from simplenn.system.devices import Device
 from synthetic import write_run
-from tiny import METAL, TINY_RUN_FLAGS
+from tiny import METAL, TINY_RUN_FLAGS, FakeWorker
 
 ROOT = Path(__file__).resolve().parents[1]
 # Fixtures that make a test slow whatever else it does (each starts real runs, CLI processes or a resolver): a test
@@ -60,6 +60,14 @@ def real_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
                           cwd=tmp_path_factory.getbasetemp(), env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     return out
+
+
+@pytest.fixture
+def fake_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`sweep.Worker` is a tiny.FakeWorker for this test: `simplenn-bench run` in-process measures nothing for real."""
+    from simplenn import sweep
+
+    monkeypatch.setattr(sweep, "Worker", lambda logical_cpus: FakeWorker())
 
 
 @pytest.fixture

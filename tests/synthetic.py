@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from simplenn.core.cases import Case, n_weights
-from simplenn.store.results import RunWriter
+from simplenn.store.runfolder import RunWriter
 
 SMALL = (784, 100, 30, 10)
 BIG = (784, 256, 256, 10)

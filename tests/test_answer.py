@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,14 @@ def reference():
 def _answer_section(report_md: str) -> str:
     assert report_md.startswith("# simplenn-bench report\n\n## The answer\n\n"), report_md[:200]
     return report_md.split("## The answer\n\n", 1)[1].split("\n## ", 1)[0]
+
+
+def _one_device(reference: Results) -> Results:
+    """The reference run as if its grid had asked for CPU:0 alone (so it is complete, not a partial run)."""
+    run, meta = next(iter(reference.runs.items()))
+    return Results(reference.table[reference.table["device"] == "CPU:0"].reset_index(drop=True),
+                   {run: {**meta, "grid": {**meta["grid"], "devices": ["CPU:0"]},
+                          "plan": [p for p in meta["plan"] if p["case"]["device"] == "CPU:0"]}})
 
 
 def _headline(table, run):
@@ -70,11 +79,7 @@ def test_two_device_answer_quotes_the_speedup_crossover_and_host_tables(referenc
 
 
 def test_one_device_answer_says_so_and_what_to_run(reference, tmp_path):
-    # The reference run as if its grid had asked for CPU:0 alone (so it is complete, not a partial run).
-    run, meta = next(iter(reference.runs.items()))
-    one = Results(reference.table[reference.table["device"] == "CPU:0"].reset_index(drop=True),
-                  {run: {**meta, "grid": {**meta["grid"], "devices": ["CPU:0"]},
-                         "plan": [p for p in meta["plan"] if p["case"]["device"] == "CPU:0"]}})
+    one = _one_device(reference)
     report_md = write_report([one], tmp_path, charts=False).report_md.read_text()
     assert "Only CPU:0 was measured ok" in _answer_section(report_md)
     assert "## Machines side by side" not in report_md
@@ -89,8 +94,32 @@ def test_one_device_answer_says_so_and_what_to_run(reference, tmp_path):
 
 
 def test_two_runs_keep_machines_side_by_side(reference, tmp_path):
-    other = Results(reference.table.assign(run="copy"), {"copy": {**reference.runs[next(iter(reference.runs))],
-                                                                  "run_id": "another"}})
+    other = Results(reference.table.assign(run="copy"),
+                    {"copy": replace(reference.runs[next(iter(reference.runs))], run_id="another")})
     report_md = write_report([reference, other], tmp_path, charts=False).report_md.read_text()
     assert "## Machines side by side" in report_md
     assert report_md.index("## The answer") < report_md.index("## Machines and versions")
+
+
+def _table_row(report_md: str, section: str, first_cell: str) -> list[str]:
+    body = report_md.split(f"## {section}", 1)[1].split("\n## ", 1)[0]
+    line = next(line for line in body.splitlines() if line.startswith(f"| {first_cell} |"))
+    return [c.strip() for c in line.strip("|").split("|")]
+
+
+def test_the_answer_quotes_the_rendered_tables_of_the_same_report(reference, tmp_path):
+    """The sentences and the tables below them in one report.md agree, as a reader would check them."""
+    two = write_report([REFERENCE], tmp_path / "two", charts=False).report_md.read_text()
+    m = re.search(r"largest speedup, (\d+\.\d+)× at batch (\d+) \((\d+\.\d+)–(\d+\.\d+), 95 % CI\)", two)
+    assert m, _answer_section(two)
+    speed = [r for r in two.split("### Speedup per batch size", 1)[1].split("\n## ", 1)[0].splitlines()
+             if r.startswith(f"| per-call | 784x100x30x10 | {m[2]} |")]
+    cells = [c.strip() for c in speed[0].strip("|").split("|")]
+    assert [round(float(c), 2) for c in cells[5:8]] == [float(m[1]), float(m[3]), float(m[4])]
+
+    one = _one_device(reference)
+    one_md = write_report([one], tmp_path / "one", charts=False).report_md.read_text()
+    m = re.search(r"trains fastest per sample at batch (\d+): ([\d,]+) samples/s", _answer_section(one_md))
+    assert m, _answer_section(one_md)
+    row = _table_row(one_md, "Per-cell results", f"`cpu-b{m[1]}-w100x30`")
+    assert float(row[4].replace(",", "")) == pytest.approx(float(m[2].replace(",", "")), abs=0.5)

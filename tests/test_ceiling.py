@@ -25,7 +25,7 @@ def test_the_fastest_probe_is_the_ceiling_and_every_probe_is_recorded():
     slow, fast = Probe(SQUARE, 2, (1.0,) * 6), Probe(grad, 40, (0.5,) * 6)
     ceiling = Ceiling("CPU:0", "float32", (slow, fast), (("intra_op", 0), ("inter_op", 0)))
     assert ceiling.gflops == fast.gflops > slow.gflops
-    d = ceiling.to_dict()
+    d = ceiling.to_record().to_json()
     assert d["shape"] == [784, 8192, 100] and d["transpose_a"] and not d["transpose_b"] and d["gflops"] == fast.gflops
     assert d["matmul"] == "(8192×784)ᵀ @ (8192×100)" and d["tf_threads"] == {"intra_op": 0, "inter_op": 0}
     assert [p["shape"] for p in d["probes"]] == [[1024, 1024, 1024], [784, 8192, 100]]
@@ -67,4 +67,4 @@ def test_the_probe_records_the_thread_settings_it_ran_under(monkeypatch):
     monkeypatch.setattr(tf.config.threading, "get_intra_op_parallelism_threads", lambda: 3)
     monkeypatch.setattr(tf.config.threading, "get_inter_op_parallelism_threads", lambda: 5)
     ceiling = probe_ceiling("CPU:0", [MatMul(16, 16, 16)], settings=PROBE_SETTINGS)
-    assert ceiling.to_dict()["tf_threads"] == {"intra_op": 3, "inter_op": 5}
+    assert ceiling.to_record().tf_threads == {"intra_op": 3, "inter_op": 5}

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from simplenn.store import pytest_json
-from simplenn.core.cases import IMPLS, Case, MatMul, flops_per_step, n_weights, step_matmuls
+from simplenn.core.cases import Case, MatMul, flops_per_step, n_weights, step_matmuls
+from simplenn.measure.runners import IMPLS
 from simplenn.store.results import load
 from graphs import graph_matmuls
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-ONE_CELL_FLAGS = ["--devices", "CPU:0", "--batch-sizes", "8", "--widths", "8", "--min-time", "0.02", "--min-block-time", "0.005"]
+ONE_CELL_FLAGS = ["--devices", "CPU:0", "--batch-sizes", "8", "--widths", "8", "--min-time", "0.02",
+                  "--min-block-time", "0.005", "--rounds", "1"]  # one round (the default is 3): each round costs a fresh worker
 # Every test here starts `simplenn-bench run` in a subprocess (TensorFlow import, worker, probes).
 pytestmark = pytest.mark.slow
 HINT = "pip install 'simplenn-bench[peers]'"

@@ -14,7 +14,8 @@ from simplenn.core.cases import Case
 from simplenn.cli import main
 from simplenn.measure.cell import measure
 from simplenn.measure.runners.scratch import ScratchRunner
-from simplenn.measure.parity import IMPL_TOLERANCE, IMPL_TOLERANCE_OVERRIDES, impl_parity, run_steps
+from simplenn.measure.parity import IMPL_TOLERANCE, impl_parity, run_steps
+from simplenn.measure.runners import DECLARED
 from tiny import FAST, TINY
 
 mx = pytest.importorskip("mlx.core", reason="mlx is an optional peer (Linux: the `test` extra brings mlx[cpu])")
@@ -42,7 +43,7 @@ def test_mlx_matches_scratch_after_k_steps_within_the_dtypes_tolerance(loss, dty
     table = impl_parity(TINY, batch_size=8, loss=loss, n_steps=n_steps, impls=("mlx",), dtype=dtype).set_index("impl")
     row = table.loc["mlx"]
     assert row["status"] == "ok", table.to_string()
-    rtol, atol = IMPL_TOLERANCE_OVERRIDES.get(("mlx", dtype), IMPL_TOLERANCE[dtype])
+    rtol, atol = DECLARED["mlx"].tolerance.get(dtype, IMPL_TOLERANCE[dtype])
     assert (row["rtol"], row["atol"]) == (rtol, atol)
     # The steps moved the weights beyond the tolerance, so agreeing is not agreeing on untouched weights.
     start = [p.astype(np.float64) for p in peers.runner(case(loss=loss, dtype=dtype)).params()]

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from simplenn.sweep import presets
-from simplenn.core.cases import IMPLS, MODES
+from simplenn.core.cases import MODES
+from simplenn.measure.runners import IMPLS
 from simplenn.core.errors import UsageError
 from simplenn.sweep import expand, load_config
 from simplenn.sweep.config import CONFIG_KEYS

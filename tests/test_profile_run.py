@@ -16,7 +16,8 @@ from simplenn.core.cases import Case
 from simplenn.core.errors import FieldError
 from simplenn.measure.profile import Traced
 from simplenn.store import profiles
-from simplenn.store.results import RunWriter, load, read_records
+from simplenn.store.results import load
+from simplenn.store.runfolder import RunWriter, read_records
 from synthetic import SMALL, write_run
 from tiny import TINY_GRID, FakeWorker
 from traces import PER_CALL

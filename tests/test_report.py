@@ -13,7 +13,9 @@ from simplenn.analyse.display import markdown_table
 from simplenn.analyse.report import analyse, crossover as pairs, markdown, tables, write_report
 from simplenn.core.cases import FLOPS_FORMULA, Case, n_weights
 from simplenn.core.errors import UsageError
-from simplenn.store.results import Results, RunWriter, load
+from simplenn.store.results import Results, load
+from simplenn.store.runfolder import RunWriter
+from simplenn.store.runmeta import RunMeta
 from simplenn.store.several import load_many
 from synthetic import (BATCHES, CPU_CEILING, CPU_LINE, GPU_LINE, N_BLOCKS, SMALL, cell_record, machine_meta,
                        true_step_s, write_run)
@@ -34,10 +36,10 @@ def small_per_call(table: pd.DataFrame) -> pd.DataFrame:
 def test_peaks_lookup_tolerates_apple_prefix_and_flags_estimates():
     assert peaks.lookup("Apple M2 Pro").fp32_tflops == 6.8
     assert peaks.lookup("m1 max", 32).memory_gb_s == 400
-    assert not peaks.lookup("Apple M1").estimate
-    assert peaks.lookup("Apple M3 Max").estimate and peaks.lookup("Apple M4").estimate
+    assert not peaks.lookup("Apple M1").is_estimate
+    assert peaks.lookup("Apple M3 Max").is_estimate and peaks.lookup("Apple M4").is_estimate
     binned = peaks.lookup("Apple M2 Pro", 17)  # not in the table: scaled per core, marked an estimate
-    assert binned.estimate and binned.fp32_tflops == pytest.approx(6.8 * 17 / 19, abs=0.05)
+    assert binned.is_estimate and binned.fp32_tflops == pytest.approx(6.8 * 17 / 19, abs=0.05)
     assert peaks.lookup("Intel(R) Core(TM) M3-6Y30") is None and peaks.lookup(None) is None
 
 
@@ -136,7 +138,9 @@ def test_single_device_says_so(tmp_path):
     run = write_run(tmp_path / "cpu-only", devices=("CPU:0",), widths_list=(SMALL,), modes=("per-call",))
     speed = pairs.speedup_table(load(run))
     assert speed.table.empty and "Only one device was measured (CPU:0)" in speed.note
-    assert "Only one device was measured" in markdown.render_markdown(analyse(load(run)), tmp_path)
+    text = markdown.render_markdown(analyse(load(run)), tmp_path)
+    # The answer says so; a speedup section with nothing in it is left out.
+    assert "Only CPU:0 was measured ok" in text and "## When does" not in text
 
 
 def test_two_logical_cpus_fall_back_to_the_first_two_devices(tmp_path):
@@ -180,7 +184,8 @@ def test_write_report_files_and_content(synthetic_run, tmp_path):
     files = write_report([synthetic_run], out)
     text = files.report_md.read_text()
     for needle in ("Apple M2 Pro", "2.18.0", "1.2.0", "6.8 TFLOPS", FLOPS_FORMULA, "GPU:0 faster from batch 256 on",
-                   "median_us", "samples_per_s", "gflop_per_s", "host_overhead_us", "**oom**", "OOM when allocating",
+                   "median step (us, 95 % CI)", "samples/s", "GFLOP/s", "host_overhead_us", "**oom**",
+                   "OOM when allocating",
                    "unstable", "drifted by +200 %", "a run-level warning"):
         assert needle in text, needle
     for name, path in files.charts.items():
@@ -216,11 +221,11 @@ def test_run_without_ok_cell_is_refused(tmp_path):
 
 
 def test_method_text_does_not_claim_interleaving_for_pytest_benchmark_sources():
-    bench = markdown.method_text({"bench": {"source": "pytest-benchmark"}})
+    bench = markdown.method_text({"bench": RunMeta(source="pytest-benchmark")})
     assert "cells are interleaved" not in bench and "pytest's order" in bench
-    assert markdown.method_text({"run": {"grid": {}}}) == markdown.METHOD
+    assert markdown.method_text({"run": RunMeta()}) == markdown.METHOD
 
 
 def test_a_run_without_gpu_says_so_with_the_reason():
-    runs = {"r1": {"gpu_missing_reason": "tensorflow-metal is not installed"}, "r2": {}}
+    runs = {"r1": RunMeta(gpu_missing_reason="tensorflow-metal is not installed"), "r2": RunMeta()}
     assert markdown.absent_gpu_text(runs) == "- `r1`: no GPU was measured — tensorflow-metal is not installed"

@@ -14,7 +14,8 @@ from synthetic import ONE_CURVE, write_run
 from simplenn import cli
 from simplenn.core.errors import UsageError
 from simplenn.analyse.report import write_report
-from simplenn.store.results import RUN_FILE, SAMPLES_FILE, RunWriter, load
+from simplenn.store.results import load
+from simplenn.store.runfolder import RUN_FILE, SAMPLES_FILE, RunWriter
 from simplenn.store.several import combine, load_many
 
 ONE = dict(ONE_CURVE, batches=(16, 256))

@@ -71,7 +71,7 @@ def test_no_run_metadata_in_dataframe_attrs(tmp_path):
     b = write_run(tmp_path / "b", machine=machine_meta("Apple M1", "Apple M1", "Apple M1", 8), widths_list=(SMALL,),
                   seed=1)
     one, both = load(a), load_many([a, b])
-    assert set(both.runs) == {"a", "b"} and both.runs["b"]["machine"]["label"] == "Apple M1"
+    assert set(both.runs) == {"a", "b"} and both.runs["b"].machine["label"] == "Apple M1"
     analysis = analyse(both)
     frames = {"load": one.table, "load_many": both.table, "cells": analysis.cells, "speedup": analysis.speedup.table,
               "crossover": analysis.crossover.table, "host": analysis.host,

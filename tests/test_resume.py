@@ -13,7 +13,7 @@ import pytest
 
 from simplenn.core import files
 
-from simplenn.store import results
+from simplenn.store import runfolder
 
 from simplenn import sweep
 from simplenn.cli import build_parser, main
@@ -27,12 +27,7 @@ HOLD = ("import sys, time\nfrom simplenn.store.lock import run_lock\nwith run_lo
 
 
 def _cells(run_dir: Path) -> list[dict]:
-    return [r for r in results.read_records(run_dir)[0] if r["kind"] == "cell"]
-
-
-@pytest.fixture
-def fake_worker(monkeypatch):
-    monkeypatch.setattr(sweep, "Worker", lambda logical_cpus: FakeWorker())
+    return [r for r in runfolder.read_records(run_dir)[0] if r["kind"] == "cell"]
 
 
 def test_resume_of_a_finished_run_never_modifies_it(tmp_path, fake_worker, capsys):
@@ -56,11 +51,11 @@ def test_resume_says_how_many_cells_are_left(tmp_path, fake_worker, capsys):
 
 def test_an_emptied_samples_file_is_explained_before_anything_is_measured(tmp_path, fake_worker, capsys):
     state = fake_run(tmp_path, FakeWorker())
-    (state.run_dir / results.SAMPLES_FILE).write_text("")
+    (state.run_dir / runfolder.SAMPLES_FILE).write_text("")
     assert main(["run", "--resume", str(state.run_dir)]) == 2
     err = capsys.readouterr().err
     assert "says complete but samples.jsonl lacks 9 of its 9 cells" in err and "nothing was changed" in err
-    assert (state.run_dir / results.SAMPLES_FILE).read_text() == ""  # before the fix: every cell measured again
+    assert (state.run_dir / runfolder.SAMPLES_FILE).read_text() == ""  # before the fix: every cell measured again
 
 
 def test_a_second_writer_of_one_folder_exits_2_naming_the_holder(tmp_path, fake_worker, capsys):
@@ -92,7 +87,7 @@ def test_two_cli_resumes_of_one_folder_at_once_record_every_cell_once(tmp_path):
     assert codes == [0, 2], outs
     refused = next(err for p, (_, err) in zip(procs, outs) if p.returncode == 2)
     assert "is being written by PID" in refused and "Traceback" not in refused
-    plan = json.loads((state.run_dir / results.RUN_FILE).read_text())["plan"]
+    plan = json.loads((state.run_dir / runfolder.RUN_FILE).read_text())["plan"]
     assert sorted(r["seq"] for r in _cells(state.run_dir)) == [p["seq"] for p in plan]  # no cell twice
 
 
@@ -111,7 +106,7 @@ def test_a_second_ctrl_c_while_stopping_still_ends_interrupted(tmp_path):
 
     state = sweep.execute(state, worker, first_ctrl_c)  # before the fix: the second KeyboardInterrupt escaped
     assert state.interrupted
-    assert json.loads((tmp_path / "run" / results.RUN_FILE).read_text())["status"] == "interrupted"
+    assert json.loads((tmp_path / "run" / runfolder.RUN_FILE).read_text())["status"] == "interrupted"
 
 
 def test_disk_full_at_the_final_update_ends_interrupted_with_the_resume_hint(tmp_path, monkeypatch, capsys):
@@ -149,14 +144,14 @@ def test_disk_full_while_appending_a_cell_keeps_what_was_measured(tmp_path, monk
     state = sweep.execute(state, worker)
     monkeypatch.undo()
     assert state.interrupted and "samples.jsonl: no space left" in str(state.error)
-    assert len(_cells(state.run_dir)) == 3 and (state.run_dir / results.SAMPLES_FILE).read_bytes().endswith(b"\n")
-    assert json.loads((state.run_dir / results.RUN_FILE).read_text())["status"] == "interrupted"
+    assert len(_cells(state.run_dir)) == 3 and (state.run_dir / runfolder.SAMPLES_FILE).read_bytes().endswith(b"\n")
+    assert json.loads((state.run_dir / runfolder.RUN_FILE).read_text())["status"] == "interrupted"
 
 
 def test_a_new_run_has_a_run_id(tmp_path):
     state = fake_run(tmp_path, FakeWorker())
     other = fake_run(tmp_path / "b", FakeWorker())
-    ids = [json.loads((s.run_dir / results.RUN_FILE).read_text())["run_id"] for s in (state, other)]
+    ids = [json.loads((s.run_dir / runfolder.RUN_FILE).read_text())["run_id"] for s in (state, other)]
     assert all(len(i) == 32 for i in ids) and ids[0] != ids[1]
 
 
@@ -178,9 +173,9 @@ def test_bad_toml_values_are_one_line_errors(tmp_path, text, words):
     toml.write_text(text + "\n")
     with pytest.raises(UsageError, match=words):  # before the fix: quick = "no" turned quick mode on
         build_config(build_parser().parse_args(["run", "--config", str(toml)]))
-    toml.write_text("seed = 3\nquick = false\nmin_time = 1\n")
+    toml.write_text("seed = 3\nquick = false\nmin_time = 0.4\n")  # below the default --max-time (0.5)
     config = build_config(build_parser().parse_args(["run", "--config", str(toml)]))
-    assert (config.seed, config.settings.min_time_s, config.batch_sizes) == (3, 1, sweep.config.DEFAULT_BATCH_SIZES)
+    assert (config.seed, config.settings.min_time_s, config.batch_sizes) == (3, 0.4, sweep.config.DEFAULT_BATCH_SIZES)
 
 
 @pytest.mark.parametrize("seed", [-1, "abc", 1.0, True])
@@ -196,4 +191,4 @@ def test_run_files_follow_the_umask(tmp_path):
     finally:
         os.umask(old)
     modes = {p.name: p.stat().st_mode & 0o777 for p in state.run_dir.iterdir() if p.name != "run.lock"}
-    assert modes == {results.RUN_FILE: 0o644, results.SAMPLES_FILE: 0o644}
+    assert modes == {runfolder.RUN_FILE: 0o644, runfolder.SAMPLES_FILE: 0o644}

@@ -22,7 +22,7 @@ from simplenn import cli, sweep
 from simplenn.store import results
 from simplenn.cli.run import build_config
 from simplenn.core.errors import UsageError
-from simplenn.store.results import SAMPLES_FILE
+from simplenn.store.runfolder import SAMPLES_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL_ONLY = dict(widths_list=(SMALL,), modes=("per-call",), batches=(16, 64, 256, 1024), extras=False)
@@ -42,11 +42,6 @@ def _one_line_error(capsys) -> str:
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "error:" in err and "Traceback" not in err, err
     return err
-
-
-@pytest.fixture
-def fake_worker(monkeypatch):
-    monkeypatch.setattr(sweep, "Worker", lambda logical_cpus: FakeWorker())
 
 
 # ------------------------------------------------------------------ 7. garbage in, numbers out
@@ -93,8 +88,9 @@ def _ascii_stdout(monkeypatch) -> io.BytesIO:
 
 
 def test_8_compare_prints_on_an_ascii_stdout(tmp_path, monkeypatch):
-    a = write_run(tmp_path / "a", **SMALL_ONLY)
-    b = write_run(tmp_path / "b", seed=1, **SMALL_ONLY)
+    three = {**SMALL_ONLY, "rounds": (1.0, 1.0, 1.0)}  # as the default run measures: a verdict needs rounds
+    a = write_run(tmp_path / "a", **three)
+    b = write_run(tmp_path / "b", seed=1, **three)
     raw = _ascii_stdout(monkeypatch)
     # before the fix: UnicodeEncodeError, exit 1 (the regression code)
     assert exit_code(["compare", str(a), str(b)]) == 0
@@ -234,11 +230,11 @@ def test_11_a_long_plan_is_announced_before_it_starts(tmp_path, monkeypatch, cap
             return super().request(msg, timeout_s)
 
     monkeypatch.setattr(sweep, "Worker", lambda logical_cpus: StopAtOnce())
-    argv = ["run", "--devices", "all", "--batch-sizes", "8", "--widths", "8", "--rounds", "300",
+    argv = ["run", "--devices", "all", "--batch-sizes", "8", "--widths", "8", "--rounds", "1000",
             "--out", str(tmp_path / "r")]
     assert exit_code(argv) == 130
     err = capsys.readouterr().err
-    # before the fix: nothing said how long 600+ cells would take
+    # before the fix: nothing said how long 2000+ cells would take
     line = next(line for line in err.splitlines() if line.startswith("plan: "))
     assert "cells, estimated ~" in line and "Ctrl-C saves what is measured" in line and "--resume" in line
     low, high = sweep.estimate_s([sweep.PlanItem.from_dict(p) for p in json.loads(

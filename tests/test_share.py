@@ -10,7 +10,7 @@ import pytest
 from simplenn import cli
 
 from simplenn.store import share
-from simplenn.store.results import RUN_FILE, SAMPLES_FILE
+from simplenn.store.runfolder import RUN_FILE, SAMPLES_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -15,7 +15,7 @@ from tiny import FakeWorker, fake_run
 
 from simplenn import cli
 from simplenn.store import share
-from simplenn.store.results import RUN_FILE, SAMPLES_FILE
+from simplenn.store.runfolder import RUN_FILE, SAMPLES_FILE
 
 
 @pytest.fixture

@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 
 from simplenn.store import results
+from simplenn.store import runfolder
 
 from simplenn import sweep
 from simplenn.core.cases import Case
+from simplenn.core.records import PlanItem
 from simplenn.cli import main
 from simplenn.core.errors import FieldError, UsageError
 from simplenn.measure.cell import Settings
@@ -126,12 +128,12 @@ def test_resume_measures_only_what_is_missing(tmp_path):
 
     state = sweep.execute(state, worker, stop_after_three)
     assert state.interrupted and state.meta["status"] == "interrupted"
-    with open(tmp_path / "run" / results.SAMPLES_FILE, "a") as f:
+    with open(tmp_path / "run" / runfolder.SAMPLES_FILE, "a") as f:
         f.write('{"kind": "cell", "seq": 99, "id": "torn')  # a write cut short by a kill
     worker2 = FakeWorker()
     state2 = sweep.execute(sweep.resume_state(tmp_path / "run"), worker2)
     assert any("torn" in w for w in state2.warnings)
-    records, notes = results.read_records(tmp_path / "run")
+    records, notes = runfolder.read_records(tmp_path / "run")
     seqs = [r["seq"] for r in records if r["kind"] == "cell"]
     assert sorted(seqs) == list(range(len(state.meta["plan"]))) and not notes
     assert len([m for m in worker2.requests if m[0] == "cell"]) == len(seqs) - 3
@@ -147,22 +149,22 @@ def test_existing_folder_refused_and_newer_schema_refused(tmp_path):
     with pytest.raises(UsageError, match="--resume"):
         fake_run(tmp_path, FakeWorker())
     meta = json.loads((tmp_path / "run" / "run.json").read_text())
-    meta["schema_version"] = results.SCHEMA_VERSION + 1
+    meta["schema_version"] = runfolder.SCHEMA_VERSION + 1
     (tmp_path / "run" / "run.json").write_text(json.dumps(meta))
-    with pytest.raises(results.ResultsError, match="newer"):
+    with pytest.raises(runfolder.ResultsError, match="newer"):
         results.load(tmp_path / "run")
     (tmp_path / "run" / "run.json").write_text("{not json")
-    with pytest.raises(results.ResultsError, match="corrupt"):
+    with pytest.raises(runfolder.ResultsError, match="corrupt"):
         results.load(tmp_path / "run")
 
 
 def test_corrupt_line_in_the_middle_is_refused(tmp_path):
     fake_run(tmp_path, FakeWorker())
-    path = tmp_path / "run" / results.SAMPLES_FILE
+    path = tmp_path / "run" / runfolder.SAMPLES_FILE
     lines = path.read_text().splitlines()
     lines[2] = lines[2][:10]
     path.write_text("\n".join(lines) + "\n")
-    with pytest.raises(results.ResultsError, match="line 3 is corrupt"):
+    with pytest.raises(runfolder.ResultsError, match="line 3 is corrupt"):
         results.load(tmp_path / "run")
 
 
@@ -173,7 +175,7 @@ def test_real_worker_killed_mid_cell_then_a_fresh_worker_carries_on():
     worker = sweep.Worker(logical_cpus=2)
     worker.start()
     try:
-        slow = Case("CPU:0", 8, (8, 8, 10)).to_dict()
+        slow = PlanItem(0, Case("CPU:0", 8, (8, 8, 10))).to_json()
         settings = Settings(min_block_s=0.01, min_time_s=30.0, max_time_s=60.0)
         pid = worker.proc.pid
         killer = subprocess.Popen([sys.executable, "-c", f"import os,time,signal; time.sleep(1.5); os.kill({pid}, signal.SIGKILL)"])
@@ -181,7 +183,8 @@ def test_real_worker_killed_mid_cell_then_a_fresh_worker_carries_on():
             worker.request(("cell", slow, CPU0.to_dict(), settings), timeout_s=60)
         killer.wait()
         assert err.value.status == "crashed" and "SIGKILL" in err.value.reason
-        msg = worker.request(("cell", Case("CPU:1", 8, (8, 8, 10)).to_dict(), CPU1.to_dict(), FAST), timeout_s=120)
+        msg = worker.request(("cell", PlanItem(1, Case("CPU:1", 8, (8, 8, 10))).to_json(), CPU1.to_dict(), FAST),
+                             timeout_s=120)
         assert msg[0] == "result" and msg[1]["status"] == "ok" and worker.proc.pid != pid
         with pytest.raises(sweep.WorkerError) as err:
             worker.request(("cell", slow, CPU0.to_dict(), settings), timeout_s=1.0)
@@ -198,7 +201,7 @@ def test_each_round_runs_in_a_fresh_worker_process(tmp_path):
     worker = sweep.Worker(logical_cpus=1)
     state = sweep.prepare(tmp_path / "run", config, worker, {"label": "test machine"}, [])
     sweep.execute(state, worker)
-    cells = [r for r in results.read_records(state.run_dir)[0] if r["kind"] == "cell"]
+    cells = [r for r in runfolder.read_records(state.run_dir)[0] if r["kind"] == "cell"]
     assert all(r["status"] == "ok" for r in cells), cells
     pids = {rnd: {r["worker_pid"] for r in cells if r["round"] == rnd} for rnd in (0, 1)}
     assert len(pids[0]) == 1 and len(pids[1]) == 1 and pids[0] != pids[1]
@@ -219,7 +222,7 @@ TWO_CPU_FLAGS = ["--logical-cpus", "2", "--devices", "CPU:0,CPU:1", "--batch-siz
 def _wait_for_cells(run_dir: Path, n: int, proc, timeout_s: float = 120) -> None:
     deadline = time.time() + timeout_s
     while time.time() < deadline:
-        path = run_dir / results.SAMPLES_FILE
+        path = run_dir / runfolder.SAMPLES_FILE
         if path.exists() and path.read_text().count('"kind": "cell"') >= n:
             return
         assert proc.poll() is None, proc.communicate()
@@ -241,13 +244,13 @@ def test_parent_interrupted_or_killed_then_resumed_gives_every_cell_once(tmp_pat
         assert json.loads((run_dir / "run.json").read_text())["status"] == "interrupted"
     else:
         assert proc.returncode == -signal.SIGKILL
-    before = [r for r in results.read_records(run_dir)[0] if r["kind"] == "cell"]
+    before = [r for r in runfolder.read_records(run_dir)[0] if r["kind"] == "cell"]
     assert 2 <= len(before) < len(json.loads((run_dir / "run.json").read_text())["plan"])
     proc = _cli("run", "--resume", str(run_dir))
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     meta = json.loads((run_dir / "run.json").read_text())
-    cells = [r for r in results.read_records(run_dir)[0] if r["kind"] == "cell"]
+    cells = [r for r in runfolder.read_records(run_dir)[0] if r["kind"] == "cell"]
     assert sorted(r["seq"] for r in cells) == [p["seq"] for p in meta["plan"]]
     assert [r for r in cells if r["seq"] in {b["seq"] for b in before}] == before  # completed cells untouched
     df = results.load(run_dir).table
@@ -360,13 +363,13 @@ def test_unknown_device_exits_2_listing_present_devices(tmp_path):
 def test_older_schema_is_upgraded_on_load(tmp_path, monkeypatch):
     fake_run(tmp_path, FakeWorker())
     # Pretend the current format is one version ahead, with an upgrade step from today's version.
-    monkeypatch.setattr(results, "SCHEMA_VERSION", results.SCHEMA_VERSION + 1)
-    monkeypatch.setitem(results._UPGRADES, results.SCHEMA_VERSION - 1, lambda meta: {**meta, "upgraded": True})
-    meta = results.read_meta(tmp_path / "run")
-    assert meta["upgraded"] and meta["schema_version"] == results.SCHEMA_VERSION
-    monkeypatch.delitem(results._UPGRADES, results.SCHEMA_VERSION - 1)
-    with pytest.raises(results.ResultsError, match="too old"):
-        results.read_meta(tmp_path / "run")
+    monkeypatch.setattr(runfolder, "SCHEMA_VERSION", runfolder.SCHEMA_VERSION + 1)
+    monkeypatch.setitem(runfolder._UPGRADES, runfolder.SCHEMA_VERSION - 1, lambda meta: {**meta, "upgraded": True})
+    meta = runfolder.read_meta(tmp_path / "run")
+    assert meta["upgraded"] and meta["schema_version"] == runfolder.SCHEMA_VERSION
+    monkeypatch.delitem(runfolder._UPGRADES, runfolder.SCHEMA_VERSION - 1)
+    with pytest.raises(runfolder.ResultsError, match="too old"):
+        runfolder.read_meta(tmp_path / "run")
 
 
 @pytest.mark.parametrize("ok", [True, False])
@@ -390,7 +393,7 @@ def test_implementation_parity_is_recorded_when_a_run_has_several_implementation
     assert parity["device"] == "CPU:0" and parity["batch_size"] == 32 and parity["layer_sizes"] == [784, 100, 30, 10]
     assert [(r["dtype"], r["impl"]) for r in parity["rows"]] == [
         ("float32", "scratch"), ("float32", "keras"), ("float64", "scratch"), ("float64", "keras")]
-    assert results.read_meta(state.run_dir)["impl_parity"] == parity
+    assert runfolder.read_meta(state.run_dir)["impl_parity"] == parity
     flagged = [w for w in state.meta["warnings"] if w.startswith("implementation parity")]
     assert len(flagged) == (2 if mismatch else 0)
     alone = FakeWorker()  # a run of one implementation has nothing to compare

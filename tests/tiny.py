@@ -21,8 +21,9 @@ TINY = (16, 8, 4)
 FAST = Settings(min_block_s=0.005, min_blocks=3, min_time_s=0.02, max_time_s=0.1)
 CPU0, CPU1 = Device("CPU:0", "cpu", "none"), Device("CPU:1", "cpu", "none")
 METAL = Device("GPU:0", "gpu", "metal", "METAL")
+# One round (the default is 3): tests of the sweep's machinery; each round costs a fresh worker.
 TINY_GRID = dict(batch_sizes=(8, 16, 32), hidden=((8,),), wide_hidden=(), min_time_s=FAST.min_time_s,
-                 min_block_s=FAST.min_block_s, max_time_s=FAST.max_time_s, sentinel_every=3)
+                 min_block_s=FAST.min_block_s, max_time_s=FAST.max_time_s, sentinel_every=3, rounds=1)
 TINY_RUN_FLAGS = ("--quick", "--batch-sizes", "8", "--widths", "100x30", "--min-time", "0.05", "--min-block-time", "0.01")
 
 
@@ -54,13 +55,14 @@ class FakeWorker:
             return ("result", [{"impl": i, "mode": m, "status": "mismatch" if i == self.impl_mismatch else "ok",
                                 "reason": "differs from scratch" if i == self.impl_mismatch else ""}
                                for i in msg[1]["impls"] for m in msg[1]["modes"]])
-        case = Case.from_dict(msg[1])
+        item = msg[1]  # the plan item, as run.json holds it: the answer is the record of that item
+        case = Case.from_dict(item["case"])
         if case.id in self.fail:
             raise sweep.WorkerError(*self.fail[case.id])
         if self.oom_from and case.batch_size >= self.oom_from:
-            return ("result", {"kind": "cell", "id": case.id, "case": msg[1], "status": "oom", "reason": "OOM", "block_s": []})
+            return ("result", {"kind": "cell", **item, "status": "oom", "reason": "OOM", "block_s": []})
         step_s = 1e-4 * case.batch_size
-        return ("result", {"kind": "cell", "id": case.id, "case": msg[1], "status": "ok", "reason": "", "n_steps": 10,
+        return ("result", {"kind": "cell", **item, "status": "ok", "reason": "", "n_steps": 10,
                            "block_s": [10 * step_s] * 5, "trace_s": 0.01})
 
 

@@ -67,7 +67,7 @@ def cell_status(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 
 def refuse_same_run(base: Results, new: Results) -> None:
     """The same run on both sides (by run id; the command also checks paths) passes for ever: refuse it."""
-    ids = lambda res: {m.get("run_id") for m in res.runs.values() if m.get("run_id")}
+    ids = lambda res: {m.run_id for m in res.runs.values() if m.run_id}
     same = sorted(ids(base) & ids(new))
     if same:
         raise UsageError(f"base and new hold the same run (run id {same[0]}): a run compared with itself or its copy "

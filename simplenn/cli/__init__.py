@@ -8,6 +8,7 @@ import signal
 import sys
 
 from simplenn.core.errors import FieldError, UsageError
+from simplenn.system import plugins
 
 COMMANDS = ("info", "train", "run", "profile", "report", "compare", "share")
 
@@ -31,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with user_warnings(), stop_signals():
         try:
+            plugins.plugin_paths()  # a bad SIMPLENN_PLUGIN fails here, before any worker starts
             return int(args.func(args) or 0)
         except FieldError as e:  # raised below the CLI naming a field: say the flag that sets it
             flags = getattr(importlib.import_module(f"simplenn.cli.{args.command}"), "FIELD_FLAGS", {})

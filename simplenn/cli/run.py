@@ -9,8 +9,8 @@ from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
 
-from simplenn.core import validate
-from simplenn.core.cases import FLOPS_FORMULA
+from simplenn.core import files, validate
+from simplenn.measure.runners import PACKAGES
 from simplenn.core.errors import FieldError, UsageError
 from simplenn.sweep import config as sweep_config
 from simplenn.sweep.config import KEYS, ConfigKey
@@ -117,7 +117,7 @@ def run(args) -> int:
 
 def _resume(run_dir: Path, held: ExitStack):
     """The stored state of `run_dir`, locked for this process; say what a resume will measure before it starts."""
-    from simplenn.store import lock, results
+    from simplenn.store import lock, runfolder
     from simplenn import sweep
 
     sweep.resume_state(run_dir)  # a missing or foreign folder is refused before anything is locked
@@ -126,16 +126,16 @@ def _resume(run_dir: Path, held: ExitStack):
     left, total = sweep.cells_left(state)
     if state.meta["status"] == "complete":
         if left:
-            raise UsageError(f"--resume: {run_dir}/{results.RUN_FILE} says complete but {results.SAMPLES_FILE} lacks "
+            raise UsageError(f"--resume: {run_dir}/{runfolder.RUN_FILE} says complete but {runfolder.SAMPLES_FILE} lacks "
                              f"{left} of its {total} cells (emptied or cut short?); nothing was changed. Measure again "
                              "into a new folder")
         print(f"{run_dir}: complete ({total} of {total} cells); nothing to measure, the run is left unchanged",
               file=sys.stderr)
         return state
-    torn = results.RunWriter(run_dir).drop_torn_tail()
+    torn = runfolder.RunWriter(run_dir).drop_torn_tail()
     if torn:
         print(f"warning: {torn}", file=sys.stderr)
-    empty = f" ({results.SAMPLES_FILE} holds no cell yet: every cell is measured)" if left == total else ""
+    empty = f" ({runfolder.SAMPLES_FILE} holds no cell yet: every cell is measured)" if left == total else ""
     print(f"{run_dir}: {left} of {total} cells left to measure{empty}", file=sys.stderr)
     return state
 
@@ -143,13 +143,12 @@ def _resume(run_dir: Path, held: ExitStack):
 def _start(args, held: ExitStack):
     """A new run folder, created and locked for this process, with its plan written; and the worker it started."""
     from simplenn.system import machine, preflight
-    from simplenn.core import files
     from simplenn.store import lock
     from simplenn import sweep
 
     config = build_config(args)
     guard_warnings = preflight.require_loadable_tensorflow()
-    fp = machine.fingerprint(Path.cwd())
+    fp = machine.fingerprint(Path.cwd(), PACKAGES)
     warnings = list(guard_warnings) + machine.preflight_warnings(fp)
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
@@ -176,63 +175,33 @@ def _start(args, held: ExitStack):
 
 
 def _measure(state, worker, as_json: bool) -> int:
-    """Measure what is left of the plan with a progress bar, then print the summary."""
-    from tqdm import tqdm
-
+    """Measure what is left of the plan with a progress bar and an ETA, then print the summary."""
     from simplenn.system import machine
 
     from simplenn import sweep
+    from simplenn.cli import _summary
 
-    plan_total = len(state.meta["plan"])
-    quiet = as_json or not sys.stderr.isatty()
-    bar = tqdm(total=plan_total, unit="cell", disable=quiet, file=sys.stderr)
-
-    def on_progress(p) -> None:
-        bar.n = p.done
-        bar.set_postfix_str(f"{p.record['id']} {p.record['status']}")
-        bar.refresh()
-        if quiet and not as_json:
-            print(f"[{p.done}/{p.total}] {p.record['id']}: {p.record['status']} {p.record.get('reason', '')}".rstrip(),
-                  file=sys.stderr)
-
-    state = sweep.execute(state, worker, on_progress, thermal=machine.thermal_state)
-    bar.close()
+    left, total = sweep.cells_left(state)
+    with _summary.progress(total - left, total, as_json) as on_progress:
+        state = sweep.execute(state, worker, on_progress, thermal=machine.thermal_state)
     return _finish(state, as_json)
 
 
 def _finish(state, as_json: bool) -> int:
     from simplenn.store import results
-    from simplenn.analyse.report import cell_table, n_weights_of
+    from simplenn.cli import _summary
 
-    # The same per-cell table as the report's, so the two never disagree.
-    table = cell_table(results.load(state.run_dir))
+    # The same per-cell table and answer as the report's, so the two never disagree.
+    table, answers = _summary.cells_and_answers(results.load(state.run_dir))
     if as_json:
         cells = json.loads(table.to_json(orient="records"))
         json.dump({"run_dir": str(state.run_dir), "status": state.meta["status"], "warnings": state.warnings,
-                   "drift": state.meta.get("drift"), "cells": cells}, sys.stdout, indent=2)
+                   "drift": state.meta.get("drift"), "cells": cells,
+                   "answer": [{"machine": a.machine, "sentences": list(a.sentences)} for a in answers]},
+                  sys.stdout, indent=2)
         print()
     else:
-        print(f"{'cell':<32} {'status':<11} {'median ms/step':>14} {'IQR %':>6} {'samples/s':>11} {'GFLOP/s':>8} "
-              f"{'% ceiling':>9}")
-        table["size"] = table["widths"].map(n_weights_of)
-        for row in table.sort_values(["size", "batch_size", "mode", "device"]).itertuples():
-            if row.status == "ok":
-                print(f"{row.cell_id:<32} {row.status:<11} {row.median_step_s * 1e3:>14.4f} {row.iqr_rel * 100:>6.1f} "
-                      f"{row.samples_per_s:>11.0f} {row.gflop_per_s:>8.1f} {row.pct_of_ceiling:>9.1f}")
-            else:
-                print(f"{row.cell_id:<32} {row.status:<11} {row.reason}")
-        print(f"median of timed blocks (block time / steps per block); IQR % = IQR / median; GFLOP/s: {FLOPS_FORMULA}; "
-              "% ceiling = of the fastest of the device's tf.matmul probes (the steps' own matmuls) in this run")
-        profiled = (state.meta.get("profile") or {}).get("cells") or []
-        if profiled:
-            ok = sum(c.get("status") == "ok" for c in profiled)
-            print(f"profiled {ok} of {len(profiled)} cells: run.json's profile, traces in {state.run_dir / 'traces'}; "
-                  f"`simplenn-bench report {state.run_dir}` shows where the time goes inside the step")
-        if state.meta.get("gpu_missing_reason"):
-            print(f"GPU: absent, not measured — {state.meta['gpu_missing_reason']}")
-        for w in state.warnings:
-            print(f"warning: {w}")
-        print(f"results: {state.run_dir}")
+        _summary.print_summary(state, table, answers)
     hint = f"what was measured is saved; resume with: simplenn-bench run --resume {shlex.quote(str(state.run_dir))}"
     if state.error:  # a write failed (disk full, read-only): exit 2 like any other bad-environment error
         error = as_flag(state.error) if isinstance(state.error, FieldError) else state.error

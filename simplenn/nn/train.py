@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from simplenn.nn.model import Network
 # simplenn.nn.model (TensorFlow) is imported inside train(), so the CLI reads the defaults below without importing it.
 
-# Chosen by measurement on mnist-5k (784-100-30-10, batch 32, 10 epochs, seeds 0–2; README "Training"): softmax
+# Chosen by measurement on mnist-5k (784-100-30-10, batch 32, 10 epochs, seeds 0–2; docs/training.md): softmax
 # cross-entropy at learning rate 0.2. The tutorial's per-class sigmoid at 0.01 learns far more slowly.
 DEFAULT_LOSS = "softmax"
 DEFAULT_LEARNING_RATE = 0.2

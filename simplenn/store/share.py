@@ -21,7 +21,7 @@ from pathlib import Path
 
 from simplenn.core import files
 from simplenn.core.errors import FieldError, UsageError
-from simplenn.store.results import RUN_FILE, SAMPLES_FILE, read_meta, read_records
+from simplenn.store.runfolder import RUN_FILE, SAMPLES_FILE, read_meta, read_records
 
 PUBLISHED = (RUN_FILE, SAMPLES_FILE)  # taken from the run folder; everything else is regenerated from them
 MACHINES_DIR = "machines"

@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from simplenn.core import validate
-from simplenn.core.cases import DTYPES, IMPLS, LOSSES, MODES, check_choice, check_seconds
+from simplenn.core.cases import DTYPES, LOSSES, MODES, check_choice, check_seconds
 from simplenn.core.errors import FieldError
 from simplenn.measure.cell import Settings
+from simplenn.measure.runners import IMPLS
 from simplenn.sweep.presets import load_preset
 
 DEFAULT_BATCH_SIZES = (1, 8, 32, 128, 512, 2048, 8192)
@@ -80,16 +81,19 @@ KEYS = (
               "per-call (one compiled call per step) and/or in-graph (K steps in one call) (default {default})"),
     ConfigKey("impls", "impls", validate.choice_list(IMPLS), f"{', '.join(IMPLS)} (default {{default}})"),
     ConfigKey("precision", "precision", validate.fraction,
-              "time each cell until its median's 95 %% CI is within ± this fraction of the median ({default})",
+              "time each cell, in each round, until its median's 95 %% CI is within ± this fraction of the median "
+              "({default})",
               metavar="F"),
     ConfigKey("max_time", "max_time_s", validate.seconds,
-              "stop timing a cell after this many seconds of blocks even if imprecise ({default})", metavar="S"),
+              "stop timing a cell in a round after this many seconds of blocks even if imprecise ({default})",
+              metavar="S"),
     ConfigKey("min_time", "min_time_s", validate.seconds, "minimum timed seconds per cell ({default})", metavar="S"),
     ConfigKey("min_block_time", "min_block_s", validate.seconds, "minimum seconds per timed block ({default})",
               metavar="S"),
     ConfigKey("cooldown", "cooldown_s", validate.non_negative_seconds, "pause between cells ({default})", metavar="S"),
     ConfigKey("rounds", "rounds", validate.positive_int,
-              "measure every cell N times, interleaved, each round in a fresh worker process ({default})", metavar="N"),
+              "measure every cell N times, interleaved, each round in a fresh worker process ({default}: compare "
+              "needs ≥ 2 a side)", metavar="N"),
     ConfigKey("seed", "seed", validate.seed,
               "seed of the order shuffle, the weights and the batch: an integer ≥ 0 ({default})", metavar="N"),
     ConfigKey("sentinel_every", "sentinel_every", validate.positive_int,
@@ -127,7 +131,7 @@ class SweepConfig:
     impls: tuple[str, ...] = ("scratch",)
     settings: Settings = field(default_factory=Settings)  # per-cell timing (min/max time, precision, seed)
     cooldown_s: float = 0.0
-    rounds: int = 1
+    rounds: int = 3  # rounds are what makes two runs comparable (compare gives no verdict with one a side)
     sentinel_every: int = 8
     timeout_s: float = 300.0
     logical_cpus: int = 1

@@ -16,7 +16,7 @@ THERMAL_KEY = "com.apple.system.thermalpressurelevel"
 # kOSThermalPressureLevelNominal = 0, Moderate, Heavy, Trapping, Sleeping -> 0..4. (The iOS branch uses
 # 0/10/20/30/40/50 with an extra "Light" level; such a number on a Mac is recorded as it is.)
 THERMAL_LEVELS = {0: "nominal", 1: "moderate", 2: "heavy", 3: "trapping", 4: "sleeping"}
-# What each recorded thermal value means, for the README and the report.
+# What each recorded thermal value means, for docs/mac-first-run.md and the report.
 THERMAL_MEANING = {
     "nominal": "no thermal pressure",
     "moderate": "elevated thermal pressure; clocks may start to drop",
