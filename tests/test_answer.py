@@ -39,6 +39,7 @@ def _headline(table, run):
     return rows[rows["widths"] == min(rows["widths"].unique(), key=n_weights_of)]
 
 
+@pytest.mark.slow
 def test_two_device_answer_quotes_the_speedup_crossover_and_host_tables(reference, tmp_path):
     files = write_report([REFERENCE], tmp_path)
     text = _answer_section(files.report_md.read_text())

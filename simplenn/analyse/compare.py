@@ -19,7 +19,7 @@ from simplenn.analyse.coverage import (cell_status, check_min_coverage, refuse_s
                                        status_line)
 from simplenn.analyse.display import markdown_table, split_constant
 from simplenn.core.dimensions import MATCH
-from simplenn.core.errors import UsageError
+from simplenn.core.errors import FieldError
 from simplenn.analyse.report.tables import measured, only_ok, require_ok
 from simplenn.store.completeness import partial_runs
 from simplenn.store.results import Results
@@ -107,15 +107,15 @@ def _side_label(res: Results) -> str:
     return "; ".join(parts)
 
 
-def check_threshold(threshold_pct: float, flag: str = "--threshold") -> float:
+def check_threshold(threshold_pct: float, field: str = "threshold_pct") -> float:
     if isinstance(threshold_pct, bool) or not (isinstance(threshold_pct, (int, float)) and math.isfinite(threshold_pct)
                                                and threshold_pct > 0):
-        raise UsageError(f"{flag}: must be a number > 0 (percent), got {threshold_pct!r}")
+        raise FieldError(field, f"must be a number > 0 (percent), got {threshold_pct!r}")
     return float(threshold_pct)
 
 
 def check_sigma(sigma_pct: float | None) -> float | None:
-    return None if sigma_pct is None else check_threshold(sigma_pct, "--sigma")
+    return None if sigma_pct is None else check_threshold(sigma_pct, "sigma_pct")
 
 
 def _keys(cross_machine: bool) -> list[str]:
@@ -157,7 +157,7 @@ def compare(base: Results, new: Results, threshold_pct: float = 10.0,
             min_coverage_pct: float = DEFAULT_MIN_COVERAGE_PCT, sigma_pct: float | None = None) -> Comparison:
     """Match the cells of two runs and return new/base ratios with CIs, regressions, and unmatched cells.
 
-    Runs from different machines are refused (UsageError naming --across-machines) unless `across_machines`;
+    Runs from different machines are refused (a FieldError naming across_machines) unless `across_machines`;
     then each side must hold one machine and the result is labelled a cross-machine comparison. So is a pair
     in which fewer than `min_coverage_pct` % of base's cells (or none) have a match in new. `sigma_pct` is a
     between-run σ for cells measured in one round a side (see gate.Gate).
@@ -172,10 +172,11 @@ def compare(base: Results, new: Results, threshold_pct: float = 10.0,
     cross = base_ids != new_ids
     if cross and not across_machines:
         names = lambda ids: ", ".join(sorted(f"{label}" + (f" ({hw})" if hw and hw != label else "") for label, hw in ids))
-        raise UsageError(f"base was measured on {names(base_ids)} but new on {names(new_ids)}; times from different "
-                         "machines are not comparable cell by cell — pass --across-machines to compare them anyway")
+        raise FieldError("", f"base was measured on {names(base_ids)} but new on {names(new_ids)}; times from "
+                             "different machines are not comparable cell by cell — pass {across_machines} to compare "
+                             "them anyway", ("across_machines",))
     if cross and (len(base_ids) > 1 or len(new_ids) > 1):
-        raise UsageError("--across-machines compares one machine with one machine; give one run on each side")
+        raise FieldError("across_machines", "compares one machine with one machine; give one run on each side")
     keys = _keys(cross)
     base_cells, new_cells = cell_status(base.table, keys), cell_status(new.table, keys)
     status = base_cells.merge(new_cells, how="outer", left_index=True, right_index=True, suffixes=("_base", "_new"))

@@ -282,5 +282,5 @@ BUILDERS = {"step_time": step_time_chart, "throughput": throughput_chart, "speed
 
 def save_all(analysis: Analysis, out_dir: Path | str) -> dict[str, Path]:
     """Write every chart the data can fill as out_dir/<name>.png; return {name: path} in report order."""
-    out_dir = files.ensure_dir(out_dir, "--out")
+    out_dir = files.ensure_dir(out_dir, "out_dir")
     return {name: save_figure(BUILDERS[name](analysis), out_dir / f"{name}.png") for name in analysis.chart_names}
