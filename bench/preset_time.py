@@ -61,11 +61,9 @@ def measured(case: Case, impls: set[str]) -> bool:
 
 def estimate(preset: str = "standard") -> dict[str, tuple[float, int]]:
     """Per install: (estimated minutes, measured cells) of the preset on an M1 Air."""
-    from simplenn import cli
-    from simplenn.cli.run import build_config
-    from simplenn.sweep import expand, order
+    from simplenn.sweep import expand, load_config, order
 
-    config = build_config(cli.build_parser().parse_args(["run", "--preset", preset]))
+    config = load_config(preset)
     plan = order(expand(config, list(DEVICES)), config.rounds, config.seed, config.sentinel_every)
     out = {}
     for install, impls in INSTALLS.items():

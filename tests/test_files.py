@@ -7,6 +7,7 @@ import stat
 
 import pytest
 
+from simplenn.cli.run import as_flag
 from simplenn.core import files
 
 from simplenn.store import runfolder
@@ -75,13 +76,14 @@ def test_read_only_or_forbidden_out_is_one_line_naming_flag_and_path(tmp_path, m
     monkeypatch.setattr(os, "open", refuse)
     with pytest.raises(UsageError) as e:
         runfolder.RunWriter(tmp_path / "run").create({"status": "running"})
-    assert str(e.value).startswith("--out: cannot write ") and str(e.value).endswith(words)
+    assert str(e.value).startswith("run_dir: cannot write ") and str(e.value).endswith(words)  # the field below the CLI
+    assert str(as_flag(e.value)).startswith("--out: cannot write ")  # the flag in it
     assert str(tmp_path / "run") in str(e.value)
 
 
 def test_out_that_is_an_existing_file(tmp_path):
     (tmp_path / "taken").write_text("not a folder")
-    with pytest.raises(UsageError, match=r"^--out: cannot create the folder .*taken: it exists and is not a folder$"):
+    with pytest.raises(UsageError, match=r"^run_dir: cannot create the folder .*taken: it exists and is not a folder$"):
         runfolder.RunWriter(tmp_path / "taken").create({"status": "running"})
 
 

@@ -7,6 +7,8 @@ import sys
 from simplenn.cli import _args
 from simplenn.measure.runners import PACKAGES
 
+FIELD_FLAGS = {"logical_cpus": "--logical-cpus"}  # fields named below the CLI (FieldError) -> this command's flags
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("info", help="versions, devices and their measured ceilings")

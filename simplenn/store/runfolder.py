@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from simplenn.core import files
-from simplenn.core.errors import UsageError
+from simplenn.core.errors import FieldError, UsageError
 from simplenn.core.records import check_record, once_per_round
 from simplenn.store.lock import LOCK_FILE
 from simplenn.store.runmeta import RunMeta
@@ -79,12 +79,12 @@ class RunWriter:
 
     def create(self, meta: dict) -> None:
         RunMeta.from_json(meta)  # never write metadata the readers would refuse (MetaError names the key)
-        files.ensure_dir(self.run_dir, "--out")
+        files.ensure_dir(self.run_dir, "run_dir")
         problem = not_empty(self.run_dir)
         if problem:
-            raise UsageError(f"--out: {problem}")
-        files.write_json(self.run_dir / RUN_FILE, {**meta, "schema_version": SCHEMA_VERSION}, "--out")
-        files.write_bytes(self.run_dir / SAMPLES_FILE, b"", "--out")
+            raise FieldError("run_dir", problem)
+        files.write_json(self.run_dir / RUN_FILE, {**meta, "schema_version": SCHEMA_VERSION}, "run_dir")
+        files.write_bytes(self.run_dir / SAMPLES_FILE, b"", "run_dir")
 
     def update_meta(self, **changes) -> dict:
         meta = read_meta(self.run_dir)

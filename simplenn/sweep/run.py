@@ -43,7 +43,7 @@ class RunState:
     records: list[dict] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     interrupted: bool = False
-    error: str | None = None  # a write that failed (disk full, read-only): the run stopped, what was saved is kept
+    error: UsageError | None = None  # a write that failed (disk full, read-only): the run stopped, what was saved is kept
     stopped_by: int | None = None  # the signal that stopped the run (SIGINT: Ctrl-C, SIGTERM), for the exit status
 
 
@@ -144,7 +144,7 @@ def execute(state: RunState, worker: Worker, on_progress: Callable[[Progress], N
     except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM turned into errors.Terminated by the CLI
         state.interrupted, state.stopped_by = True, getattr(e, "signum", signal.SIGINT)
     except UsageError as e:  # a write failed (disk full, read-only): stop, keep what is saved
-        state.interrupted, state.error = True, str(e)
+        state.interrupted, state.error = True, e
     finally:
         with _interrupts_deferred() as deferred:  # a second Ctrl-C must not leave the status `running`
             worker.stop()
@@ -168,7 +168,7 @@ def _finalise(state: RunState, writer: RunWriter, parities: dict, completed: boo
                                         warnings=list(dict.fromkeys(state.warnings)), finished=now())
     except UsageError as e:
         # run.json keeps `running`; with no process holding the folder's lock, resume_state reads it as interrupted.
-        state.interrupted, state.error = True, state.error or str(e)
+        state.interrupted, state.error = True, state.error or e
         state.meta = {**state.meta, "status": "interrupted"}
 
 
@@ -197,7 +197,7 @@ def resume_state(run_dir: Path) -> RunState:
     """The stored state of a run folder; call it holding the folder's lock, so `running` means its writer died."""
     meta = read_meta(run_dir)
     if "plan" not in meta:
-        raise UsageError(f"--resume: {run_dir} has no stored plan; it was not written by `simplenn-bench run`")
+        raise FieldError("resume", f"{run_dir} has no stored plan; it was not written by `simplenn-bench run`")
     if meta.get("status") == "running":
         meta["status"] = "interrupted"
     plan = [PlanItem.from_json(p) for p in meta["plan"]]

@@ -242,7 +242,7 @@ def frameworks_chart(analysis: Analysis) -> Figure:
     # Unsupported rows say so in their panel; the footnote lists what failed (crashed, timeout, …).
     shown = analysis.cells[analysis.cells["impl"].isin(impls) & (analysis.cells["status"] != "unsupported")]
     footnote(fig, shown, left=0.16, min_bottom=0.12,
-             extra="Median step time over blocks with its 95 % CI (rounds resampled first when there are ≥ 2). "
+             extra="Step time with its 95 % CI: over round medians with ≥ 2 rounds, else within-process (one round). "
                    "The fastest is named only when the CI of runner-up / fastest lies above 1.")
     fig.subplots_adjust(top=0.72, hspace=0.6, wspace=0.55)
     return fig
@@ -282,5 +282,5 @@ BUILDERS = {"step_time": step_time_chart, "throughput": throughput_chart, "speed
 
 def save_all(analysis: Analysis, out_dir: Path | str) -> dict[str, Path]:
     """Write every chart the data can fill as out_dir/<name>.png; return {name: path} in report order."""
-    out_dir = files.ensure_dir(out_dir, "--out")
+    out_dir = files.ensure_dir(out_dir, "out_dir")
     return {name: save_figure(BUILDERS[name](analysis), out_dir / f"{name}.png") for name in analysis.chart_names}

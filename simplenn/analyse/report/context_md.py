@@ -137,8 +137,7 @@ def method_text(runs: Mapping[str, RunMeta]) -> str:
 
 
 def ci_text(analysis: Analysis) -> str:
-    """Which CI each table shows: hierarchical over rounds when the run has ≥ 2, else over one round's blocks."""
+    """Which CI each table shows: over round medians when the run has ≥ 2 rounds, else within-process."""
     rounds, fresh = analysis.rounds, analysis.fresh_rounds
     return (f"CIs in this report ({rounds} round{'s' if rounds != 1 else ''}): per-cell table: "
-            f"{median_ci_label(rounds, fresh)}. Speedup table: {ratio_ci_label(rounds)}, rounds paired across "
-            "devices.")
+            f"{median_ci_label(rounds, fresh)}. Speedup table: {ratio_ci_label(rounds)}.")

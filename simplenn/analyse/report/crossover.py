@@ -12,14 +12,15 @@ from simplenn.core.errors import UsageError
 from simplenn.core.dimensions import ACROSS_DEVICES, ONE_CURVE
 from simplenn.analyse.report.tables import cell_table, measured, n_weights_of, only_ok
 from simplenn.store.results import Results, as_results
-from simplenn.analyse.intervals import ratio_ci
+from simplenn.analyse.intervals import cell_estimate, ratio_ci
 
 
 @dataclass(frozen=True)
 class Speedup:
     """`table`: per (machine, run, impl, mode, loss, dtype, jit, widths, batch_size), speedup = base / other
-    median step time (> 1: the other device is faster) with a seeded bootstrap CI (hierarchical over rounds when the
-    run has ≥ 2). `note` says why it is empty."""
+    step time (> 1: the other device is faster) with its 95 % CI: with ≥ 2 rounds, step times are geometric means of
+    round medians and the CI a paired t on the per-round log speedups (the devices shared each round); with one
+    round, medians and a seeded bootstrap over blocks (within-process). `note` says why it is empty."""
 
     base_device: str | None
     other_device: str | None
@@ -70,8 +71,8 @@ def _resolve_pair(samples: pd.DataFrame, base: str | None, other: str | None) ->
 def speedup_table(
     data: Results | pd.DataFrame, base_device: str | None = None, other_device: str | None = None, seed: int = 0
 ) -> Speedup:
-    """Base median / other median per configuration, with a seeded bootstrap CI (see Speedup): over blocks for one
-    round, hierarchical (rounds paired across the two devices, then blocks) for ≥ 2 rounds."""
+    """Base / other step time per configuration, with its CI (see Speedup): paired t over rounds for ≥ 2 rounds,
+    a seeded bootstrap over blocks for one."""
     samples = as_results(data).table
     base, other, note = _resolve_pair(samples, base_device, other_device)
     if base is None:
@@ -85,8 +86,8 @@ def speedup_table(
         # Both devices ran in the same rounds of one run: round r of each shares the machine's state (paired).
         ratio, low, high = ratio_ci(b, o, on_base["round"], on_other["round"], paired=True, seed=seed)
         return pd.Series({
-            "base_median_s": float(np.median(b)) if b.size else math.nan,
-            "other_median_s": float(np.median(o)) if o.size else math.nan,
+            "base_median_s": cell_estimate(b, on_base["round"])[0],
+            "other_median_s": cell_estimate(o, on_other["round"])[0],
             "speedup": ratio, "speedup_ci_low": low, "speedup_ci_high": high,
         })
 

@@ -1,8 +1,9 @@
 """The frameworks table: per device and batch size, every implementation and mode against TF scratch per-call.
 
-Speedup = median(TF scratch per-call) / median(implementation) per step (> 1: the implementation is faster), with
-a seeded bootstrap CI; with ≥ 2 rounds on both sides the bootstrap resamples rounds first, then blocks within
-them, drawing the same rounds on both sides (they ran interleaved in the same rounds of one run). The fastest
+Speedup = TF scratch per-call / implementation step time (> 1: the implementation is faster). With ≥ 2 rounds the
+step times are geometric means of round medians and the CI is a paired t on the per-round log ratios (the two ran
+interleaved in the same rounds of one run: precision.ratio_ci); with one round, medians and a bootstrap over the
+blocks (within-process). The fastest
 implementation of a cell is named only when the CI of runner-up / fastest lies above 1; otherwise the cell has
 no clear winner. Pure functions of the tidy samples table and the runs' metadata: nothing here measures or draws.
 """
@@ -12,14 +13,12 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 from simplenn.core.cases import MODES
 from simplenn.measure.runners import IMPLS
 from simplenn.core.dimensions import ACROSS_IMPLS
-from simplenn.analyse.intervals import hierarchical_median_ci, hierarchical_ratio_ci
-from simplenn.core.stats import bootstrap_ratio_ci
+from simplenn.analyse.intervals import cell_estimate, ratio_ci
 from simplenn.store.runmeta import RunMeta
 
 BASELINE = ("scratch", "per-call")
@@ -57,10 +56,8 @@ def label(impl: str, mode: str) -> str:
 
 
 def _ratio(base: pd.DataFrame, new: pd.DataFrame, seed: int) -> tuple[float, float, float]:
-    """median(base) / median(new) of step_s with its CI: rounds resampled first when both sides have ≥ 2."""
-    if base["round"].nunique() >= 2 and new["round"].nunique() >= 2:
-        return hierarchical_ratio_ci(base["step_s"], new["step_s"], base["round"], new["round"], paired=True, seed=seed)
-    return bootstrap_ratio_ci(base["step_s"].to_numpy(), new["step_s"].to_numpy(), seed=seed)
+    """base / new step time with its CI: paired t over the shared rounds when there are ≥ 2 (precision.ratio_ci)."""
+    return ratio_ci(base["step_s"], new["step_s"], base["round"], new["round"], paired=True, seed=seed)
 
 
 def _verdict(low: float, high: float) -> str:
@@ -90,8 +87,7 @@ def _cell_rows(cell: pd.DataFrame, seed: int) -> list[dict]:
                "n_blocks": len(timed), "median_step_s": math.nan, "ci_low_s": math.nan, "ci_high_s": math.nan,
                "speedup": math.nan, "speedup_ci_low": math.nan, "speedup_ci_high": math.nan}
         if not timed.empty:
-            row["median_step_s"] = float(np.median(timed["step_s"]))
-            row["ci_low_s"], row["ci_high_s"] = hierarchical_median_ci(timed["step_s"], timed["round"], seed=seed)
+            row["median_step_s"], row["ci_low_s"], row["ci_high_s"] = cell_estimate(timed["step_s"], timed["round"])
             if (impl, mode) == BASELINE:
                 row["speedup"] = 1.0  # by definition; resampling it against itself would only show its noise twice
             elif not base.empty:

@@ -71,9 +71,9 @@ def winners_for_display(winners: pd.DataFrame, unit: TimeUnit) -> pd.DataFrame:
 FRAMEWORKS_TEXT = (
     "Every implementation runs the same step from the same initial weights, on the same batch, with the same loss, "
     "plain SGD and learning rate (the implementation parity under Parity checks it). Speedup = "
-    f"{BASELINE_LABEL} median / the implementation's median step time (> 1: faster than {BASELINE_LABEL}), with a "
-    "seeded 95 % bootstrap CI that resamples rounds first, then blocks, when the run has ≥ 2 rounds (blocks only "
-    "otherwise); `vs_baseline` says faster or slower only when the CI excludes 1. A cell's fastest implementation "
+    f"{BASELINE_LABEL} / the implementation's step time (> 1: faster than {BASELINE_LABEL}), with a 95 % CI: a "
+    "paired t on the per-round log ratios when the run has ≥ 2 rounds (a bootstrap over one round's blocks, "
+    "within-process, otherwise); `vs_baseline` says faster or slower only when the CI excludes 1. A cell's fastest implementation "
     "is named only when the CI of runner-up / fastest lies above 1; otherwise there is no clear winner."
 )
 

@@ -81,8 +81,9 @@ def require_ok(data: Results | pd.DataFrame, source: str) -> None:
 def cell_table(data: Results | pd.DataFrame) -> pd.DataFrame:
     """One row per cell (sentinel rows excluded): step-time statistics in seconds, throughput, efficiency, status.
 
-    Columns added to the cell keys: status, reason, n_blocks, median_step_s, q1/q3, iqr_s, iqr_rel, ci_low_s,
-    ci_high_s (hierarchical over rounds when the cell has ≥ 2: `ci_method`, `n_rounds`), ci_halfwidth_pct,
+    Columns added to the cell keys: status, reason, n_blocks, median_step_s (≥ 2 rounds: the geometric mean of the
+    round medians), q1/q3, iqr_s, iqr_rel, ci_low_s,
+    ci_high_s (over round medians when the cell has ≥ 2 rounds: `ci_method`, `n_rounds`), ci_halfwidth_pct,
     precision_reached (when timing stopped) and imprecise, mad_s, min/mean/std, samples_per_s, gflop_per_s,
     ceiling_gflop_per_s, pct_of_ceiling, beyond_ceiling (above the ceiling even at the CI's slow end),
     peak_gflop_per_s and pct_of_peak (GPU cells on a known Apple chip), peak_is_estimate, peak_mem_bytes,
