@@ -18,10 +18,11 @@ import pytest
 
 from bench.grids import group_name
 from bench.rounds import SMOKE_PLAN
-from simplenn.core.cases import FLOPS_FORMULA, unsupported_reason
+from simplenn.core.cases import FLOPS_FORMULA
+from simplenn.measure.runners import unsupported_reason
 from simplenn.measure.cell import first_call, peak_bytes, retrace_check, strict_device, validate
 from simplenn.store.pytest_json import EXTRA_INFO_FORMAT
-from simplenn.measure.runners import runner as make_runner
+from simplenn.measure.runners import Unsupported, runner as make_runner
 from simplenn.system.tfimport import tensorflow
 from simplenn.core.timing import per_step_s
 
@@ -36,7 +37,10 @@ def test_train_step(benchmark, case, device, grid, per_step_rows, compared_steps
     strict_device(tf, case.device)
     with tf.device(case.device):
         runner = make_runner(case, seed=grid.settings.seed)
-        trace_s, traces = first_call(runner)
+        try:
+            trace_s, traces = first_call(runner, case)  # also: did the step's ops stay on the device?
+        except Unsupported as e:
+            pytest.skip(str(e))
 
         # Timed: the group's shared plan (same steps per round on every device, so the tables' ratios are
         # per-step ratios), calibrated on fresh runners; this runner is warmed up by the warm-up rounds.

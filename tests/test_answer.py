@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from simplenn.analyse.report import write_report
 from simplenn.analyse.report.analysis import analyse
 from simplenn.analyse.report.answer import answers
 from simplenn.analyse.report.tables import n_weights_of
+from simplenn.store.runmeta import RunMeta
 from simplenn.store.results import Results, load
 
 REFERENCE = Path(__file__).resolve().parents[1] / "results" / "machines" / "linux-x86_64-2cpu-2026-11-27"
@@ -28,9 +30,10 @@ def _answer_section(report_md: str) -> str:
 def _one_device(reference: Results) -> Results:
     """The reference run as if its grid had asked for CPU:0 alone (so it is complete, not a partial run)."""
     run, meta = next(iter(reference.runs.items()))
+    as_read = meta.to_json()
     return Results(reference.table[reference.table["device"] == "CPU:0"].reset_index(drop=True),
-                   {run: {**meta, "grid": {**meta["grid"], "devices": ["CPU:0"]},
-                          "plan": [p for p in meta["plan"] if p["case"]["device"] == "CPU:0"]}})
+                   {run: RunMeta.from_json({**as_read, "grid": {**as_read["grid"], "devices": ["CPU:0"]},
+                                            "plan": [p for p in as_read["plan"] if p["case"]["device"] == "CPU:0"]})})
 
 
 def _headline(table, run):
@@ -38,6 +41,7 @@ def _headline(table, run):
     return rows[rows["widths"] == min(rows["widths"].unique(), key=n_weights_of)]
 
 
+@pytest.mark.slow
 def test_two_device_answer_quotes_the_speedup_crossover_and_host_tables(reference, tmp_path):
     files = write_report([REFERENCE], tmp_path)
     text = _answer_section(files.report_md.read_text())
@@ -92,8 +96,8 @@ def test_one_device_answer_says_so_and_what_to_run(reference, tmp_path):
 
 
 def test_two_runs_keep_machines_side_by_side(reference, tmp_path):
-    other = Results(reference.table.assign(run="copy"), {"copy": {**reference.runs[next(iter(reference.runs))],
-                                                                  "run_id": "another"}})
+    other = Results(reference.table.assign(run="copy"),
+                    {"copy": replace(reference.runs[next(iter(reference.runs))], run_id="another")})
     report_md = write_report([reference, other], tmp_path, charts=False).report_md.read_text()
     assert "## Machines side by side" in report_md
     assert report_md.index("## The answer") < report_md.index("## Machines and versions")

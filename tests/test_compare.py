@@ -10,12 +10,13 @@ from simplenn import cli
 from simplenn.core.cases import Case
 from simplenn.analyse.compare import REGRESSION, compare
 from simplenn.core.errors import UsageError
-from simplenn.store.results import RunWriter, load
-from test_report import SMALL, _cell, machine_meta, write_run
+from simplenn.store.results import load
+from simplenn.store.runfolder import RunWriter
+from simplenn.cli import compare as compare_cmd
+from synthetic import ONE_CURVE, cell_record, machine_meta, write_run
 
 # Three rounds a side, as the default run measures: with one round a side compare gives no verdict (exit 4).
-SMALL_ONLY = dict(widths_list=(SMALL,), modes=("per-call",), batches=(16, 64, 256, 1024), extras=False,
-                  rounds=(1.0, 1.0, 1.0))
+SMALL_ONLY = dict(ONE_CURVE, batches=(16, 64, 256, 1024), rounds=(1.0, 1.0, 1.0))
 
 
 def exit_code(argv: list[str]) -> int:
@@ -74,8 +75,9 @@ def test_different_machines_are_refused_unless_allowed(base, tmp_path, capsys):
     assert exit_code(["compare", str(base), str(m1)]) == 2
     err = capsys.readouterr().err
     assert "--across-machines" in err and len(err.strip().splitlines()) == 1
-    with pytest.raises(UsageError, match="--across-machines"):
+    with pytest.raises(UsageError, match="pass across_machines to compare") as err:  # the field below the CLI …
         compare(load(base), load(m1))
+    assert "pass --across-machines" in str(err.value.as_flag(compare_cmd.FIELD_FLAGS))  # … the flag in it
     assert exit_code(["compare", str(base), str(m1), "--across-machines"]) == 0
     assert "Cross-machine comparison" in capsys.readouterr().out
     assert compare(load(base), load(m1), across_machines=True).cross_machine
@@ -95,7 +97,7 @@ def test_bad_inputs_exit_2(base, tmp_path, capsys):
     failed = tmp_path / "failed"
     writer = RunWriter(failed)
     writer.create({"machine": machine_meta()})
-    writer.append({**_cell(Case("CPU:0", 8), 0, []), "status": "crashed", "reason": "segfault"})
+    writer.append({**cell_record(Case("CPU:0", 8), 0, []), "status": "crashed", "reason": "segfault"})
     cases = {
         "missing": ["compare", str(base), str(tmp_path / "nope")],
         "no results": ["compare", str(base), str(empty)],
@@ -115,6 +117,7 @@ def test_bad_inputs_exit_2(base, tmp_path, capsys):
         assert len(err.splitlines()) == 1 and "error:" in err, (what, err)
 
 
+@pytest.mark.slow
 def test_report_command_prints_paths(base, tmp_path, capsys):
     out = tmp_path / "out"
     assert exit_code(["report", str(base), "--out", str(out)]) == 0
@@ -123,6 +126,7 @@ def test_report_command_prints_paths(base, tmp_path, capsys):
     assert str(out / "step_time.png") in printed and (out / "report.md").exists()
 
 
+@pytest.mark.slow
 def test_report_defaults_to_the_first_run_folder(base, capsys):
     assert exit_code(["report", str(base)]) == 0
     assert (base / "report.md").exists() and (base / "summary.csv").exists()

@@ -8,6 +8,7 @@ import pytest
 
 from simplenn.store import results
 from simplenn.analyse.report.frameworks import NO_CLEAR_WINNER, frameworks_table, impl_parity_table
+from simplenn.store.runmeta import RunMeta
 
 HINT = "mlx is not installed (ModuleNotFoundError: No module named 'mlx'); pip install 'simplenn-bench[peers]'"
 
@@ -117,10 +118,10 @@ def test_impl_parity_table_reads_what_the_run_recorded():
              "weights_max_abs_diff": 0.0, "weights_max_rel_diff": 0.0, "rtol": 1e-4, "atol": 1e-6, "dtype": "float32"},
             {"impl": "mlx", "mode": "in-graph", "status": "unsupported", "reason": "no in-graph", "rtol": 1e-4,
              "atol": 1e-6, "dtype": "float32"}]
-    runs = {"a": {"impl_parity": {"device": "CPU:0", "rows": rows}}, "b": {"device_parity": {"ok": True}}}
+    runs = {"a": RunMeta(impl_parity={"device": "CPU:0", "rows": rows}), "b": RunMeta(device_parity={"ok": True})}
     table = impl_parity_table(runs)
     assert list(table["run"]) == ["a", "a"] and list(table["status"]) == ["ok", "unsupported"]
-    assert (table["device"] == "CPU:0").all() and impl_parity_table({"b": {}}).empty
+    assert (table["device"] == "CPU:0").all() and impl_parity_table({"b": RunMeta()}).empty
 
 
 def _analysis(spec: dict, runs: dict | None = None, **kw):

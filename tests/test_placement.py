@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from simplenn.nn.model import Network, make_train_loop, make_train_step, tf
-from simplenn.system.placement import IN_GRAPH_ONLY, PER_CALL_ONLY, is_placement_error, missing_ops, placement_reason
+from simplenn.system.placement import (IN_GRAPH_ONLY, PER_CALL_ONLY, PlacedNode, fallback_reason, is_placement_error,
+                                       kernel_op, missing_ops, off_device_ops, placement_reason)
 
 FIXTURES = json.loads((Path(__file__).parent / "fixtures" / "placement" / "errors.json").read_text())
 
@@ -115,3 +116,42 @@ def test_measure_turns_a_real_no_kernel_error_into_an_unsupported_cell_naming_th
         tf.config.set_soft_device_placement(soft)
     assert cell.status == "unsupported"
     assert cell.reason.startswith("in-graph needs `CudnnRNNParamsSize` on CPU:1")
+
+
+# ------------------------------------------------------------------ ops a tf.function moved off the device (audit)
+
+def test_eager_no_kernel_error_of_tf_2_21_names_the_op():
+    # Seen on the stand-in GPU: an eager op pinned to a device without its kernel, soft placement off.
+    text = ("Could not satisfy device specification '/job:localhost/replica:0/task:0/device:SIMGPU:0'. "
+            "enable_soft_placement=0. Supported device types [CPU]. All available devices "
+            "[/job:localhost/replica:0/task:0/device:SIMGPU:0, /job:localhost/replica:0/task:0/device:CPU:0]. "
+            "[Op:MatMul] name: ")
+    assert is_placement_error(text) and missing_ops(text) == ("MatMul",)
+
+
+@pytest.mark.parametrize("op, kernel", [("_MklNativeFusedMatMul", "MatMul"), ("_MklMatMul", "MatMul"),
+                                        ("_FusedMatMul", "MatMul"), ("Relu", "Relu"), ("_MklRelu", "Relu")])
+def test_kernel_op_names_onednn_rewrites_by_the_op_they_replace(op, kernel):
+    assert kernel_op(op) == kernel
+
+
+GPU = "/job:localhost/replica:0/task:0/device:SIMGPU:0"
+CPU0 = "/job:localhost/replica:0/task:0/device:CPU:0"
+PLACED = [PlacedNode("MatMul", CPU0, "float64"), PlacedNode("_MklNativeFusedMatMul", CPU0, "float64"),
+          PlacedNode("Prod", CPU0, "int32"), PlacedNode("_Recv", CPU0, "float64"), PlacedNode("Identity", CPU0, "float64"),
+          PlacedNode("ReadVariableOp", GPU, "float64"), PlacedNode("Relu", CPU0, "float64")]
+
+
+def test_off_device_ops_are_the_dtypes_arithmetic_on_another_device_type():
+    assert off_device_ops(PLACED, "SIMGPU:0", "float64") == {"MatMul": "CPU:0", "Relu": "CPU:0"}
+    assert off_device_ops(PLACED, "SIMGPU:0", "float32") == {}  # int32 shape arithmetic on the host is normal
+    # A CPU cell: every op has a CPU kernel, and a CPU:0 op in a CPU:1 cell is a wrong placement (validate's job).
+    assert off_device_ops(PLACED, "CPU:1", "float64") == {}
+
+
+def test_fallback_reason_names_ops_device_dtype_and_what_still_works():
+    reason = fallback_reason({"MatMul": "CPU:0", "Relu": "CPU:0"}, "SIMGPU:0", "per-call", "float64")
+    assert reason.startswith("per-call runs `MatMul`, `Relu` on CPU:0, not on SIMGPU:0, which has no float64 kernel")
+    assert reason.endswith("both modes need them, so every float64 cell on SIMGPU:0 is affected")
+    only_loop = fallback_reason({"Less": "CPU:0"}, "SIMGPU:0", "in-graph", "float32")
+    assert only_loop.endswith("per-call cells are unaffected: run `--modes per-call`") and "\n" not in only_loop

@@ -12,6 +12,11 @@ from simplenn.analyse.intervals import (cell_estimate, ideal_both_ways_share, lo
 from simplenn.measure.stop import StopRule, rel_halfwidth
 
 
+def rule(min_time_s: float = 0.0) -> StopRule:
+    """±2 % within 3 s, ≥ 6 blocks, and `min_time_s` of blocks (0: only the precision and the limits count)."""
+    return StopRule(precision=0.02, max_time_s=3.0, min_blocks=6, min_time_s=min_time_s, max_blocks=1000)
+
+
 def _run(rule: StopRule, draw) -> list[float]:
     blocks: list[float] = []
     while not rule.done(blocks):
@@ -27,24 +32,23 @@ def test_rel_halfwidth_unknown_below_six_blocks_and_zero_for_identical_blocks():
 
 def test_quiet_blocks_stop_at_the_minimum():
     rng = np.random.default_rng(0)
-    rule = StopRule(precision=0.02, max_time_s=3.0, min_blocks=6)
-    blocks = _run(rule, lambda: 0.05 * (1 + 0.001 * rng.standard_normal()))
+    quiet = rule()
+    blocks = _run(quiet, lambda: 0.05 * (1 + 0.001 * rng.standard_normal()))
     assert len(blocks) == 6
-    assert rule.reached(blocks)[1] is False
+    assert quiet.reached(blocks)[1] is False
 
 
 def test_noisy_blocks_run_to_the_time_limit_and_are_flagged_imprecise():
     rng = np.random.default_rng(0)
-    rule = StopRule(precision=0.02, max_time_s=3.0, min_blocks=6)
-    blocks = _run(rule, lambda: 0.05 * rng.lognormal(0, 0.5))
+    noisy = rule()
+    blocks = _run(noisy, lambda: 0.05 * rng.lognormal(0, 0.5))
     assert sum(blocks) >= 3.0 and sum(blocks[:-1]) < 3.0
-    reached, imprecise = rule.reached(blocks)
+    reached, imprecise = noisy.reached(blocks)
     assert imprecise and reached > 0.02
 
 
 def test_minimum_time_is_honoured_before_precision():
-    rule = StopRule(precision=0.02, max_time_s=3.0, min_blocks=6, min_time_s=0.5)
-    blocks = _run(rule, lambda: 0.05)
+    blocks = _run(rule(min_time_s=0.5), lambda: 0.05)
     assert len(blocks) == 10
 
 

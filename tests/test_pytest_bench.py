@@ -19,7 +19,8 @@ from bench.rounds import plan_rounds
 from simplenn.store import pytest_json
 from simplenn.core.errors import UsageError
 from simplenn.measure.cell import Settings
-from simplenn.store.results import COLUMNS, ResultsError
+from simplenn.store.results import COLUMNS
+from simplenn.store.runfolder import ResultsError
 
 REPO = Path(__file__).resolve().parents[1]
 GRID = GRIDS["tiny"]
@@ -61,7 +62,8 @@ def test_converted_table_has_every_cell_of_the_grid(bench_run):
     assert list(df.columns) == COLUMNS
     # Every device the suite ran (a GPU where it sees one), every cell; a device it skipped has none.
     devices, skipped = suite_devices(bench_run.stdout)
-    assert devices[:2] == ["CPU:0", "CPU:1"] and set(devices + skipped) == {"CPU:0", "CPU:1", "GPU:0"}
+    # `gpu` is the first accelerator (GPU:0, or the stand-in GPU the session loads), or GPU:0 skipped.
+    assert devices[:2] == ["CPU:0", "CPU:1"] and len(devices + skipped) == 3
     cells = set(zip(df["device"], df["batch_size"], df["widths"]))
     assert cells == {(d, b, "x".join(map(str, w))) for d in devices for b in GRID.config.batch_sizes for w in GRID_WIDTHS}
     assert set(df["status"]) == {"ok"}
@@ -70,10 +72,10 @@ def test_converted_table_has_every_cell_of_the_grid(bench_run):
     assert (df["trace_s"] > 0).all()
     assert not df.attrs  # run metadata travels beside the table (issue 18)
     meta = res.runs["bench"]
-    assert meta["source"] == "pytest-benchmark"
-    assert meta["grid"]["name"] == "tiny"
-    assert meta["machine"]["label"] and df["machine"].eq(meta["machine"]["label"]).all()
-    assert meta["machine"]["python"] == bench_run.doc["machine_info"]["python_version"]
+    assert meta.source == "pytest-benchmark"
+    assert meta.grid["name"] == "tiny"
+    assert meta.machine["label"] and df["machine"].eq(meta.machine["label"]).all()
+    assert meta.machine["python"] == bench_run.doc["machine_info"]["python_version"]
 
 
 def test_per_step_medians_are_round_medians_over_steps_per_round(bench_run):
@@ -96,9 +98,18 @@ def test_devices_of_a_group_share_steps_per_round_so_table_ratios_are_per_step(b
     assert all(len(s) == 1 for s in steps.values()), steps
 
 
+def test_the_stand_in_gpu_is_timed_beside_the_cpus(bench_run, standin_device):
+    # `gpu` resolves to the stand-in in a session that loaded it (SIMPLENN_PLUGIN reaches the nested pytest).
+    df = pytest_json.load(bench_run.json).table
+    cells = df[df["device"] == standin_device]
+    assert len(cells) and set(cells["status"]) == {"ok"} and set(cells["backend"]) == {"standin"}
+    assert set(cells["device_kind"]) == {"gpu"} and (cells["step_s"] > 0).all()
+    assert f"{standin_device}" in bench_run.stdout
+
+
 def test_gpu_cells_are_skipped_with_the_reason(bench_run):
-    if "GPU:0" in suite_devices(bench_run.stdout)[0]:
-        pytest.skip("a GPU is present here: its cells ran instead of being skipped")
+    if len(suite_devices(bench_run.stdout)[0]) > 2:
+        pytest.skip("an accelerator is present here (a GPU or the stand-in): its cells ran instead of being skipped")
     from simplenn.system.devices import gpu_missing_reason
 
     assert f"GPU:0: {gpu_missing_reason()}" in bench_run.stdout

@@ -18,17 +18,16 @@ import pandas as pd
 from simplenn.analyse.coverage import (cell_status, check_min_coverage, refuse_same_run, require_coverage,
                                        status_line)
 from simplenn.analyse.display import markdown_table, split_constant
-from simplenn.core.errors import UsageError
+from simplenn.core.dimensions import MATCH
+from simplenn.core.errors import FieldError
 from simplenn.analyse.report.tables import measured, only_ok, require_ok
 from simplenn.store.completeness import partial_runs
-from simplenn.store.results import Results, machine_of, machine_versions
+from simplenn.store.results import Results
 from simplenn.analyse.gate import IMPROVEMENT, NO_VERDICT, REGRESSION, SAME, Gate  # noqa: F401 — re-exported
 from simplenn.analyse.intervals import (WITHIN_PROCESS, cell_estimate, padded_logs, ratio_ci, ratio_ci_label,
                                         reproducibility, reproducibility_label, round_medians)
 from simplenn.core.units import time_unit
 
-# What makes two cells "the same measurement" in two runs; the run and its timing details do not.
-MATCH_KEYS = ["device", "impl", "mode", "loss", "dtype", "jit", "widths", "batch_size"]
 TABLE_COLUMNS = ["base_median_s", "new_median_s", "base_ci_low_s", "base_ci_high_s", "new_ci_low_s", "new_ci_high_s",
                  "n_rounds_base", "n_rounds_new", "ratio", "ci_low", "ci_high", "p_adj", "verdict"]
 # Keys a reproducibility σ̂ is given per group of, when they vary between the matched cells.
@@ -96,33 +95,32 @@ def _identity(res: Results) -> set[tuple[str, str]]:
     """(label, chip or CPU model) of every machine in the results: equal labels on different hardware still differ."""
     ids = set()
     for run, label in res.table[["run", "machine"]].drop_duplicates().itertuples(index=False):
-        m = machine_of(res.runs, run)
-        ids.add((str(label), str(m.get("chip") or m.get("cpu_model") or "")))
+        ids.add((str(label), res.meta(run).chip_or_cpu))
     return ids
 
 
 def _side_label(res: Results) -> str:
     parts = []
     for run, label in res.table[["run", "machine"]].drop_duplicates().itertuples(index=False):
-        tf = machine_versions(machine_of(res.runs, run)).get("tensorflow")
+        tf = res.meta(run).versions.get("tensorflow")
         parts.append(f"{run} on {label}" + (f", TF {tf}" if tf else ""))
     return "; ".join(parts)
 
 
-def check_threshold(threshold_pct: float, flag: str = "--threshold") -> float:
+def check_threshold(threshold_pct: float, field: str = "threshold_pct") -> float:
     if isinstance(threshold_pct, bool) or not (isinstance(threshold_pct, (int, float)) and math.isfinite(threshold_pct)
                                                and threshold_pct > 0):
-        raise UsageError(f"{flag}: must be a number > 0 (percent), got {threshold_pct!r}")
+        raise FieldError(field, f"must be a number > 0 (percent), got {threshold_pct!r}")
     return float(threshold_pct)
 
 
 def check_sigma(sigma_pct: float | None) -> float | None:
-    return None if sigma_pct is None else check_threshold(sigma_pct, "--sigma")
+    return None if sigma_pct is None else check_threshold(sigma_pct, "sigma_pct")
 
 
 def _keys(cross_machine: bool) -> list[str]:
     # Within one machine the machine label is part of a cell's identity; across machines it is what differs.
-    return MATCH_KEYS if cross_machine else ["machine", *MATCH_KEYS]
+    return MATCH if cross_machine else ["machine", *MATCH]
 
 
 def _ratio_table(base: pd.DataFrame, new: pd.DataFrame, keys: list[str], gate: Gate, seed: int) -> pd.DataFrame:
@@ -159,7 +157,7 @@ def compare(base: Results, new: Results, threshold_pct: float = 10.0,
             min_coverage_pct: float = DEFAULT_MIN_COVERAGE_PCT, sigma_pct: float | None = None) -> Comparison:
     """Match the cells of two runs and return new/base ratios with CIs, regressions, and unmatched cells.
 
-    Runs from different machines are refused (UsageError naming --across-machines) unless `across_machines`;
+    Runs from different machines are refused (a FieldError naming across_machines) unless `across_machines`;
     then each side must hold one machine and the result is labelled a cross-machine comparison. So is a pair
     in which fewer than `min_coverage_pct` % of base's cells (or none) have a match in new. `sigma_pct` is a
     between-run σ for cells measured in one round a side (see gate.Gate).
@@ -174,10 +172,11 @@ def compare(base: Results, new: Results, threshold_pct: float = 10.0,
     cross = base_ids != new_ids
     if cross and not across_machines:
         names = lambda ids: ", ".join(sorted(f"{label}" + (f" ({hw})" if hw and hw != label else "") for label, hw in ids))
-        raise UsageError(f"base was measured on {names(base_ids)} but new on {names(new_ids)}; times from different "
-                         "machines are not comparable cell by cell — pass --across-machines to compare them anyway")
+        raise FieldError("", f"base was measured on {names(base_ids)} but new on {names(new_ids)}; times from "
+                             "different machines are not comparable cell by cell — pass {across_machines} to compare "
+                             "them anyway", ("across_machines",))
     if cross and (len(base_ids) > 1 or len(new_ids) > 1):
-        raise UsageError("--across-machines compares one machine with one machine; give one run on each side")
+        raise FieldError("across_machines", "compares one machine with one machine; give one run on each side")
     keys = _keys(cross)
     base_cells, new_cells = cell_status(base.table, keys), cell_status(new.table, keys)
     status = base_cells.merge(new_cells, how="outer", left_index=True, right_index=True, suffixes=("_base", "_new"))
@@ -238,7 +237,7 @@ def format_comparison(result: Comparison) -> str:
         "ratio_x": t["ratio"], "ci95_low_x": t["ci_low"], "ci95_high_x": t["ci_high"], "p_adj": t["p_adj"],
         "verdict": t["verdict"],
     })
-    shown, constant = split_constant(shown, ["machine", *MATCH_KEYS])
+    shown, constant = split_constant(shown, ["machine", *MATCH])
     lines = [result.title, rule_text(result.gate), ci_text(result.rounds, result.gate), "",
              *([constant] if constant else []), markdown_table(shown), "", reproducibility_text(result)]
     if result.cross_machine:

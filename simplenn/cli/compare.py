@@ -9,6 +9,10 @@ from __future__ import annotations
 from simplenn.core import validate
 from simplenn.cli import _args
 
+# Fields named below the CLI (FieldError) -> this command's flags.
+FIELD_FLAGS = {"threshold_pct": "--threshold", "sigma_pct": "--sigma", "min_coverage_pct": "--min-coverage",
+               "across_machines": "--across-machines"}
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("compare", help="compare two runs cell by cell; exit status 1 on a regression, 3 when a cell "

@@ -1,4 +1,9 @@
-"""What TensorFlow sees: devices with kind and backend, selection by friendly or TF name, logical CPUs."""
+"""What TensorFlow sees: devices with kind and backend, selection by friendly or TF name, logical CPUs.
+
+Every device TensorFlow lists that is not a CPU is an accelerator, of kind "gpu" here whatever TensorFlow calls its
+type: the Metal GPU and a CUDA GPU (type GPU), or any PluggableDevice with a type of its own (Intel's XPU,
+DirectML's DML, the stand-in's SIMGPU). `--devices gpu` selects the first one; its TensorFlow name selects any.
+"""
 from __future__ import annotations
 
 import importlib.metadata
@@ -13,9 +18,9 @@ class Device:
     """A TensorFlow logical device: `name` is the short TF name ('CPU:0', 'GPU:0')."""
 
     name: str
-    kind: str  # "cpu" | "gpu"
-    backend: str  # "none" (CPU) | "metal" | "cuda" | "rocm" | "unknown"
-    description: str = ""
+    kind: str  # "cpu" | "gpu" (any accelerator)
+    backend: str  # "none" (CPU) | "metal" | "cuda" | "rocm" | a PluggableDevice's platform, lower case | "unknown"
+    description: str = ""  # the platform or model TensorFlow reports (get_device_details' device_name)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -26,11 +31,21 @@ def short_name(tf_name: str) -> str:
     return tf_name.rsplit("device:", 1)[-1].lstrip("/")
 
 
-def backend_of(kind: str, details: dict, platform: str, metal_installed: bool, built_with_cuda: bool, built_with_rocm: bool = False) -> str:
-    """Which GPU backend a device runs on, from TF's device details and what is installed."""
+# Device types TensorFlow may list that run no ops of ours.
+NOT_COMPUTE = frozenset({"TPU_SYSTEM"})
+
+
+def backend_of(kind: str, details: dict, platform: str, metal_installed: bool, built_with_cuda: bool,
+               built_with_rocm: bool = False, device_type: str = "GPU") -> str:
+    """Which backend an accelerator runs on, from TF's device type and details and what is installed."""
     if kind != "gpu":
         return "none"
-    if str(details.get("device_name", "")).upper() == "METAL" or (platform == "darwin" and metal_installed):
+    name = str(details.get("device_name", ""))
+    if name.upper() == "METAL":
+        return "metal"
+    if device_type.upper() != "GPU":  # a PluggableDevice of its own type: its platform is its backend
+        return (name or device_type).lower()
+    if platform == "darwin" and metal_installed:
         return "metal"
     if "compute_capability" in details or built_with_cuda:
         return "cuda"
@@ -53,7 +68,7 @@ def setup_logical_cpus(n: int) -> None:
     This is how the two-device (CPU vs GPU) path is exercised on a machine without a GPU.
     """
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise UsageError(f"--logical-cpus: must be an integer ≥ 1, got {n!r}")
+        raise FieldError("logical_cpus", f"must be an integer ≥ 1, got {n!r}")
     from simplenn.system.tfimport import tensorflow
 
     tf = tensorflow()
@@ -66,7 +81,7 @@ def setup_logical_cpus(n: int) -> None:
     try:
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(n)])
     except RuntimeError as e:
-        raise UsageError(f"--logical-cpus: TensorFlow's devices are already initialised in this process ({e})") from None
+        raise FieldError("logical_cpus", f"TensorFlow's devices are already initialised in this process ({e})") from None
 
 
 def list_devices() -> list[Device]:
@@ -78,22 +93,24 @@ def list_devices() -> list[Device]:
     metal = _metal_installed()
     out = []
     for logical in tf.config.list_logical_devices():
-        kind = logical.device_type.lower()
-        if kind not in ("cpu", "gpu"):
+        if logical.device_type in NOT_COMPUTE:
             continue
+        kind = "cpu" if logical.device_type == "CPU" else "gpu"
         details = {}
         if logical.device_type in physical:
             try:
                 details = tf.config.experimental.get_device_details(physical[logical.device_type]) or {}
             except Exception:  # noqa: BLE001 — details are optional decoration
                 details = {}
-        backend = backend_of(kind, details, sys.platform, metal, tf.test.is_built_with_cuda(), tf.test.is_built_with_rocm())
+        backend = backend_of(kind, details, sys.platform, metal, tf.test.is_built_with_cuda(),
+                             tf.test.is_built_with_rocm(), logical.device_type)
         out.append(Device(short_name(logical.name), kind, backend, str(details.get("device_name", ""))))
     return sorted(out, key=lambda d: (d.kind != "cpu", d.name))
 
 
 def select(requested: list[str], devices: list[Device], gpu_missing_reason: str = "", option: str = "devices") -> list[Device]:
-    """Resolve friendly names ('cpu', 'gpu', 'all') and TF names ('CPU:1', 'gpu:0') against the present devices.
+    """Resolve friendly names ('cpu', 'gpu' = the first accelerator, 'all') and TF names ('CPU:1', 'gpu:0',
+    'SIMGPU:0') against the present devices.
 
     An absent device is an error naming `option` (a field, which the CLI maps to its flag, or the caller's
     flag) and listing what is present (and why a GPU may be missing),

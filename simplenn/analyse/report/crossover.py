@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 
 from simplenn.core.errors import UsageError
-from simplenn.analyse.report.tables import CURVE_KEYS, PAIR_KEYS, cell_table, measured, n_weights_of, only_ok
+from simplenn.core.dimensions import ACROSS_DEVICES, ONE_CURVE
+from simplenn.analyse.report.tables import cell_table, measured, n_weights_of, only_ok
 from simplenn.store.results import Results, as_results
 from simplenn.analyse.intervals import cell_estimate, ratio_ci
 
@@ -27,7 +28,7 @@ class Speedup:
     note: str = ""
 
 
-SPEEDUP_COLUMNS = PAIR_KEYS + [
+SPEEDUP_COLUMNS = ACROSS_DEVICES + [
     "base_median_s", "other_median_s", "speedup", "speedup_ci_low", "speedup_ci_high", "faster",
 ]
 
@@ -93,7 +94,7 @@ def speedup_table(
     if ok.empty:
         table = pd.DataFrame(columns=SPEEDUP_COLUMNS)
     else:
-        table = ok.groupby(PAIR_KEYS, sort=True).apply(one, include_groups=False).reset_index()
+        table = ok.groupby(ACROSS_DEVICES, sort=True).apply(one, include_groups=False).reset_index()
         table = table.dropna(subset=["speedup"]).reset_index(drop=True)
         table["faster"] = table.apply(lambda r: _winner(r, base, other), axis=1) if len(table) else []
     if table.empty:
@@ -125,7 +126,7 @@ class Crossover:
     note: str = ""
 
 
-CROSSOVER_COLUMNS = CURVE_KEYS + [
+CROSSOVER_COLUMNS = ONE_CURVE + [
     "crossover_batch", "max_batch", "answer", "fit_crossover_batch", "fit_answer",
     "base_overhead_s", "base_cost_s_per_sample", "other_overhead_s", "other_cost_s_per_sample",
 ]
@@ -167,7 +168,7 @@ def crossover(
     if speed.table.empty:
         return Crossover(speed.base_device, speed.other_device, pd.DataFrame(columns=CROSSOVER_COLUMNS), speed.note)
     base, other = speed.base_device, speed.other_device
-    measured_part = speed.table.groupby(CURVE_KEYS, sort=True).apply(
+    measured_part = speed.table.groupby(ONE_CURVE, sort=True).apply(
         lambda g: _measured_crossover(g, other), include_groups=False
     )
     fits = _fits(cell_table(data) if cells is None else cells, base, other)
@@ -205,7 +206,7 @@ def _fits(cells: pd.DataFrame, base: str, other: str) -> pd.DataFrame:
     ok = only_ok(cells, "median_step_s")
     cols = ["base_overhead_s", "base_cost_s_per_sample", "other_overhead_s", "other_cost_s_per_sample"]
     if ok.empty:
-        return pd.DataFrame(columns=CURVE_KEYS + cols).set_index(CURVE_KEYS)
+        return pd.DataFrame(columns=ONE_CURVE + cols).set_index(ONE_CURVE)
 
     def one(group: pd.DataFrame) -> pd.Series:
         out = {}
@@ -214,7 +215,7 @@ def _fits(cells: pd.DataFrame, base: str, other: str) -> pd.DataFrame:
             out[f"{side}_overhead_s"], out[f"{side}_cost_s_per_sample"] = fit_line(g["batch_size"], g["median_step_s"])
         return pd.Series(out)
 
-    return ok.groupby(CURVE_KEYS, sort=True).apply(one, include_groups=False)
+    return ok.groupby(ONE_CURVE, sort=True).apply(one, include_groups=False)
 
 
 def _fit_answer(row, other: str) -> str:

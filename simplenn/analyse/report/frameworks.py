@@ -15,18 +15,20 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from simplenn.core.cases import IMPLS, MODES
+from simplenn.core.cases import MODES
+from simplenn.measure.runners import IMPLS
+from simplenn.core.dimensions import ACROSS_IMPLS
 from simplenn.analyse.intervals import cell_estimate, ratio_ci
+from simplenn.store.runmeta import RunMeta
 
 BASELINE = ("scratch", "per-call")
 BASELINE_LABEL = "TF scratch per-call"
-# One cell of the comparison: everything but the implementation and its mode.
-GROUP_KEYS = ["machine", "run", "device", "loss", "dtype", "jit", "widths", "batch_size"]
-TABLE_COLUMNS = GROUP_KEYS + [
+# One cell of the comparison: everything but the implementation and its mode (ACROSS_IMPLS).
+TABLE_COLUMNS = ACROSS_IMPLS + [
     "impl", "mode", "status", "reason", "n_rounds", "n_blocks", "median_step_s", "ci_low_s", "ci_high_s",
     "speedup", "speedup_ci_low", "speedup_ci_high", "vs_baseline",
 ]
-WINNER_COLUMNS = GROUP_KEYS + [
+WINNER_COLUMNS = ACROSS_IMPLS + [
     "fastest", "fastest_median_s", "runner_up", "runner_up_median_s", "margin", "margin_ci_low", "margin_ci_high",
     "winner",
 ]
@@ -100,7 +102,7 @@ def _cell_rows(cell: pd.DataFrame, seed: int) -> list[dict]:
 def _winner(cell: pd.DataFrame, rows: list[dict], seed: int) -> dict:
     """The fastest implementation of one cell, named only when runner-up / fastest has its CI above 1."""
     timed = sorted((r for r in rows if not math.isnan(r["median_step_s"])), key=lambda r: r["median_step_s"])
-    out = {c: math.nan for c in WINNER_COLUMNS[len(GROUP_KEYS):]}
+    out = {c: math.nan for c in WINNER_COLUMNS[len(ACROSS_IMPLS):]}
     if not timed:
         return {**out, "fastest": "", "runner_up": "", "winner": "nothing measured ok"}
     first = timed[0]
@@ -128,12 +130,12 @@ def frameworks_table(samples: pd.DataFrame, seed: int = 0) -> Frameworks:
     """
     data = samples[~samples["sentinel"].fillna(False).astype(bool)]
     # Two modes of one implementation are the host-overhead table's business; this one compares implementations.
-    if data.empty or data.groupby(GROUP_KEYS, dropna=False)["impl"].nunique().max() < 2:
+    if data.empty or data.groupby(ACROSS_IMPLS, dropna=False)["impl"].nunique().max() < 2:
         return Frameworks(pd.DataFrame(columns=TABLE_COLUMNS), pd.DataFrame(columns=WINNER_COLUMNS),
                           "Only one implementation was measured: there is no other framework to compare it with.")
     rows, winners = [], []
-    for keys, cell in data.groupby(GROUP_KEYS, sort=True, dropna=False):
-        group = dict(zip(GROUP_KEYS, keys))
+    for keys, cell in data.groupby(ACROSS_IMPLS, sort=True, dropna=False):
+        group = dict(zip(ACROSS_IMPLS, keys))
         cell_rows = _cell_rows(cell, seed)
         rows += [{**group, **r} for r in cell_rows]
         winners.append({**group, **_winner(cell, cell_rows, seed)})
@@ -148,13 +150,13 @@ PARITY_COLUMNS = ["run", "device", "widths", "batch_size", "n_steps", "dtype", "
                   "loss_rel_diff", "weights_max_abs_diff", "weights_max_rel_diff", "rtol", "atol", "reason"]
 
 
-def impl_parity_table(runs: Mapping[str, dict]) -> pd.DataFrame:
+def impl_parity_table(runs: Mapping[str, RunMeta]) -> pd.DataFrame:
     """One row per run, dtype, implementation and mode: its recorded parity with scratch per-call (run.json
     `impl_parity`, written at the end of a run with more than one implementation). Empty when none was recorded."""
     rows = []
     for run, meta in runs.items():
-        parity = (meta or {}).get("impl_parity")
-        if not isinstance(parity, Mapping):
+        parity = meta.impl_parity
+        if parity is None:
             continue
         where = {"run": run, "device": parity.get("device"), "batch_size": parity.get("batch_size"),
                  "widths": "x".join(map(str, parity.get("layer_sizes") or [])) or None}
