@@ -14,7 +14,7 @@ STAMP := $(VENV)/.installed-stamp
 RUN ?= results/runs/$(shell date +%Y%m%d-%H%M%S)
 BENCH_ARGS ?=
 
-.PHONY: install bench quick test standin-gpu clean
+.PHONY: install bench quick test test-fast standin-gpu clean
 
 $(STAMP): pyproject.toml
 	@PYTHON="$(PYTHON)" sh scripts/find-python.sh --create $(VENV)
@@ -35,6 +35,10 @@ quick:
 # The pytest session builds the stand-in GPU itself (cached; docs/standin-gpu.md) and loads it through SIMPLENN_PLUGIN.
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The edit loop: every test not marked slow (real runs, CLI subprocesses, training, resolvers stay out).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"
 
 # The stand-in GPU: a TensorFlow PluggableDevice built from native/standin_gpu/ (rebuilt only when its sources, the
 # compiler or TensorFlow change). Prints the library's path: SIMPLENN_PLUGIN=<it> simplenn-bench info

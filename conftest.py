@@ -43,7 +43,7 @@ def pytest_configure(config: pytest.Config) -> None:
     # tests rely on CPU:1 existing. It must happen before anything initialises TensorFlow's devices: here,
     # before collection.
     from simplenn.system.devices import setup_logical_cpus
-    from simplenn.core.errors import UsageError
+    from simplenn.core.errors import FieldError
 
     # The stand-in GPU, before anything imports TensorFlow: the GPU path (plugin discovery, placement, asynchrony,
     # device memory) then runs in this session and in every CLI or sweep worker it starts (they inherit the
@@ -59,8 +59,8 @@ def pytest_configure(config: pytest.Config) -> None:
             config.stash[_STANDIN_MISSING] = f"the stand-in GPU cannot be built here: {e}"
     try:
         setup_logical_cpus(config.getoption("logical_cpus"))
-    except UsageError as e:
-        raise pytest.UsageError(str(e)) from None
+    except FieldError as e:
+        raise pytest.UsageError(str(e.as_flag({"logical_cpus": "--logical-cpus"}))) from None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -15,6 +15,7 @@ import pytest
 from bench.grids import GRIDS, SMOKE_GRID, TIMED_GRID, Grid, group_name
 from bench.options import timing_requested
 from simplenn.core.cases import FLOPS_FORMULA
+from simplenn.measure.runners import PACKAGES
 from simplenn.system.devices import Device
 
 _STATE = pytest.StashKey["SuiteState"]()
@@ -194,7 +195,7 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
     from simplenn.system.machine import fingerprint
     from simplenn.store.pytest_json import VOLATILE_MACHINE_KEYS
 
-    fp = fingerprint()
+    fp = fingerprint(packages=PACKAGES)
     machine_info["simplenn"] = {k: v for k, v in fp.items() if k not in VOLATILE_MACHINE_KEYS}
 
 

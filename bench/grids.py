@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from simplenn.core.cases import Case
 from simplenn.measure.cell import Settings
-from simplenn.sweep import QUICK, SweepConfig, expand
+from simplenn.sweep import SweepConfig, expand, load_config
 
 
 @dataclass(frozen=True)
@@ -43,13 +43,13 @@ GRIDS: dict[str, Grid] = {
     "tiny": Grid("tiny", SweepConfig.from_dict(dict(batch_sizes=(8, 64), hidden=((100, 30),), wide_hidden=(),
                                                     min_time_s=0.06, min_block_s=0.02))),
     # `simplenn-bench run --quick`; plain `pytest` smoke-runs this one (each body once, untimed).
-    "quick": Grid("quick", SweepConfig.from_dict(QUICK)),
+    "quick": Grid("quick", load_config("quick")),
     # `simplenn-bench run`: rounds ≥ 50 ms, ≥ 5 rounds and ≥ 0.5 s of timed rounds per cell.
     "default": Grid("default", SweepConfig()),
     # Every power of two up to 16384, three networks at every batch size, ≥ 1 s of rounds per cell.
     "full": Grid("full", SweepConfig.from_dict(dict(batch_sizes=tuple(2**k for k in range(15)),
                                                     hidden=((100, 30), (256, 256), (1024, 1024)), wide_hidden=(),
-                                                    min_time_s=1.0))),
+                                                    min_time_s=1.0, max_time_s=3.0))),
 }
 SMOKE_GRID = "quick"  # when benchmarks are disabled (plain `pytest`)
 TIMED_GRID = "default"  # when they are timed (`pytest --benchmark-only`, `--benchmark-json`, …)

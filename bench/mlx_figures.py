@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable from a checkout without installing
@@ -52,7 +53,7 @@ def run(batch_sizes: tuple[int, ...], settings: Settings, long_settings: Setting
             statuses[cell_id] = (result.status, result.reason, result.n_steps)
             print(f"  round {round_} {cell_id:<34} {result.status:<11} n={result.n_steps} {result.reason[:70]}",
                   file=sys.stderr)
-            records.append({**result.to_record(), "id": cell_id, "seq": len(records), "round": round_})
+            records.append(replace(result, id=cell_id, seq=len(records), round=round_).to_json())
     load.append(os.getloadavg()[0])
     samples = results.frame(results.rows("mlx-figures", "here", records))
     return {"samples": samples[samples["status"] == "ok"], "statuses": statuses, "load": load,

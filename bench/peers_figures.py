@@ -13,6 +13,7 @@ import argparse
 import math
 import os
 import sys
+from dataclasses import replace
 import weakref
 from pathlib import Path
 
@@ -81,7 +82,7 @@ def run(settings: Settings, sizes: dict[str, tuple[int, ...]], ceiling_n: int, c
             cell_id = case.id + (f"-{torch_threads}thread" if torch_threads else "")
             statuses[cell_id] = (result.status, result.reason)
             print(f"  round {round_} {cell_id:<32} {result.status:<11} {result.reason[:80]}", file=sys.stderr)
-            records.append({**result.to_record(), "id": cell_id, "seq": len(records), "round": round_})
+            records.append(replace(result, id=cell_id, seq=len(records), round=round_).to_json())
     ceilings.append(probe_ceiling(DEVICE, shapes, settings=ceiling_settings))
     load.append(os.getloadavg()[0])
     samples = results.frame(results.rows("peers-figures", "here", records))

@@ -19,7 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable from a checkout without installing
 
-from simplenn.core.cases import Case, n_weights, unsupported_reason  # noqa: E402
+from simplenn.core.cases import Case, n_weights  # noqa: E402
+from simplenn.measure.runners import IMPLS, unsupported_reason  # noqa: E402
 
 FIXED_S = 0.2  # per cell: worker hand-off, building the network and the step
 CALIBRATE_S = 0.15
@@ -30,7 +31,7 @@ START_S = 16.0
 CALIBRATION = 1.2
 # The Mac's two devices; what each install measures there (jax has no Metal backend in plain `pip install jax`).
 DEVICES = {"CPU:0": "none", "GPU:0": "metal"}
-INSTALLS = {"default": {"scratch", "keras"}, "peers": {"scratch", "keras", "torch", "jax", "mlx"}}
+INSTALLS = {"default": {"scratch", "keras"}, "peers": set(IMPLS)}
 NO_GPU = {"jax"}
 
 
@@ -60,11 +61,9 @@ def measured(case: Case, impls: set[str]) -> bool:
 
 def estimate(preset: str = "standard") -> dict[str, tuple[float, int]]:
     """Per install: (estimated minutes, measured cells) of the preset on an M1 Air."""
-    from simplenn import cli
-    from simplenn.cli.run import build_config
-    from simplenn.sweep import expand, order
+    from simplenn.sweep import expand, load_config, order
 
-    config = build_config(cli.build_parser().parse_args(["run", "--preset", preset]))
+    config = load_config(preset)
     plan = order(expand(config, list(DEVICES)), config.rounds, config.seed, config.sentinel_every)
     out = {}
     for install, impls in INSTALLS.items():

@@ -18,7 +18,8 @@ import pytest
 
 from bench.grids import group_name
 from bench.rounds import SMOKE_PLAN
-from simplenn.core.cases import FLOPS_FORMULA, unsupported_reason
+from simplenn.core.cases import FLOPS_FORMULA
+from simplenn.measure.runners import unsupported_reason
 from simplenn.measure.cell import first_call, peak_bytes, retrace_check, strict_device, validate
 from simplenn.store.pytest_json import EXTRA_INFO_FORMAT
 from simplenn.measure.runners import Unsupported, runner as make_runner

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,7 @@ def _headline(table, run):
     return rows[rows["widths"] == min(rows["widths"].unique(), key=n_weights_of)]
 
 
+@pytest.mark.slow
 def test_two_device_answer_quotes_the_speedup_crossover_and_host_tables(reference, tmp_path):
     files = write_report([REFERENCE], tmp_path)
     text = _answer_section(files.report_md.read_text())
@@ -92,8 +94,8 @@ def test_one_device_answer_says_so_and_what_to_run(reference, tmp_path):
 
 
 def test_two_runs_keep_machines_side_by_side(reference, tmp_path):
-    other = Results(reference.table.assign(run="copy"), {"copy": {**reference.runs[next(iter(reference.runs))],
-                                                                  "run_id": "another"}})
+    other = Results(reference.table.assign(run="copy"),
+                    {"copy": replace(reference.runs[next(iter(reference.runs))], run_id="another")})
     report_md = write_report([reference, other], tmp_path, charts=False).report_md.read_text()
     assert "## Machines side by side" in report_md
     assert report_md.index("## The answer") < report_md.index("## Machines and versions")

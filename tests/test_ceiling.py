@@ -9,9 +9,9 @@ from simplenn.measure.ceiling import (SQUARE, Ceiling, Probe, ceiling_shapes, ma
                               step_shapes)
 from simplenn.measure.cell import Settings
 from simplenn.sweep import SweepConfig, expand
-from test_flops import graph_matmuls
+from graphs import graph_matmuls
 
-TINY = Settings(min_block_s=0.002, min_blocks=2, min_time_s=0.004, max_blocks=3, max_time_s=0.01)
+PROBE_SETTINGS = Settings(min_block_s=0.002, min_blocks=2, min_time_s=0.004, max_blocks=3, max_time_s=0.01)
 
 
 @pytest.mark.parametrize("block_s, median_s", [((3.0, 1.0, 2.0), 2.0), ((4.0, 1.0, 3.0, 2.0), 2.5)])
@@ -25,7 +25,7 @@ def test_the_fastest_probe_is_the_ceiling_and_every_probe_is_recorded():
     slow, fast = Probe(SQUARE, 2, (1.0,) * 6), Probe(grad, 40, (0.5,) * 6)
     ceiling = Ceiling("CPU:0", "float32", (slow, fast), (("intra_op", 0), ("inter_op", 0)))
     assert ceiling.gflops == fast.gflops > slow.gflops
-    d = ceiling.to_dict()
+    d = ceiling.to_record().to_json()
     assert d["shape"] == [784, 8192, 100] and d["transpose_a"] and not d["transpose_b"] and d["gflops"] == fast.gflops
     assert d["matmul"] == "(8192×784)ᵀ @ (8192×100)" and d["tf_threads"] == {"intra_op": 0, "inter_op": 0}
     assert [p["shape"] for p in d["probes"]] == [[1024, 1024, 1024], [784, 8192, 100]]
@@ -55,7 +55,7 @@ def test_the_probe_loop_runs_exactly_its_matmul_once_per_iteration():
 
 def test_a_real_probe_times_every_matmul_on_the_device():
     grad = MatMul(64, 32, 16, transpose_a=True)
-    ceiling = probe_ceiling("CPU:0", [MatMul(128, 128, 128), grad, grad], settings=TINY)
+    ceiling = probe_ceiling("CPU:0", [MatMul(128, 128, 128), grad, grad], settings=PROBE_SETTINGS)
     assert [p.matmul for p in ceiling.probes] == [MatMul(128, 128, 128), grad]
     assert all(p.gflops > 0 and len(p.block_s) >= 2 for p in ceiling.probes)
 
@@ -66,5 +66,5 @@ def test_the_probe_records_the_thread_settings_it_ran_under(monkeypatch):
     # The sweep's worker probes in the process that times the cells; what it records is read there, at probe time.
     monkeypatch.setattr(tf.config.threading, "get_intra_op_parallelism_threads", lambda: 3)
     monkeypatch.setattr(tf.config.threading, "get_inter_op_parallelism_threads", lambda: 5)
-    ceiling = probe_ceiling("CPU:0", [MatMul(16, 16, 16)], settings=TINY)
-    assert ceiling.to_dict()["tf_threads"] == {"intra_op": 3, "inter_op": 5}
+    ceiling = probe_ceiling("CPU:0", [MatMul(16, 16, 16)], settings=PROBE_SETTINGS)
+    assert ceiling.to_record().tf_threads == {"intra_op": 3, "inter_op": 5}

@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
@@ -72,15 +74,77 @@ CURRENT_MAJORS = {"actions/checkout": 7, "actions/setup-python": 7, "actions/upl
 
 
 def _matrix_runners(text: str) -> list[str]:
-    return re.findall(r"^\s+- os: (\S+)$", text, flags=re.MULTILINE)
+    """The runner labels of the job matrix, written as `os: [a, b]` or as `- os: a` entries."""
+    listed = re.search(r"^\s+os: \[([^\]]*)\]", text, flags=re.MULTILINE)
+    return [r.strip() for r in listed.group(1).split(",")] if listed else re.findall(
+        r"^\s+- os: (\S+)$", text, flags=re.MULTILINE)
 
 
-def test_workflow_runs_make_test_on_linux_and_current_apple_silicon_runners() -> None:
-    text = WORKFLOW.read_text()
-    # macos-14 is unsupported from 2026-11-02 (actions/runner-images#13518); macos-26 is GA (#13739).
-    assert sorted(set(_matrix_runners(text))) == ["macos-15", "macos-26", "ubuntu-latest"]
-    assert not [line for line in text.splitlines() if "macos-14" in line and not line.lstrip().startswith("#")]
-    assert 'python-version: "3.11"' in text and "run: make test" in text
+# Hosted runner labels GitHub has retired: a job on one never starts. macos-14 is unsupported from 2026-11-02
+# (actions/runner-images#13518); macos-13 before it.
+RETIRED_RUNNERS = {"macos-13", "macos-14"}
+
+
+def platforms_of(runner: str) -> set[str]:
+    """The platform a GitHub-hosted runner label stands for (GitHub's runner-images: macos-14 and later are arm64)."""
+    if runner.startswith("ubuntu-"):
+        return {"linux"}
+    m = re.fullmatch(r"macos-(\d+|latest)(-large|-xlarge)?", runner)
+    if m:
+        intel = m.group(2) == "-large" or (m.group(1) != "latest" and int(m.group(1)) < 14)
+        return {"darwin-x86_64" if intel else "darwin-arm64"}
+    return set()
+
+
+def workflow_problems(workflow: str, ci_run: str, makefile: str, pyproject: str) -> list[str]:
+    """Where the CI workflow disagrees with the project's own files or GitHub's runners (empty: it agrees)."""
+    problems = []
+    targets = set(re.findall(r"^([\w-]+):", makefile, flags=re.MULTILINE))
+    for text, where in ((workflow, "ci.yml"), (ci_run, ".ci/run")):
+        problems += [f"{where} runs `make {t}`, not a Makefile target" for t in re.findall(r"\bmake ([\w-]+)", text)
+                     if t not in targets]
+    tests_in = {where: set(re.findall(r"\bmake (test[\w-]*)", text)) for text, where in ((workflow, "ci.yml"),
+                                                                                         (ci_run, ".ci/run"))}
+    if tests_in["ci.yml"] != tests_in[".ci/run"] or "test" not in tests_in["ci.yml"]:
+        problems.append(f"the workflow and .ci/run run different test targets: {tests_in}")
+    allowed = SpecifierSet(re.search(r'^requires-python = "([^"]+)"', pyproject, flags=re.MULTILINE).group(1))
+    pythons = re.findall(r'python-version: "([\d.]+)"', workflow)
+    problems += [f"Python {v} is outside requires-python {allowed}" for v in pythons if Version(v) not in allowed]
+    if not pythons:
+        problems.append("no python-version set up")
+    runners = _matrix_runners(workflow)
+    problems += [f"{r} is a retired runner" for r in runners if r in RETIRED_RUNNERS]
+    covered = set().union(*map(platforms_of, runners)) if runners else set()
+    # The platforms pyproject installs TensorFlow for that a hosted runner can stand for (Intel Macs: CPU only, the
+    # same code path as Linux).
+    needed = {"linux"} if "sys_platform == 'linux'" in pyproject else set()
+    needed |= {"darwin-arm64"} if "platform_machine == 'arm64'" in pyproject else set()
+    problems += [f"no runner for {p}" for p in sorted(needed - covered)]
+    return problems
+
+
+def _project_files() -> tuple[str, str, str, str]:
+    return (WORKFLOW.read_text(), (ROOT / ".ci" / "run").read_text(), (ROOT / "Makefile").read_text(),
+            (ROOT / "pyproject.toml").read_text())
+
+
+def test_the_workflow_agrees_with_the_makefile_ci_script_pyproject_and_github() -> None:
+    assert workflow_problems(*_project_files()) == []
+
+
+@pytest.mark.parametrize(("old", "new", "words"), [
+    ('python-version: "3.11"', 'python-version: "3.13"', "outside requires-python"),
+    ("run: make test", "run: make tset", "not a Makefile target"),
+    ("run: make test", "run: make test-fast", "different test targets"),
+    ("- os: macos-15", "- os: macos-14", "macos-14 is a retired runner"),
+    ("- os: macos", "- os: ubuntu-", "no runner for darwin-arm64"),
+    ("- os: ubuntu-latest", "- os: macos-15", "no runner for linux"),
+])
+def test_the_agreement_check_fires_on_a_planted_fault(old: str, new: str, words: str) -> None:
+    workflow, *rest = _project_files()
+    assert old in workflow
+    problems = workflow_problems(workflow.replace(old, new), *rest)
+    assert any(words in p for p in problems), problems
 
 
 def test_each_job_hands_its_own_python_to_make() -> None:

@@ -79,7 +79,7 @@ def test_bad_train_flags(args, option, capsys):
         (["--dataset", "mnist", "--data", "{bad}"], "--data", "not a readable .npz"),
         (["--dataset", "digits", "--device", "tpu"], "--device", "TensorFlow sees: CPU:0, CPU:1"),
         (["--dataset", "digits", "--layers", "784,10"], "--layers", "input size 64"),
-        (["--dataset", "digits", "--data", "{bad}"], "--data", "only used with --dataset mnist"),
+        (["--dataset", "digits", "--data", "{bad}"], "--data", "only used with the mnist dataset"),
     ],
 )
 def test_bad_train_input_after_parsing(args, option, words, tmp_path, bad_npz, capsys):
@@ -100,6 +100,7 @@ def test_absent_gpu_is_a_usage_error(no_gpu, capsys):
     assert err.count("\n") == 1 and "is not present" in err and "error" not in out
 
 
+@pytest.mark.slow
 def test_train_digits_json(capsys):
     """The JSON of a run that learns: accuracy far above chance (0.1), the last epoch's, and a falling loss.
 

@@ -10,10 +10,13 @@ from simplenn import cli
 from simplenn.core.cases import Case
 from simplenn.analyse.compare import REGRESSION, compare
 from simplenn.core.errors import UsageError
-from simplenn.store.results import RunWriter, load
-from test_report import SMALL, _cell, machine_meta, write_run
+from simplenn.store.results import load
+from simplenn.store.runfolder import RunWriter
+from simplenn.cli import compare as compare_cmd
+from synthetic import ONE_CURVE, cell_record, machine_meta, write_run
 
-SMALL_ONLY = dict(widths_list=(SMALL,), modes=("per-call",), batches=(16, 64, 256, 1024), extras=False)
+# Three rounds a side, as the default run measures: with one round a side compare gives no verdict (exit 4).
+SMALL_ONLY = dict(ONE_CURVE, batches=(16, 64, 256, 1024), rounds=(1.0, 1.0, 1.0))
 
 
 def exit_code(argv: list[str]) -> int:
@@ -33,7 +36,8 @@ def test_identical_runs_pass(base, tmp_path, capsys):
     same = write_run(tmp_path / "same", **SMALL_ONLY)  # same seed: the same samples
     assert exit_code(["compare", str(base), str(same)]) == 0
     out = capsys.readouterr().out
-    assert "No regression beyond 10 %" in out and "regression = the ratio's 95 % CI entirely above 1.1" in out
+    assert "No regression beyond 10 %" in out and "Bonferroni over the m cells compared" in out
+    assert "ratio new/base above 1.1" in out
 
 
 def test_planted_30_percent_regression_exits_1(base, tmp_path, capsys):
@@ -71,8 +75,9 @@ def test_different_machines_are_refused_unless_allowed(base, tmp_path, capsys):
     assert exit_code(["compare", str(base), str(m1)]) == 2
     err = capsys.readouterr().err
     assert "--across-machines" in err and len(err.strip().splitlines()) == 1
-    with pytest.raises(UsageError, match="--across-machines"):
+    with pytest.raises(UsageError, match="pass across_machines to compare") as err:  # the field below the CLI …
         compare(load(base), load(m1))
+    assert "pass --across-machines" in str(err.value.as_flag(compare_cmd.FIELD_FLAGS))  # … the flag in it
     assert exit_code(["compare", str(base), str(m1), "--across-machines"]) == 0
     assert "Cross-machine comparison" in capsys.readouterr().out
     assert compare(load(base), load(m1), across_machines=True).cross_machine
@@ -92,7 +97,7 @@ def test_bad_inputs_exit_2(base, tmp_path, capsys):
     failed = tmp_path / "failed"
     writer = RunWriter(failed)
     writer.create({"machine": machine_meta()})
-    writer.append({**_cell(Case("CPU:0", 8), 0, []), "status": "crashed", "reason": "segfault"})
+    writer.append({**cell_record(Case("CPU:0", 8), 0, []), "status": "crashed", "reason": "segfault"})
     cases = {
         "missing": ["compare", str(base), str(tmp_path / "nope")],
         "no results": ["compare", str(base), str(empty)],
@@ -112,6 +117,7 @@ def test_bad_inputs_exit_2(base, tmp_path, capsys):
         assert len(err.splitlines()) == 1 and "error:" in err, (what, err)
 
 
+@pytest.mark.slow
 def test_report_command_prints_paths(base, tmp_path, capsys):
     out = tmp_path / "out"
     assert exit_code(["report", str(base), "--out", str(out)]) == 0
@@ -120,6 +126,7 @@ def test_report_command_prints_paths(base, tmp_path, capsys):
     assert str(out / "step_time.png") in printed and (out / "report.md").exists()
 
 
+@pytest.mark.slow
 def test_report_defaults_to_the_first_run_folder(base, capsys):
     assert exit_code(["report", str(base)]) == 0
     assert (base / "report.md").exists() and (base / "summary.csv").exists()
@@ -154,3 +161,25 @@ def test_too_few_matching_cells_exit_2_reporting_the_coverage(base, tmp_path, ca
 def test_bad_min_coverage_exits_2(base, value, capsys):
     assert exit_code(["compare", str(base), str(base), "--min-coverage", value]) == 2
     assert "--min-coverage" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------- one round a side (issue 24)
+
+
+def test_one_round_a_side_gets_no_verdict_and_exit_4_naming_the_fix(tmp_path, capsys):
+    one = {**SMALL_ONLY, "rounds": (1.0,)}
+    a = write_run(tmp_path / "a", **one)
+    slow = write_run(tmp_path / "b", seed=1, scale={"gpu-b256-w100x30": 1.3}, **one)
+    assert exit_code(["compare", str(a), str(slow)]) == 4  # before issue 24: exit 1 on one round's blocks
+    out = capsys.readouterr().out
+    assert "8 of 8 cells got no verdict" in out and "--rounds 3" in out and "--sigma PCT" in out
+    assert "within-process" in out
+    # A between-run σ supplied (from a same-code pair) gives the verdicts back.
+    assert exit_code(["compare", str(a), str(slow), "--sigma", "2"]) == 1
+    assert exit_code(["compare", str(a), str(slow), "--sigma", "20"]) == 0
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "abc", "inf"])
+def test_bad_sigma_exits_2(base, value, capsys):
+    assert exit_code(["compare", str(base), str(base), "--sigma", value]) == 2
+    assert "--sigma" in capsys.readouterr().err

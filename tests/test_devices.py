@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import pytest
 
-from simplenn.system.devices import Device, backend_of, list_devices, select, setup_logical_cpus, short_name
+from simplenn.system.devices import backend_of, list_devices, select, setup_logical_cpus, short_name
 from simplenn.core.errors import UsageError
-from simplenn.sweep.config import FIELD_FLAGS
+from simplenn.cli.run import FIELD_FLAGS
+from tiny import CPU0, CPU1, METAL
 
-CPU0, CPU1 = Device("CPU:0", "cpu", "none"), Device("CPU:1", "cpu", "none")
-GPU0 = Device("GPU:0", "gpu", "metal", "METAL")
-MAC = [CPU0, GPU0]
+MAC = [CPU0, METAL]
 TWO_CPUS = [CPU0, CPU1]
 
 
@@ -17,12 +16,12 @@ TWO_CPUS = [CPU0, CPU1]
     "requested, present, expected",
     [
         (["cpu"], MAC, [CPU0]),
-        (["gpu"], MAC, [GPU0]),
-        (["all"], MAC, [CPU0, GPU0]),
-        (["cpu", "gpu"], MAC, [CPU0, GPU0]),
-        (["GPU:0"], MAC, [GPU0]),
-        (["gpu:0"], MAC, [GPU0]),
-        (["/device:GPU:0"], MAC, [GPU0]),
+        (["gpu"], MAC, [METAL]),
+        (["all"], MAC, [CPU0, METAL]),
+        (["cpu", "gpu"], MAC, [CPU0, METAL]),
+        (["GPU:0"], MAC, [METAL]),
+        (["gpu:0"], MAC, [METAL]),
+        (["/device:GPU:0"], MAC, [METAL]),
         (["/job:localhost/replica:0/task:0/device:CPU:1"], TWO_CPUS, [CPU1]),
         (["CPU:1", "cpu"], TWO_CPUS, [CPU1, CPU0]),
         (["cpu", "CPU:0", " cpu "], TWO_CPUS, [CPU0]),  # duplicates collapse
@@ -93,7 +92,7 @@ def test_session_sees_two_logical_cpus():
 
 def test_logical_cpus_cannot_change_after_start():
     n_cpus = sum(d.kind == "cpu" for d in list_devices())
-    with pytest.raises(UsageError, match="^--logical-cpus: .*already initialised"):
+    with pytest.raises(UsageError, match="^logical_cpus: .*already initialised"):
         setup_logical_cpus(n_cpus + 1)
-    with pytest.raises(UsageError, match="^--logical-cpus: must be an integer"):
+    with pytest.raises(UsageError, match="^logical_cpus: must be an integer"):
         setup_logical_cpus(0)

@@ -7,9 +7,10 @@ import stat
 
 import pytest
 
+from simplenn.cli.run import as_flag
 from simplenn.core import files
 
-from simplenn.store import results
+from simplenn.store import runfolder
 from simplenn.core.errors import UsageError
 
 
@@ -31,23 +32,23 @@ def _raise(code):
 
 
 def test_disk_full_while_updating_run_json_is_one_line_and_leaves_no_tmp(tmp_path, monkeypatch):
-    writer = results.RunWriter(tmp_path / "run")
+    writer = runfolder.RunWriter(tmp_path / "run")
     writer.create({"status": "running"})
-    before = (tmp_path / "run" / results.RUN_FILE).read_text()
+    before = (tmp_path / "run" / runfolder.RUN_FILE).read_text()
     monkeypatch.setattr(os, "fsync", _raise(errno.ENOSPC))  # the write function fails half-way
     with pytest.raises(UsageError) as e:
         writer.update_meta(status="complete")
     message = str(e.value)
     assert "\n" not in message and "run.json" in message and "disk full" in message
     assert _leftovers(tmp_path / "run") == []
-    assert (tmp_path / "run" / results.RUN_FILE).read_text() == before  # the old file is intact
+    assert (tmp_path / "run" / runfolder.RUN_FILE).read_text() == before  # the old file is intact
 
 
 def test_disk_full_during_append_leaves_the_file_as_it_was(tmp_path, monkeypatch):
-    writer = results.RunWriter(tmp_path / "run")
+    writer = runfolder.RunWriter(tmp_path / "run")
     writer.create({"status": "running"})
     writer.append({"kind": "ceiling", "device": "CPU:0", "gflops": 10.0})
-    samples = tmp_path / "run" / results.SAMPLES_FILE
+    samples = tmp_path / "run" / runfolder.SAMPLES_FILE
     before = samples.read_bytes()
     real_write = os.write
 
@@ -74,15 +75,16 @@ def test_read_only_or_forbidden_out_is_one_line_naming_flag_and_path(tmp_path, m
 
     monkeypatch.setattr(os, "open", refuse)
     with pytest.raises(UsageError) as e:
-        results.RunWriter(tmp_path / "run").create({"status": "running"})
-    assert str(e.value).startswith("--out: cannot write ") and str(e.value).endswith(words)
+        runfolder.RunWriter(tmp_path / "run").create({"status": "running"})
+    assert str(e.value).startswith("run_dir: cannot write ") and str(e.value).endswith(words)  # the field below the CLI
+    assert str(as_flag(e.value)).startswith("--out: cannot write ")  # the flag in it
     assert str(tmp_path / "run") in str(e.value)
 
 
 def test_out_that_is_an_existing_file(tmp_path):
     (tmp_path / "taken").write_text("not a folder")
-    with pytest.raises(UsageError, match=r"^--out: cannot create the folder .*taken: it exists and is not a folder$"):
-        results.RunWriter(tmp_path / "taken").create({"status": "running"})
+    with pytest.raises(UsageError, match=r"^run_dir: cannot create the folder .*taken: it exists and is not a folder$"):
+        runfolder.RunWriter(tmp_path / "taken").create({"status": "running"})
 
 
 def test_out_under_an_existing_file_is_not_a_directory(tmp_path):
@@ -94,11 +96,11 @@ def test_out_under_an_existing_file_is_not_a_directory(tmp_path):
 
 
 def test_created_files_follow_the_umask(tmp_path, umask_022):
-    writer = results.RunWriter(tmp_path / "run")
+    writer = runfolder.RunWriter(tmp_path / "run")
     writer.create({"status": "running"})
     writer.append({"kind": "ceiling", "device": "CPU:0", "gflops": 10.0})
     writer.update_meta(status="complete")
-    for name in (results.RUN_FILE, results.SAMPLES_FILE):
+    for name in (runfolder.RUN_FILE, runfolder.SAMPLES_FILE):
         assert stat.S_IMODE((tmp_path / "run" / name).stat().st_mode) == 0o644, name
     files.write_text(tmp_path / "report.md", "# r")
     assert stat.S_IMODE((tmp_path / "report.md").stat().st_mode) == 0o644

@@ -12,13 +12,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["--devices", "CPU:0", "--batch-sizes", "8", "--widths", "8", "--min-time", "0.02", "--min-block-time", "0.005"]
+ONE_CELL_FLAGS = ["--devices", "CPU:0", "--batch-sizes", "8", "--widths", "8", "--min-time", "0.02",
+                  "--min-block-time", "0.005", "--rounds", "1"]  # one round (the default is 3): each round costs a fresh worker
+# Every test here starts `simplenn-bench run` in a subprocess (TensorFlow import, worker, probes).
+pytestmark = pytest.mark.slow
 HINT = "pip install 'simplenn-bench[peers]'"
 
 
 def _run(out: Path, *args: str, pythonpath: tuple[Path, ...] = ()) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(map(str, (*pythonpath, ROOT)))}
-    return subprocess.run([sys.executable, "-m", "simplenn.cli", "run", *TINY, *args, "--out", str(out), "--json"],
+    return subprocess.run([sys.executable, "-m", "simplenn.cli", "run", *ONE_CELL_FLAGS, *args, "--out", str(out), "--json"],
                           capture_output=True, text=True, env=env, timeout=600)
 
 

@@ -9,17 +9,20 @@ import shutil
 from pathlib import Path
 
 import pytest
-from test_report import SMALL, write_run
-from test_sweep import FakeWorker, _run
+from synthetic import SMALL, write_run
+from tiny import FakeWorker, fake_run
 
 from simplenn import cli
 from simplenn.analyse import compare as compare_module
 from simplenn.analyse.compare import compare
 from simplenn.core.errors import UsageError
 from simplenn.analyse.report import write_report
-from simplenn.store.results import RUN_FILE, SAMPLES_FILE, ResultsError, RunWriter, load, read_records
+from simplenn.store.results import load
+from simplenn.store.runfolder import RUN_FILE, SAMPLES_FILE, ResultsError, RunWriter, read_records
 
-SMALL_ONLY = dict(widths_list=(SMALL,), modes=("per-call",), batches=(16, 64, 256, 1024), extras=False)
+# Three rounds a side, as the default run measures (with one round a side compare gives no verdict: exit 4).
+SMALL_ONLY = dict(widths_list=(SMALL,), modes=("per-call",), batches=(16, 64, 256, 1024), extras=False,
+                  rounds=(1.0, 1.0, 1.0))
 
 
 def exit_code(argv: list[str]) -> int:
@@ -80,7 +83,7 @@ def test_1_a_cell_failed_in_base_and_ok_in_new_is_no_gate_failure(tmp_path, caps
 
 def _sweep_run(tmp_path, name: str = "run", **overrides) -> Path:
     """A complete run folder with a stored plan, written by the sweep with a fake worker."""
-    state = _run(tmp_path / name, FakeWorker(), **overrides)
+    state = fake_run(tmp_path / name, FakeWorker(), **overrides)
     return state.run_dir
 
 

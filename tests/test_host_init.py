@@ -96,6 +96,7 @@ print('DONE', flush=True)
 _PLACED = re.compile(r"^\S+: \((\w+)\): \S*device:(\w+:\d+)$", re.MULTILINE)
 
 
+@pytest.mark.slow
 def test_no_random_op_is_placed_on_the_measured_device():
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
     done = subprocess.run([sys.executable, "-c", _ON_CPU1], cwd=ROOT, env=env, capture_output=True, text=True,

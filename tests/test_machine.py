@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from simplenn.measure.runners import PACKAGES
 from simplenn.system import machine
 from simplenn.system.machine import (
     chip_from_brand,
@@ -301,7 +302,7 @@ EXPECTED_KEYS = {
 
 @pytest.fixture(scope="module")
 def fp() -> dict:
-    return fingerprint()
+    return fingerprint(packages=PACKAGES)
 
 
 def test_fingerprint_keys_and_json(fp: dict) -> None:

@@ -4,24 +4,22 @@ from __future__ import annotations
 
 import statistics
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from simplenn.core.cases import Case
-from simplenn.system.devices import Device
 from simplenn.core.errors import FieldError, UsageError
 from simplenn.measure.cell import Settings, measure, time_blocks
 from simplenn.nn.model import sgd_step, tf
 from simplenn.store.results import rows, frame
 from simplenn.measure.runners.base import Unsupported
 from simplenn.measure.runners.scratch import ScratchRunner
-from simplenn.sweep.config import FIELD_FLAGS
+from simplenn.cli.run import FIELD_FLAGS
+from doubles import RetracingRunner
+from tiny import CPU0, CPU1, FAST, METAL, TINY
 
-FAST = Settings(min_block_s=0.005, min_blocks=3, min_time_s=0.02, max_time_s=0.1)
-TINY = (16, 8, 4)
-CPU0, CPU1 = Device("CPU:0", "cpu", "none"), Device("CPU:1", "cpu", "none")
-METAL = Device("GPU:0", "gpu", "metal")
 
 
 def _keep(runners):
@@ -48,26 +46,6 @@ def test_cell_runs_on_the_requested_device(device):
     assert runner.x.device.endswith(device.name) and runner.loss.device.endswith(device.name)
     assert len(result.block_s) >= FAST.min_blocks and sum(result.block_s) >= FAST.min_time_s
     assert result.n_traces == 1 and np.isfinite(result.final_loss) and result.trace_s > 0
-
-
-class RetracingRunner(ScratchRunner):
-    """The step takes a new Python int on every call, so tf.function traces it again each time."""
-
-    def __init__(self, case, seed):
-        super().__init__(case, seed)
-        network = self.network
-
-        @tf.function
-        def step(x, y, call_number):
-            return sgd_step(network, x, y)
-
-        self.fn = step
-        self.calls = 0
-
-    def run(self, n):
-        for _ in range(n):
-            self.calls += 1
-            self.loss = self.fn(self.x, self.y, self.calls)
 
 
 def test_retracing_step_is_invalid_not_timed():
@@ -139,9 +117,9 @@ def test_blocks_are_calibrated_to_the_minimum_block_time(monkeypatch):
 
     # Per-step time × n is the block time in the tidy table (the one place step_s is derived).
     case = Case("CPU:0", 8, TINY)
-    from simplenn.measure.cell import CellResult
+    from simplenn.core.records import CellRecord
 
-    record = {**CellResult(case, "ok", n_steps=n, block_s=tuple(blocks)).to_record(), "seq": 0}
+    record = CellRecord(case, "ok", n_steps=n, block_s=tuple(blocks)).to_json()
     df = frame(rows("run", "machine", [record]))
     assert len(df) == len(blocks)
     np.testing.assert_allclose(df["step_s"] * df["n_steps"], df["block_s"], rtol=1e-12)
@@ -214,6 +192,7 @@ def asynchronous_execution():
         tf.config.experimental.set_synchronous_execution(True)
 
 
+@pytest.mark.slow
 def test_synchronisation_waits_for_the_update(asynchronous_execution):
     # Inside CPU:0's scope: a tf.function called outside any scope runs on the highest-priority device (a GPU,
     # or the stand-in GPU the test session loads).
@@ -255,6 +234,7 @@ def _synchronisation_waits_for_the_update():
     assert min(slow) - max(normal) > 0.5 * min(extra), (normal, slow, extra)
 
 
+@pytest.mark.slow
 def test_suite_agrees_with_a_plain_perf_counter_loop():
     """CPU:0, batch 256, 784-100-30-10: the suite's median per-step time is within 2× of a hand-timed loop."""
     case = Case("CPU:0", 256, (784, 100, 30, 10))
@@ -358,6 +338,7 @@ def test_a_runner_on_the_wrong_device_is_invalid():
     assert "wrong placement" in result.reason and "CPU:0" in result.reason
 
 
+@pytest.mark.slow
 def test_host_overhead_is_non_negative_within_noise_on_a_tiny_grid():
     """Per-call minus in-graph, measured for real: clearly positive where dispatch dominates (batch 8)."""
     from simplenn.analyse.report import host_overhead_table
@@ -367,7 +348,7 @@ def test_host_overhead_is_non_negative_within_noise_on_a_tiny_grid():
         result = measure(Case("CPU:0", batch, (64, 32, 10), mode=mode), Settings(min_block_s=0.01, min_blocks=5, max_time_s=0.3,
                                                                               min_time_s=0.1), CPU0)
         assert result.status == "ok", result.reason
-        records.append({**result.to_record(), "seq": seq})
+        records.append(replace(result, seq=seq).to_json())
     host = host_overhead_table(frame(rows("run", "machine", records))).set_index("batch_size")
     # One compiled call costs ~0.1-0.5 ms here; the in-graph step of this tiny network a few µs.
     assert host.loc[8, "host_overhead_s"] > 0.5 * host.loc[8, "per_call_step_s"]

@@ -12,20 +12,19 @@ from simplenn.measure import runners as peers
 from simplenn.measure.runners import mlx_peer as mlx_runner
 from simplenn.core.cases import Case
 from simplenn.cli import main
-from simplenn.measure.cell import Settings, measure
+from simplenn.measure.cell import measure
 from simplenn.measure.runners.scratch import ScratchRunner
-from simplenn.measure.parity import IMPL_TOLERANCE, IMPL_TOLERANCE_OVERRIDES, impl_parity, run_steps
-from test_peers import hide_package
+from simplenn.measure.parity import IMPL_TOLERANCE, impl_parity, run_steps
+from simplenn.measure.runners import DECLARED
+from tiny import FAST, TINY
 
 mx = pytest.importorskip("mlx.core", reason="mlx is an optional peer (Linux: the `test` extra brings mlx[cpu])")
 
-WIDTHS = (16, 8, 4)
-FAST = Settings(min_block_s=0.005, min_blocks=2, min_time_s=0.01, max_blocks=3)
 
 
 def case(mode: str = "per-call", loss: str = "sigmoid", dtype: str = "float32", device: str = "CPU:0",
          impl: str = "mlx", **kwargs) -> Case:
-    return Case(device, 8, WIDTHS, loss=loss, dtype=dtype, impl=impl, mode=mode, **kwargs)
+    return Case(device, 8, TINY, loss=loss, dtype=dtype, impl=impl, mode=mode, **kwargs)
 
 
 def test_mlx_starts_from_the_scratch_networks_weights():
@@ -41,10 +40,10 @@ def test_mlx_starts_from_the_scratch_networks_weights():
 def test_mlx_matches_scratch_after_k_steps_within_the_dtypes_tolerance(loss, dtype):
     # float16's tolerance is wide: enough steps that the untouched weights would fall outside it.
     n_steps = 60 if dtype == "float16" else 5
-    table = impl_parity(WIDTHS, batch_size=8, loss=loss, n_steps=n_steps, impls=("mlx",), dtype=dtype).set_index("impl")
+    table = impl_parity(TINY, batch_size=8, loss=loss, n_steps=n_steps, impls=("mlx",), dtype=dtype).set_index("impl")
     row = table.loc["mlx"]
     assert row["status"] == "ok", table.to_string()
-    rtol, atol = IMPL_TOLERANCE_OVERRIDES.get(("mlx", dtype), IMPL_TOLERANCE[dtype])
+    rtol, atol = DECLARED["mlx"].tolerance.get(dtype, IMPL_TOLERANCE[dtype])
     assert (row["rtol"], row["atol"]) == (rtol, atol)
     # The steps moved the weights beyond the tolerance, so agreeing is not agreeing on untouched weights.
     start = [p.astype(np.float64) for p in peers.runner(case(loss=loss, dtype=dtype)).params()]
@@ -56,7 +55,7 @@ def test_a_wrong_learning_rate_is_a_parity_mismatch(monkeypatch):
     real = mlx_runner._compiled_step
     monkeypatch.setattr(mlx_runner, "_compiled_step",
                         lambda mx_, state, loss, lr, dtype: real(mx_, state, loss, lr * 1.05, dtype))
-    table = impl_parity(WIDTHS, batch_size=8, n_steps=5, impls=("mlx",)).set_index("impl")
+    table = impl_parity(TINY, batch_size=8, n_steps=5, impls=("mlx",)).set_index("impl")
     assert table.loc["mlx", "status"] == "mismatch"
 
 
@@ -108,10 +107,10 @@ def test_the_gpu_is_unsupported_without_a_gpu_backend_and_float64_never_runs_the
         mlx_runner.MlxRunner(case(dtype="float64", device="GPU:0"))
 
 
-def test_without_mlx_its_cells_are_unsupported_with_the_install_hint(monkeypatch):
+def test_without_mlx_its_cells_are_unsupported_with_the_install_hint(monkeypatch, hide_package):
     for name in [m for m in sys.modules if m == "mlx" or m.startswith("mlx.")]:
         monkeypatch.delitem(sys.modules, name)  # imported already (mlx.core): forget it, as on a machine without it
-    hide_package(monkeypatch, "mlx")
+    hide_package("mlx")
     result = measure(case(), FAST)
     assert result.status == "unsupported"
     assert "mlx" in result.reason and "simplenn-bench[peers]" in result.reason
@@ -125,6 +124,7 @@ def test_an_unknown_impl_is_a_usage_error_naming_the_allowed_values(capsys):
     assert "--impl" in err and "'nonsense' is not allowed" in err and "mlx" in err and "jax" in err
 
 
+@pytest.mark.slow
 def test_the_mlx_figures_script_runs(capsys):
     # The script behind the report's MLX figures, shrunk.
     script = runpy.run_path(str(Path(__file__).resolve().parents[1] / "bench" / "mlx_figures.py"), run_name="figures")

@@ -102,6 +102,7 @@ def test_compiled_step_equals_eager_step():
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_train_loop_runs_n_steps():
     stepped, looped = _network((12, 7, 5, 4), "sigmoid"), _network((12, 7, 5, 4), "sigmoid")
     x, y = (tf.constant(a) for a in _batch(8, 12, 4))

@@ -1,7 +1,6 @@
 """Peer implementations (keras, torch, jax): same start, same steps, and `unsupported` — never a crash — without them."""
 from __future__ import annotations
 
-import importlib.abc
 import runpy
 import sys
 import types
@@ -12,17 +11,16 @@ import pytest
 
 from simplenn.measure import runners
 from simplenn.core.cases import Case
-from simplenn.measure.cell import Settings, measure
+from simplenn.measure.cell import measure
 from simplenn.measure.parity import run_steps
 from simplenn.measure.runners.scratch import ScratchRunner
 from simplenn.measure.runners.torch_peer import torch_device
+from tiny import FAST, TINY
 
-WIDTHS = (16, 8, 4)
-FAST = Settings(min_block_s=0.005, min_blocks=2, min_time_s=0.01, max_blocks=3, max_time_s=0.05)
 
 
 def case(impl: str, mode: str = "per-call", loss: str = "sigmoid", device: str = "CPU:0") -> Case:
-    return Case(device, 8, WIDTHS, loss=loss, impl=impl, mode=mode)
+    return Case(device, 8, TINY, loss=loss, impl=impl, mode=mode)
 
 
 def scratch_initial(c: Case) -> list[np.ndarray]:
@@ -39,7 +37,7 @@ def test_keras_starts_from_the_scratch_networks_weights():
     c = case("keras")
     got = runners.runner(c, seed=3).params()
     ref = ScratchRunner(case("scratch"), seed=3).params()
-    assert len(ref) == 2 * (len(WIDTHS) - 1)  # [W1, b1, W2, b2, …]
+    assert len(ref) == 2 * (len(TINY) - 1)  # [W1, b1, W2, b2, …]
     for g, want in zip(got, ref, strict=True):  # strict: a missing or extra parameter fails
         np.testing.assert_array_equal(g, want)
 
@@ -68,32 +66,10 @@ def test_in_graph_mode_is_unsupported_for_per_call_peers(impl):
     assert "in-graph" in result.reason
 
 
-class _NotInstalled(importlib.abc.MetaPathFinder):
-    """An import hook that makes one package (and its submodules) look absent."""
-
-    def __init__(self, name: str):
-        self.name = name
-
-    def find_spec(self, fullname, path=None, target=None):
-        if fullname == self.name or fullname.startswith(self.name + "."):
-            raise ModuleNotFoundError(f"No module named {fullname!r}", name=fullname)
-        return None
-
-
-def hide_package(monkeypatch, name: str) -> None:
-    """Make `import name` fail for this test as on a machine without it; restored afterwards.
-
-    The module is taken out of sys.modules rather than set to None: other libraries (scipy's array-API
-    helpers, imported by Keras) look `torch` up there and would break on a None entry.
-    """
-    monkeypatch.delitem(sys.modules, name, raising=False)
-    monkeypatch.setattr(sys, "meta_path", [_NotInstalled(name), *sys.meta_path])
-
-
 @pytest.mark.parametrize("impl", ["torch", "jax"])
-def test_a_missing_optional_peer_is_an_unsupported_cell_with_the_install_hint(monkeypatch, impl):
+def test_a_missing_optional_peer_is_an_unsupported_cell_with_the_install_hint(hide_package, impl):
     module = impl
-    hide_package(monkeypatch, module)
+    hide_package(module)
     result = measure(case(impl), FAST)
     assert result.status == "unsupported"
     assert module in result.reason and "simplenn-bench[peers]" in result.reason
@@ -125,6 +101,7 @@ def test_torch_matches_scratch(loss):
     assert_params_close(got.params, ref.params)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loss", ["sigmoid", "softmax"])
 @pytest.mark.parametrize("mode", ["per-call", "in-graph"])
 def test_jax_matches_scratch(loss, mode):
@@ -143,6 +120,7 @@ def test_jax_traces_once_across_blocks_of_different_lengths(mode):
     assert result.n_traces == 1
 
 
+@pytest.mark.slow
 def test_the_peers_figures_script_runs(capsys):
     # The script behind the closing note's figures, shrunk: it must run with or without torch/jax installed.
     script = runpy.run_path(str(Path(__file__).resolve().parents[1] / "bench" / "peers_figures.py"), run_name="figures")

@@ -68,17 +68,16 @@ def test_a_slow_first_import_is_a_warning_not_a_stop(monkeypatch: pytest.MonkeyP
 
 
 def test_resuming_with_a_broken_plugin_stops_before_the_worker(broken_mac, tmp_path: Path, monkeypatch, capsys) -> None:
-    from test_resume import _interrupted_run, _snapshot
-    from test_sweep import FakeWorker
+    from tiny import FakeWorker, folder_snapshot, interrupted_fake_run
 
     from simplenn import sweep
 
-    state = _interrupted_run(tmp_path)
-    before = _snapshot(state.run_dir)
+    state = interrupted_fake_run(tmp_path)
+    before = folder_snapshot(state.run_dir)
     started = []
     monkeypatch.setattr(sweep, "Worker", lambda logical_cpus: started.append(1) or FakeWorker())
     capsys.readouterr()
     assert cli.main(["run", "--resume", str(state.run_dir)]) == 2
     err = capsys.readouterr().err
     assert "error: tensorflow-metal does not match" in err and "Traceback" not in err
-    assert started == [] and _snapshot(state.run_dir) == before
+    assert started == [] and folder_snapshot(state.run_dir) == before

@@ -37,7 +37,7 @@ def test_config_file_overrides_the_preset_and_is_recorded(tmp_path):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--preset", "nope"], "invalid choice: 'nope' (choose from 'standard')"),
+    (["--preset", "nope"], "invalid choice: 'nope' (choose from 'quick', 'standard', 'sustained')"),
     (["--preset", "standard", "--quick"], "--preset standard and --quick each pick a base grid"),
     (["--resume", "somewhere", "--preset", "standard"], "--resume continues the stored grid"),
 ])

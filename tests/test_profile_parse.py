@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,18 +11,8 @@ import pytest
 
 from simplenn.store import opclasses, xplane
 from simplenn.store.opclasses import CLASSES, MATMUL_CLASSES, OP_CLASSES
+from traces import PROFILE_FIXTURES, IN_GRAPH, N_LAYERS, PER_CALL, ROLES
 
-FIXTURES = Path(__file__).parent / "fixtures" / "profile"
-PER_CALL = FIXTURES / "per-call-b32-all-ops.xplane.pb"  # 784-100-30-10, batch 32, 10 steps, fresh executor
-IN_GRAPH = FIXTURES / "in-graph-b32-all-ops.xplane.pb"
-N_LAYERS = 3
-
-# What the 784-100-30-10 step's matmuls are, from its graph's transpose attributes (tests/test_profile_trace.py
-# checks this table against the live graph): fused forward kernels are named after their last op.
-ROLES = {"Relu": "matmul_fwd", "Relu_1": "matmul_fwd", "add_2": "matmul_fwd",
-         "gradient_tape/MatMul/MatMul": "matmul_wgrad",
-         "gradient_tape/MatMul_1/MatMul": "matmul_igrad", "gradient_tape/MatMul_1/MatMul_1": "matmul_wgrad",
-         "gradient_tape/MatMul_2/MatMul": "matmul_igrad", "gradient_tape/MatMul_2/MatMul_1": "matmul_wgrad"}
 
 
 @pytest.fixture(scope="module", params=[PER_CALL, IN_GRAPH], ids=["per-call", "in-graph"])
@@ -32,7 +21,7 @@ def traced(request):
 
 
 def test_fixtures_are_small():
-    assert sum(p.stat().st_size for p in FIXTURES.glob("*.xplane.pb")) < 200_000
+    assert sum(p.stat().st_size for p in PROFILE_FIXTURES.glob("*.xplane.pb")) < 200_000
 
 
 def test_events_table_reads_the_trace():

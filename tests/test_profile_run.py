@@ -16,10 +16,11 @@ from simplenn.core.cases import Case
 from simplenn.core.errors import FieldError
 from simplenn.measure.profile import Traced
 from simplenn.store import profiles
-from simplenn.store.results import RunWriter, load, read_records
-from test_profile_parse import PER_CALL
-from test_report import SMALL, write_run
-from test_sweep import TINY, FakeWorker
+from simplenn.store.results import load
+from simplenn.store.runfolder import RunWriter, read_records
+from synthetic import SMALL, write_run
+from tiny import TINY_GRID, FakeWorker
+from traces import PER_CALL
 
 
 def traced_record(case: Case, trace: Path, harness_step_s: float = 3.2e-3) -> dict:
@@ -40,7 +41,7 @@ class ProfilingWorker(FakeWorker):
 
 
 def _run(tmp_path, worker, **overrides):
-    config = sweep.SweepConfig.from_dict({**TINY, "devices": ("CPU:0",), **overrides})
+    config = sweep.SweepConfig.from_dict({**TINY_GRID, "devices": ("CPU:0",), **overrides})
     state = sweep.prepare(tmp_path / "run", config, worker, {"label": "test machine"}, [])
     return sweep.execute(state, worker)
 
@@ -74,7 +75,7 @@ def test_profile_all_traces_every_cell_once(tmp_path):
 
 def test_an_unknown_cell_id_is_refused_before_measuring(tmp_path):
     worker = ProfilingWorker()
-    config = sweep.SweepConfig.from_dict({**TINY, "devices": ("CPU:0",), "profile": ("cpu-b999-w8",)})
+    config = sweep.SweepConfig.from_dict({**TINY_GRID, "devices": ("CPU:0",), "profile": ("cpu-b999-w8",)})
     with pytest.raises(FieldError) as e:
         sweep.prepare(tmp_path / "run", config, worker, {"label": "test machine"}, [])
     assert e.value.field == "profile" and "cpu-b8-w8" in e.value.detail
@@ -98,6 +99,7 @@ def _with_profile(run_dir: Path, harness_step_s: float) -> Path:
     return run_dir
 
 
+@pytest.mark.slow
 def test_the_report_of_a_profiled_run_has_the_section_and_chart(tmp_path):
     plain = write_run(tmp_path / "a" / "run", devices=("CPU:0",), widths_list=(SMALL,), extras=False)
     profiled = _with_profile(write_run(tmp_path / "b" / "run", devices=("CPU:0",), widths_list=(SMALL,), extras=False),

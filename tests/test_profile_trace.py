@@ -13,9 +13,9 @@ from simplenn.measure.ceiling import ceiling_shapes, probe_ceiling
 from simplenn.measure.profile import trace_cell
 from simplenn.measure.runners import runner
 from simplenn.store import opclasses
-from test_profile_parse import ROLES
+from synthetic import SMALL
+from traces import ROLES
 
-SMALL = (784, 100, 30, 10)
 QUICK = Settings(min_block_s=0.02, min_time_s=0.1, max_time_s=0.5, precision=0.05)
 # The marker sits inside the perf_counter span of the traced block (run, sync); only the `with` and the clock
 # reads are outside it. The classes, which add up to the marker's span, must account for ≥ 90 % of the block.
@@ -81,6 +81,7 @@ def test_matmul_roles_from_names_agree_with_the_graph(mode):
     assert all(opclasses.op_class(p, "MatMul", 3) == "matmul_fwd" for p in truth if p not in grads)
 
 
+@pytest.mark.slow
 def test_matmuls_never_run_faster_than_the_ceiling(tmp_path):
     from simplenn.system.tfimport import tensorflow
 
@@ -110,6 +111,7 @@ def test_matmuls_never_run_faster_than_the_ceiling(tmp_path):
     assert 0 < matmul_gflops <= ceiling, (matmul_gflops, ceiling, before.gflops, after.gflops)
 
 
+@pytest.mark.slow
 def test_profile_command_prints_the_class_table_and_keeps_the_trace(tmp_path):
     out = tmp_path / "prof"
     done = subprocess.run(
@@ -123,6 +125,7 @@ def test_profile_command_prints_the_class_table_and_keeps_the_trace(tmp_path):
     assert (out / "profile.json").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("flags, flag", [(["--devices", "TPU:7"], "--devices"), (["--modes", "sideways"], "--modes"),
                                          (["--steps", "0"], "--steps")])
 def test_bad_profile_flags_exit_2_naming_the_flag(flags, flag, tmp_path):

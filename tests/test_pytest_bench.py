@@ -19,7 +19,8 @@ from bench.rounds import plan_rounds
 from simplenn.store import pytest_json
 from simplenn.core.errors import UsageError
 from simplenn.measure.cell import Settings
-from simplenn.store.results import COLUMNS, ResultsError
+from simplenn.store.results import COLUMNS
+from simplenn.store.runfolder import ResultsError
 
 REPO = Path(__file__).resolve().parents[1]
 GRID = GRIDS["tiny"]
@@ -71,10 +72,10 @@ def test_converted_table_has_every_cell_of_the_grid(bench_run):
     assert (df["trace_s"] > 0).all()
     assert not df.attrs  # run metadata travels beside the table (issue 18)
     meta = res.runs["bench"]
-    assert meta["source"] == "pytest-benchmark"
-    assert meta["grid"]["name"] == "tiny"
-    assert meta["machine"]["label"] and df["machine"].eq(meta["machine"]["label"]).all()
-    assert meta["machine"]["python"] == bench_run.doc["machine_info"]["python_version"]
+    assert meta.source == "pytest-benchmark"
+    assert meta.grid["name"] == "tiny"
+    assert meta.machine["label"] and df["machine"].eq(meta.machine["label"]).all()
+    assert meta.machine["python"] == bench_run.doc["machine_info"]["python_version"]
 
 
 def test_per_step_medians_are_round_medians_over_steps_per_round(bench_run):

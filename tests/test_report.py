@@ -1,7 +1,4 @@
-"""Report tables on synthetic run folders whose true step times are known (two devices crossing near batch 256).
-
-`write_run` and `SMALL` are reused by test_plots.py and test_compare.py.
-"""
+"""Report tables on synthetic run folders whose true step times are known (two devices crossing near batch 256)."""
 from __future__ import annotations
 
 import math
@@ -16,111 +13,17 @@ from simplenn.analyse.display import markdown_table
 from simplenn.analyse.report import analyse, crossover as pairs, markdown, tables, write_report
 from simplenn.core.cases import FLOPS_FORMULA, Case, n_weights
 from simplenn.core.errors import UsageError
-from simplenn.store.results import Results, RunWriter, load
+from simplenn.store.results import Results, load
+from simplenn.store.runfolder import RunWriter
+from simplenn.store.runmeta import RunMeta
 from simplenn.store.several import load_many
-
-SMALL = (784, 100, 30, 10)
-BIG = (784, 256, 256, 10)
-BATCHES = (16, 32, 64, 128, 256, 512, 1024, 2048)
-N_BLOCKS = 12
-N_STEPS = 50
-
-# True per-step time = overhead + cost × batch (seconds). The lines meet at batch 240: CPU wins below, GPU above.
-CPU_LINE = (10e-6, 1.0e-6)
-GPU_LINE = (130e-6, 0.5e-6)
-HOST_S = {"CPU:0": 8e-6, "GPU:0": 90e-6}  # per-call dispatch on top of the in-graph step
-
-
-CPU_CEILING, GPU_CEILING = 2000.0, 30000.0  # GFLOP/s: above every synthetic cell
-
-
-def true_step_s(device: str, batch: int, widths=SMALL, mode: str = "per-call", scale: float = 1.0) -> float:
-    overhead, cost = CPU_LINE if device.startswith("CPU") else GPU_LINE
-    size = n_weights(widths) / n_weights(SMALL)
-    per_call = overhead + cost * batch * size
-    return (per_call if mode == "per-call" else per_call - HOST_S[device]) * scale
-
-
-def machine_meta(label: str = "Apple M2 Pro", chip: str | None = "Apple M2 Pro", cpu: str = "Apple M2 Pro",
-                 gpu_cores: int | None = 19) -> dict:
-    return {
-        "label": label, "chip": chip, "cpu_model": cpu, "gpu_cores": gpu_cores, "os": "macOS", "os_version": "14.5",
-        "python": "3.11.9", "versions": {"tensorflow": "2.18.0", "keras": "3.6.0", "tensorflow-metal": "1.2.0"},
-        "thermal": "nominal",
-    }
-
-
-def write_run(
-    path: Path,
-    *,
-    machine: dict | None = None,
-    devices: tuple[str, ...] = ("CPU:0", "GPU:0"),
-    widths_list=(SMALL, BIG),
-    modes=("per-call", "in-graph"),
-    batches=BATCHES,
-    scale: dict | None = None,
-    seed: int = 0,
-    noise: float = 0.002,
-    extras: bool = True,
-    ceilings: dict | None = None,
-    rounds: tuple[float, ...] = (1.0,),
-) -> Path:
-    """A run folder written with RunWriter: every (device, widths, mode, batch) cell with N_BLOCKS noisy blocks.
-
-    `scale` maps a cell id to a factor on its true time (a planted regression). `extras` adds a sentinel
-    re-measurement, an oom cell and an unstable cell. `rounds` measures every cell once per round, round r's
-    times scaled by rounds[r] (the machine's state shifting between rounds); `ceilings` overrides a device's.
-    """
-    rng = np.random.default_rng(seed)
-    writer = RunWriter(path)
-    meta = {"machine": machine or machine_meta(), "grid": {"devices": list(devices), "batch_sizes": list(batches)},
-            "warnings": ["a run-level warning"], "tool": "simplenn-bench"}
-    writer.create(meta)
-    for dev in devices:
-        gflops = (ceilings or {}).get(dev, CPU_CEILING if dev.startswith("CPU") else GPU_CEILING)
-        writer.append({"kind": "ceiling", "device": dev, "gflops": gflops})
-    seq = 0
-    for widths in widths_list:
-        for mode in modes:
-            for batch in batches:
-                for dev in devices:
-                    case = Case(dev, batch, widths, mode=mode)
-                    factor = (scale or {}).get(case.id, 1.0)
-                    t = true_step_s(dev, batch, widths, mode, factor)
-                    for rnd, shift in enumerate(rounds):
-                        blocks = (t * shift * N_STEPS * rng.lognormal(0, noise, N_BLOCKS)).tolist()
-                        writer.append({**_cell(case, seq, blocks), "round": rnd})
-                        seq += 1
-    if extras and "GPU:0" in devices:
-        sentinel = Case("CPU:0", 16, SMALL)
-        slow = (true_step_s("CPU:0", 16) * 3 * N_STEPS * np.ones(N_BLOCKS)).tolist()
-        writer.append({**_cell(sentinel, seq, slow), "sentinel": True})
-        writer.append({**_cell(Case("GPU:0", 4096, SMALL), seq + 1, []), "status": "oom",
-                       "reason": "ResourceExhaustedError: OOM when allocating tensor"})
-        wobbly = (true_step_s("CPU:0", 4096) * N_STEPS * np.linspace(0.7, 1.3, N_BLOCKS)).tolist()
-        writer.append(_cell(Case("CPU:0", 4096, SMALL), seq + 2, wobbly))
-        writer.update_meta(drift={"cell": sentinel.id, "first_median_s": 2.6e-5, "last_median_s": 7.8e-5,
-                                  "ratio": 3.0, "n": 2, "warning": True})
-    return path
-
-
-def _cell(case: Case, seq: int, blocks: list[float]) -> dict:
-    gpu = case.device.startswith("GPU")
-    return {"kind": "cell", "seq": seq, "id": case.id, "round": 0, "sentinel": False, "case": case.to_dict(),
-            "status": "ok", "reason": "", "block_s": blocks, "n_steps": N_STEPS, "trace_s": 0.05,
-            "peak_bytes": 2**20 * case.batch_size / 16, "final_loss": 0.5,
-            "backend": "metal" if gpu else "none", "device_kind": "gpu" if gpu else "cpu",
-            "thermal_before": "nominal", "thermal_after": "nominal"}
+from synthetic import (BATCHES, CPU_CEILING, CPU_LINE, GPU_LINE, N_BLOCKS, SMALL, cell_record, machine_meta,
+                       true_step_s, write_run)
 
 
 @pytest.fixture
-def run_dir(tmp_path: Path) -> Path:
-    return write_run(tmp_path / "m2pro-run")
-
-
-@pytest.fixture
-def df(run_dir: Path) -> Results:
-    return load(run_dir)
+def df(synthetic_run: Path) -> Results:
+    return load(synthetic_run)
 
 
 def small_per_call(table: pd.DataFrame) -> pd.DataFrame:
@@ -133,10 +36,10 @@ def small_per_call(table: pd.DataFrame) -> pd.DataFrame:
 def test_peaks_lookup_tolerates_apple_prefix_and_flags_estimates():
     assert peaks.lookup("Apple M2 Pro").fp32_tflops == 6.8
     assert peaks.lookup("m1 max", 32).memory_gb_s == 400
-    assert not peaks.lookup("Apple M1").estimate
-    assert peaks.lookup("Apple M3 Max").estimate and peaks.lookup("Apple M4").estimate
+    assert not peaks.lookup("Apple M1").is_estimate
+    assert peaks.lookup("Apple M3 Max").is_estimate and peaks.lookup("Apple M4").is_estimate
     binned = peaks.lookup("Apple M2 Pro", 17)  # not in the table: scaled per core, marked an estimate
-    assert binned.estimate and binned.fp32_tflops == pytest.approx(6.8 * 17 / 19, abs=0.05)
+    assert binned.is_estimate and binned.fp32_tflops == pytest.approx(6.8 * 17 / 19, abs=0.05)
     assert peaks.lookup("Intel(R) Core(TM) M3-6Y30") is None and peaks.lookup(None) is None
 
 
@@ -177,7 +80,7 @@ def test_thermal_pressure_flag(tmp_path, level, flagged):
 
     run = write_run(tmp_path / "hot", extras=False, widths_list=(SMALL,), modes=("per-call",), batches=(16, 32))
     with open(run / "samples.jsonl", "a") as f:
-        rec = _cell(Case("CPU:0", 64, SMALL), 99, [1e-3] * 6)
+        rec = cell_record(Case("CPU:0", 64, SMALL), 99, [1e-3] * 6)
         f.write(json.dumps({**rec, "thermal_before": "nominal", "thermal_after": level}) + "\n")
     cells = tables.cell_table(load(run)).set_index("cell_id")
     assert (f"thermal after: {level}" in cells.loc["cpu-b64-w100x30", "warnings"]) is flagged
@@ -275,9 +178,10 @@ def test_markdown_table_formatter_without_tabulate():
     assert text.splitlines() == ["| name | median_ms | n |", "|---|---:|---:|", "| a\\|b | 0.1235 | 3 |"]
 
 
-def test_write_report_files_and_content(run_dir, tmp_path):
+@pytest.mark.slow
+def test_write_report_files_and_content(synthetic_run, tmp_path):
     out = tmp_path / "out"
-    files = write_report([run_dir], out)
+    files = write_report([synthetic_run], out)
     text = files.report_md.read_text()
     for needle in ("Apple M2 Pro", "2.18.0", "1.2.0", "6.8 TFLOPS", FLOPS_FORMULA, "GPU:0 faster from batch 256 on",
                    "median step (us, 95 % CI)", "samples/s", "GFLOP/s", "host_overhead_us", "**oom**",
@@ -288,10 +192,11 @@ def test_write_report_files_and_content(run_dir, tmp_path):
         assert path.exists() and f"]({path.name})" in text  # relative links
     summary = pd.read_csv(files.summary_csv)
     assert {"median_step_s", "samples_per_s", "gflop_per_s", "pct_of_ceiling", "status"} <= set(summary.columns)
-    assert len(summary) == tables.cell_table(load(run_dir))["cell_id"].nunique()
+    assert len(summary) == tables.cell_table(load(synthetic_run))["cell_id"].nunique()
     assert not list(out.glob("*.tmp"))
 
 
+@pytest.mark.slow
 def test_several_runs_combine_with_a_machine_column(tmp_path):
     a = write_run(tmp_path / "a", widths_list=(SMALL,), modes=("per-call",), extras=False)
     b = write_run(tmp_path / "b", machine=machine_meta("Apple M1", "Apple M1", "Apple M1", 8), widths_list=(SMALL,),
@@ -310,17 +215,17 @@ def test_run_without_ok_cell_is_refused(tmp_path):
     run = tmp_path / "bad"
     writer = RunWriter(run)
     writer.create({"machine": machine_meta()})
-    writer.append({**_cell(Case("CPU:0", 8), 0, []), "status": "crashed", "reason": "segfault"})
+    writer.append({**cell_record(Case("CPU:0", 8), 0, []), "status": "crashed", "reason": "segfault"})
     with pytest.raises(UsageError, match="no cell finished ok"):
         write_report([run], tmp_path / "out")
 
 
 def test_method_text_does_not_claim_interleaving_for_pytest_benchmark_sources():
-    bench = markdown.method_text({"bench": {"source": "pytest-benchmark"}})
+    bench = markdown.method_text({"bench": RunMeta(source="pytest-benchmark")})
     assert "cells are interleaved" not in bench and "pytest's order" in bench
-    assert markdown.method_text({"run": {"grid": {}}}) == markdown.METHOD
+    assert markdown.method_text({"run": RunMeta()}) == markdown.METHOD
 
 
 def test_a_run_without_gpu_says_so_with_the_reason():
-    runs = {"r1": {"gpu_missing_reason": "tensorflow-metal is not installed"}, "r2": {}}
+    runs = {"r1": RunMeta(gpu_missing_reason="tensorflow-metal is not installed"), "r2": RunMeta()}
     assert markdown.absent_gpu_text(runs) == "- `r1`: no GPU was measured — tensorflow-metal is not installed"

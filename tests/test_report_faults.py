@@ -9,15 +9,16 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_report import SMALL, write_run
+from synthetic import ONE_CURVE, write_run
 
 from simplenn import cli
 from simplenn.core.errors import UsageError
 from simplenn.analyse.report import write_report
-from simplenn.store.results import RUN_FILE, SAMPLES_FILE, RunWriter, load
+from simplenn.store.results import load
+from simplenn.store.runfolder import RUN_FILE, SAMPLES_FILE, RunWriter
 from simplenn.store.several import combine, load_many
 
-ONE = dict(widths_list=(SMALL,), modes=("per-call",), batches=(16, 256), extras=False)
+ONE = dict(ONE_CURVE, batches=(16, 256))
 N_CELLS = 4  # 2 devices × 2 batch sizes
 
 
@@ -76,6 +77,7 @@ def test_report_out_that_cannot_be_written_is_a_one_line_error(tmp_path, capsys,
             "read-only": "read-only file system"}[where] in err
 
 
+@pytest.mark.slow
 def test_a_chart_with_nothing_to_draw_is_left_out_and_named(tmp_path):
     run = write_run(tmp_path / "run", **ONE)
     samples = run / SAMPLES_FILE  # no ceiling probe, as in pytest-benchmark results
@@ -88,6 +90,7 @@ def test_a_chart_with_nothing_to_draw_is_left_out_and_named(tmp_path):
     assert "step_time" in files.charts and "- `step_time.png`" not in text
 
 
+@pytest.mark.slow
 def test_report_outputs_follow_the_umask(tmp_path):
     run = write_run(tmp_path / "run", **ONE)
     old = os.umask(0o022)

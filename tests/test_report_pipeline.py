@@ -17,12 +17,13 @@ from simplenn.analyse.report import tables
 from simplenn.store.results import load
 from simplenn.store.several import load_many
 from simplenn.core.units import MICROSECONDS, MILLISECONDS, SECONDS, time_unit
-from test_report import SMALL, machine_meta, write_run
+from synthetic import SMALL, machine_meta, write_run
 
 # The committed reference run, in the contributed-results layout: the run folder holds its own report.
 REFERENCE = Path(__file__).resolve().parents[1] / "results" / "machines" / "linux-x86_64-2cpu-2026-11-27"
 
 
+@pytest.mark.slow
 def test_reference_report_regenerates_with_equal_tables(tmp_path):
     files = write_report([REFERENCE], tmp_path)
     new = pd.read_csv(files.summary_csv)
@@ -49,6 +50,7 @@ def _count_calls(monkeypatch, functions) -> dict[str, int]:
     return counts
 
 
+@pytest.mark.slow
 def test_one_write_report_computes_each_table_once(tmp_path, monkeypatch):
     run = write_run(tmp_path / "run")
     counts = _count_calls(monkeypatch, [tables.cell_table, pairs.speedup_table, pairs.crossover,
@@ -63,12 +65,13 @@ def test_one_write_report_computes_each_table_once(tmp_path, monkeypatch):
                       "frameworks_table": 1, "bootstrap_ratio_ci": per_speedup_table}
 
 
+@pytest.mark.slow
 def test_no_run_metadata_in_dataframe_attrs(tmp_path):
     a = write_run(tmp_path / "a", widths_list=(SMALL,), extras=True)
     b = write_run(tmp_path / "b", machine=machine_meta("Apple M1", "Apple M1", "Apple M1", 8), widths_list=(SMALL,),
                   seed=1)
     one, both = load(a), load_many([a, b])
-    assert set(both.runs) == {"a", "b"} and both.runs["b"]["machine"]["label"] == "Apple M1"
+    assert set(both.runs) == {"a", "b"} and both.runs["b"].machine["label"] == "Apple M1"
     analysis = analyse(both)
     frames = {"load": one.table, "load_many": both.table, "cells": analysis.cells, "speedup": analysis.speedup.table,
               "crossover": analysis.crossover.table, "host": analysis.host,

@@ -10,65 +10,39 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_sweep import TINY, FakeWorker, _run
 
 from simplenn.core import files
 
-from simplenn.store import results
+from simplenn.store import runfolder
 
 from simplenn import sweep
 from simplenn.cli import build_parser, main
 from simplenn.cli.run import build_config
 from simplenn.core.errors import UsageError
+from tiny import FakeWorker, fake_prepared, fake_run, folder_snapshot, interrupted_fake_run
 
 ROOT = Path(__file__).resolve().parents[1]
 HOLD = ("import sys, time\nfrom simplenn.store.lock import run_lock\nwith run_lock(sys.argv[1]):\n"
         "    print('locked', flush=True)\n    time.sleep(120)\n")
 
 
-def _snapshot(folder: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.name != "run.lock"}
-
-
-def _prepared(tmp_path, worker):
-    config = sweep.SweepConfig.from_dict({**TINY, "devices": ("all",)})
-    return sweep.prepare(tmp_path / "run", config, worker, {"label": "m"}, [])
-
-
-def _interrupted_run(tmp_path, after: int = 3):
-    worker = FakeWorker()
-    calls = {"n": 0}
-
-    def stop_after(progress):
-        calls["n"] += 1
-        if calls["n"] == after:
-            raise KeyboardInterrupt
-
-    return sweep.execute(_prepared(tmp_path, worker), worker, stop_after)
-
-
 def _cells(run_dir: Path) -> list[dict]:
-    return [r for r in results.read_records(run_dir)[0] if r["kind"] == "cell"]
-
-
-@pytest.fixture
-def fake_worker(monkeypatch):
-    monkeypatch.setattr(sweep, "Worker", lambda logical_cpus: FakeWorker())
+    return [r for r in runfolder.read_records(run_dir)[0] if r["kind"] == "cell"]
 
 
 def test_resume_of_a_finished_run_never_modifies_it(tmp_path, fake_worker, capsys):
-    state = _run(tmp_path, FakeWorker())
-    before = _snapshot(state.run_dir)
+    state = fake_run(tmp_path, FakeWorker())
+    before = folder_snapshot(state.run_dir)
     assert main(["run", "--resume", str(state.run_dir)]) == 0
     assert "complete (9 of 9 cells); nothing to measure" in capsys.readouterr().err
     # before the fix: a new ceiling probe was appended and `finished` rewritten, so every "% of ceiling" changed
-    assert _snapshot(state.run_dir) == before
+    assert folder_snapshot(state.run_dir) == before
     sweep.execute(sweep.resume_state(state.run_dir), FakeWorker())  # the API holds the same promise
-    assert _snapshot(state.run_dir) == before
+    assert folder_snapshot(state.run_dir) == before
 
 
 def test_resume_says_how_many_cells_are_left(tmp_path, fake_worker, capsys):
-    state = _interrupted_run(tmp_path)
+    state = interrupted_fake_run(tmp_path)
     total = len(state.meta["plan"])
     assert main(["run", "--resume", str(state.run_dir)]) == 0
     assert f"{total - 3} of {total} cells left to measure" in capsys.readouterr().err
@@ -76,24 +50,24 @@ def test_resume_says_how_many_cells_are_left(tmp_path, fake_worker, capsys):
 
 
 def test_an_emptied_samples_file_is_explained_before_anything_is_measured(tmp_path, fake_worker, capsys):
-    state = _run(tmp_path, FakeWorker())
-    (state.run_dir / results.SAMPLES_FILE).write_text("")
+    state = fake_run(tmp_path, FakeWorker())
+    (state.run_dir / runfolder.SAMPLES_FILE).write_text("")
     assert main(["run", "--resume", str(state.run_dir)]) == 2
     err = capsys.readouterr().err
     assert "says complete but samples.jsonl lacks 9 of its 9 cells" in err and "nothing was changed" in err
-    assert (state.run_dir / results.SAMPLES_FILE).read_text() == ""  # before the fix: every cell measured again
+    assert (state.run_dir / runfolder.SAMPLES_FILE).read_text() == ""  # before the fix: every cell measured again
 
 
 def test_a_second_writer_of_one_folder_exits_2_naming_the_holder(tmp_path, fake_worker, capsys):
-    state = _interrupted_run(tmp_path)
+    state = interrupted_fake_run(tmp_path)
     proc = subprocess.Popen([sys.executable, "-c", HOLD, str(state.run_dir)], stdout=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
         assert proc.stdout.readline().strip() == "locked"
-        before = _snapshot(state.run_dir)
+        before = folder_snapshot(state.run_dir)
         assert main(["run", "--resume", str(state.run_dir)]) == 2
         assert f"is being written by PID {proc.pid}" in capsys.readouterr().err
-        assert _snapshot(state.run_dir) == before  # before the fix: both resumed, cells recorded twice
+        assert folder_snapshot(state.run_dir) == before  # before the fix: both resumed, cells recorded twice
     finally:
         proc.kill()  # SIGKILL: the kernel drops the lock
         proc.wait()
@@ -101,9 +75,10 @@ def test_a_second_writer_of_one_folder_exits_2_naming_the_holder(tmp_path, fake_
     assert sorted(r["seq"] for r in _cells(state.run_dir)) == list(range(len(state.meta["plan"])))
 
 
+@pytest.mark.slow
 def test_two_cli_resumes_of_one_folder_at_once_record_every_cell_once(tmp_path):
     """Two real `run --resume` processes on one folder: one measures, the other exits 2 at once."""
-    state = _interrupted_run(tmp_path, after=1)
+    state = interrupted_fake_run(tmp_path, after=1)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-m", "simplenn.cli", "run", "--resume", str(state.run_dir)]
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
@@ -112,7 +87,7 @@ def test_two_cli_resumes_of_one_folder_at_once_record_every_cell_once(tmp_path):
     assert codes == [0, 2], outs
     refused = next(err for p, (_, err) in zip(procs, outs) if p.returncode == 2)
     assert "is being written by PID" in refused and "Traceback" not in refused
-    plan = json.loads((state.run_dir / results.RUN_FILE).read_text())["plan"]
+    plan = json.loads((state.run_dir / runfolder.RUN_FILE).read_text())["plan"]
     assert sorted(r["seq"] for r in _cells(state.run_dir)) == [p["seq"] for p in plan]  # no cell twice
 
 
@@ -124,21 +99,21 @@ def test_a_second_ctrl_c_while_stopping_still_ends_interrupted(tmp_path):
                 os.kill(os.getpid(), signal.SIGINT)
 
     worker = SlowToStop()
-    state = _prepared(tmp_path, worker)
+    state = fake_prepared(tmp_path, worker)
 
     def first_ctrl_c(progress):
         raise KeyboardInterrupt
 
     state = sweep.execute(state, worker, first_ctrl_c)  # before the fix: the second KeyboardInterrupt escaped
     assert state.interrupted
-    assert json.loads((tmp_path / "run" / results.RUN_FILE).read_text())["status"] == "interrupted"
+    assert json.loads((tmp_path / "run" / runfolder.RUN_FILE).read_text())["status"] == "interrupted"
 
 
 def test_disk_full_at_the_final_update_ends_interrupted_with_the_resume_hint(tmp_path, monkeypatch, capsys):
     from simplenn.cli.run import _finish
 
     worker = FakeWorker()
-    state = _prepared(tmp_path, worker)
+    state = fake_prepared(tmp_path, worker)
 
     def disk_full(*args):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -146,7 +121,7 @@ def test_disk_full_at_the_final_update_ends_interrupted_with_the_resume_hint(tmp
     monkeypatch.setattr(files.os, "replace", disk_full)  # the write function's last step; only run.json is replaced
     state = sweep.execute(state, worker)  # before the fix: an OSError traceback, status `running`
     monkeypatch.undo()
-    assert state.interrupted and "run.json: no space left" in state.error
+    assert state.interrupted and "run.json: no space left" in str(state.error)
     assert not [p for p in (tmp_path / "run").iterdir() if p.name.endswith(".tmp")]
     assert sweep.resume_state(tmp_path / "run").meta["status"] == "interrupted"  # `running`, nobody holds the lock
     assert _finish(state, as_json=False) == 2
@@ -156,7 +131,7 @@ def test_disk_full_at_the_final_update_ends_interrupted_with_the_resume_hint(tmp
 
 def test_disk_full_while_appending_a_cell_keeps_what_was_measured(tmp_path, monkeypatch):
     worker = FakeWorker()
-    state = _prepared(tmp_path, worker)
+    state = fake_prepared(tmp_path, worker)
     real_write, calls = os.write, {"n": 0}
 
     def full_after_three(fd, data):
@@ -168,15 +143,15 @@ def test_disk_full_while_appending_a_cell_keeps_what_was_measured(tmp_path, monk
     monkeypatch.setattr(files.os, "write", full_after_three)
     state = sweep.execute(state, worker)
     monkeypatch.undo()
-    assert state.interrupted and "samples.jsonl: no space left" in state.error
-    assert len(_cells(state.run_dir)) == 3 and (state.run_dir / results.SAMPLES_FILE).read_bytes().endswith(b"\n")
-    assert json.loads((state.run_dir / results.RUN_FILE).read_text())["status"] == "interrupted"
+    assert state.interrupted and "samples.jsonl: no space left" in str(state.error)
+    assert len(_cells(state.run_dir)) == 3 and (state.run_dir / runfolder.SAMPLES_FILE).read_bytes().endswith(b"\n")
+    assert json.loads((state.run_dir / runfolder.RUN_FILE).read_text())["status"] == "interrupted"
 
 
 def test_a_new_run_has_a_run_id(tmp_path):
-    state = _run(tmp_path, FakeWorker())
-    other = _run(tmp_path / "b", FakeWorker())
-    ids = [json.loads((s.run_dir / results.RUN_FILE).read_text())["run_id"] for s in (state, other)]
+    state = fake_run(tmp_path, FakeWorker())
+    other = fake_run(tmp_path / "b", FakeWorker())
+    ids = [json.loads((s.run_dir / runfolder.RUN_FILE).read_text())["run_id"] for s in (state, other)]
     assert all(len(i) == 32 for i in ids) and ids[0] != ids[1]
 
 
@@ -198,9 +173,9 @@ def test_bad_toml_values_are_one_line_errors(tmp_path, text, words):
     toml.write_text(text + "\n")
     with pytest.raises(UsageError, match=words):  # before the fix: quick = "no" turned quick mode on
         build_config(build_parser().parse_args(["run", "--config", str(toml)]))
-    toml.write_text("seed = 3\nquick = false\nmin_time = 1\n")
+    toml.write_text("seed = 3\nquick = false\nmin_time = 0.4\n")  # below the default --max-time (0.5)
     config = build_config(build_parser().parse_args(["run", "--config", str(toml)]))
-    assert (config.seed, config.settings.min_time_s, config.batch_sizes) == (3, 1, sweep.config.DEFAULT_BATCH_SIZES)
+    assert (config.seed, config.settings.min_time_s, config.batch_sizes) == (3, 0.4, sweep.config.DEFAULT_BATCH_SIZES)
 
 
 @pytest.mark.parametrize("seed", [-1, "abc", 1.0, True])
@@ -212,8 +187,8 @@ def test_sweep_config_refuses_a_bad_seed(seed):
 def test_run_files_follow_the_umask(tmp_path):
     old = os.umask(0o022)
     try:
-        state = _run(tmp_path, FakeWorker())  # before files.py: run.json came out 0600 (tempfile.mkstemp)
+        state = fake_run(tmp_path, FakeWorker())  # before files.py: run.json came out 0600 (tempfile.mkstemp)
     finally:
         os.umask(old)
     modes = {p.name: p.stat().st_mode & 0o777 for p in state.run_dir.iterdir() if p.name != "run.lock"}
-    assert modes == {results.RUN_FILE: 0o644, results.SAMPLES_FILE: 0o644}
+    assert modes == {runfolder.RUN_FILE: 0o644, runfolder.SAMPLES_FILE: 0o644}

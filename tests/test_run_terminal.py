@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 
-from test_resume import _interrupted_run, fake_worker  # noqa: F401 — the fixture is used by name
-from test_sweep import FakeWorker
+from tiny import FakeWorker, interrupted_fake_run
 
 from simplenn import sweep
 from simplenn.analyse.report.analysis import analyse
@@ -22,7 +21,7 @@ def test_the_eta_is_the_pace_of_the_cells_this_process_measured():
 
 
 def test_a_resumed_run_reports_the_cells_it_found_done(tmp_path):
-    state = _interrupted_run(tmp_path, after=3)
+    state = interrupted_fake_run(tmp_path, after=3)
     seen = []
     sweep.execute(sweep.resume_state(state.run_dir), FakeWorker(), seen.append)
     assert (seen[0].done, seen[0].done_before) == (4, 3)  # before the fix: 0, and the ETA counted the 3 old cells
@@ -34,7 +33,7 @@ def _words(text: str) -> str:
 
 
 def test_run_prints_progress_with_eta_and_ends_with_the_answer_before_the_path(tmp_path, fake_worker, capsys):
-    state = _interrupted_run(tmp_path)
+    state = interrupted_fake_run(tmp_path)
     assert main(["run", "--resume", str(state.run_dir)]) == 0
     out, err = capsys.readouterr()
     total = len(state.meta["plan"])
@@ -49,7 +48,7 @@ def test_run_prints_progress_with_eta_and_ends_with_the_answer_before_the_path(t
 def test_run_json_carries_the_answer(tmp_path, fake_worker, capsys):
     from simplenn.cli.run import _finish
 
-    state = sweep.execute(sweep.resume_state(_interrupted_run(tmp_path).run_dir), FakeWorker())
+    state = sweep.execute(sweep.resume_state(interrupted_fake_run(tmp_path).run_dir), FakeWorker())
     capsys.readouterr()
     assert _finish(state, as_json=True) == 0
     printed = json.loads(capsys.readouterr().out)

@@ -15,14 +15,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_report import SMALL, write_run
-from test_sweep import TINY, FakeWorker, _run
+from synthetic import SMALL, write_run
+from tiny import FakeWorker, TINY_GRID, fake_run
 
 from simplenn import cli, sweep
 from simplenn.store import results
 from simplenn.cli.run import build_config
 from simplenn.core.errors import UsageError
-from simplenn.store.results import SAMPLES_FILE
+from simplenn.store.runfolder import SAMPLES_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL_ONLY = dict(widths_list=(SMALL,), modes=("per-call",), batches=(16, 64, 256, 1024), extras=False)
@@ -44,20 +44,17 @@ def _one_line_error(capsys) -> str:
     return err
 
 
-@pytest.fixture
-def fake_worker(monkeypatch):
-    monkeypatch.setattr(sweep, "Worker", lambda logical_cpus: FakeWorker())
-
-
 # ------------------------------------------------------------------ 7. garbage in, numbers out
 
 
-def test_7_train_data_with_non_finite_pixels_exits_2(tmp_path, capsys):
+def test_7_train_data_with_non_finite_pixels_exits_2(tmp_path, capsys, pytestconfig):
     x = np.full((20, 28, 28), np.nan, np.float32)
     y = np.arange(20) % 10
     np.savez(tmp_path / "mnist.npz", x_train=x, y_train=y, x_test=x[:10], y_test=y[:10])
     # before the fix: trained, and reported an accuracy of 0.12
-    assert exit_code(["train", "--data", str(tmp_path / "mnist.npz"), "--epochs", "1"]) == 2
+    # The session's own logical CPUs: `train` first in a session would otherwise leave it one CPU (the default 1).
+    cpus = str(pytestconfig.getoption("logical_cpus"))
+    assert exit_code(["train", "--logical-cpus", cpus, "--data", str(tmp_path / "mnist.npz"), "--epochs", "1"]) == 2
     err = _one_line_error(capsys)
     assert "--data" in err and "NaN or infinite" in err
 
@@ -73,7 +70,7 @@ class HugeShapeFails(FakeWorker):
 
 
 def test_7_one_failing_ceiling_shape_leaves_the_others(tmp_path):
-    state = _run(tmp_path, HugeShapeFails(), batch_sizes=(8, 99999999999))
+    state = fake_run(tmp_path, HugeShapeFails(), batch_sizes=(8, 99999999999))
     df = results.load(state.run_dir).table
     ok = df[df["status"] == "ok"]
     # before the fix: the probe failed as a whole, so every cell's % of ceiling was NaN
@@ -91,8 +88,9 @@ def _ascii_stdout(monkeypatch) -> io.BytesIO:
 
 
 def test_8_compare_prints_on_an_ascii_stdout(tmp_path, monkeypatch):
-    a = write_run(tmp_path / "a", **SMALL_ONLY)
-    b = write_run(tmp_path / "b", seed=1, **SMALL_ONLY)
+    three = {**SMALL_ONLY, "rounds": (1.0, 1.0, 1.0)}  # as the default run measures: a verdict needs rounds
+    a = write_run(tmp_path / "a", **three)
+    b = write_run(tmp_path / "b", seed=1, **three)
     raw = _ascii_stdout(monkeypatch)
     # before the fix: UnicodeEncodeError, exit 1 (the regression code)
     assert exit_code(["compare", str(a), str(b)]) == 0
@@ -101,7 +99,7 @@ def test_8_compare_prints_on_an_ascii_stdout(tmp_path, monkeypatch):
 
 
 def test_8_run_prints_its_summary_on_an_ascii_stdout(tmp_path, monkeypatch, fake_worker):
-    state = _run(tmp_path, FakeWorker())
+    state = fake_run(tmp_path, FakeWorker())
     raw = _ascii_stdout(monkeypatch)
     # before the fix: the summary's "—" ended `run` with a traceback after the run was saved
     assert exit_code(["run", "--resume", str(state.run_dir)]) == 0
@@ -178,7 +176,7 @@ class TermOnThirdCell(FakeWorker):
 
 
 def test_11_run_exits_143_on_sigterm(tmp_path, monkeypatch, capsys):
-    state = sweep.prepare(tmp_path / "run", sweep.SweepConfig.from_dict({**TINY, "devices": ("all",)}), FakeWorker(),
+    state = sweep.prepare(tmp_path / "run", sweep.SweepConfig.from_dict({**TINY_GRID, "devices": ("all",)}), FakeWorker(),
                           {"label": "m"}, [])
     monkeypatch.setattr(sweep, "Worker", lambda logical_cpus: TermOnThirdCell())
     # before the fix: 130, the Ctrl-C status
@@ -232,11 +230,11 @@ def test_11_a_long_plan_is_announced_before_it_starts(tmp_path, monkeypatch, cap
             return super().request(msg, timeout_s)
 
     monkeypatch.setattr(sweep, "Worker", lambda logical_cpus: StopAtOnce())
-    argv = ["run", "--devices", "all", "--batch-sizes", "8", "--widths", "8", "--rounds", "300",
+    argv = ["run", "--devices", "all", "--batch-sizes", "8", "--widths", "8", "--rounds", "1000",
             "--out", str(tmp_path / "r")]
     assert exit_code(argv) == 130
     err = capsys.readouterr().err
-    # before the fix: nothing said how long 600+ cells would take
+    # before the fix: nothing said how long 2000+ cells would take
     line = next(line for line in err.splitlines() if line.startswith("plan: "))
     assert "cells, estimated ~" in line and "Ctrl-C saves what is measured" in line and "--resume" in line
     low, high = sweep.estimate_s([sweep.PlanItem.from_dict(p) for p in json.loads(

@@ -2,10 +2,7 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,21 +10,9 @@ import pytest
 from simplenn import cli
 
 from simplenn.store import share
-from simplenn.store.results import RUN_FILE, SAMPLES_FILE
+from simplenn.store.runfolder import RUN_FILE, SAMPLES_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="session")
-def real_run(tmp_path_factory) -> Path:
-    """One short real run on this machine (two cells plus probes): the clean folder every test copies."""
-    out = tmp_path_factory.mktemp("share") / "run"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    done = subprocess.run([sys.executable, "-m", "simplenn.cli", "run", "--quick", "--batch-sizes", "8",
-                           "--widths", "100x30", "--min-time", "0.05", "--min-block-time", "0.01", "--out", str(out)],
-                          cwd=tmp_path_factory.getbasetemp(), env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return out
 
 
 def _copy(real_run: Path, tmp_path: Path, **machine) -> Path:

@@ -11,16 +11,16 @@ import shlex
 from pathlib import Path
 
 import pytest
-from test_sweep import FakeWorker, _run
+from tiny import FakeWorker, fake_run
 
 from simplenn import cli
 from simplenn.store import share
-from simplenn.store.results import RUN_FILE, SAMPLES_FILE
+from simplenn.store.runfolder import RUN_FILE, SAMPLES_FILE
 
 
 @pytest.fixture
 def run(tmp_path) -> Path:
-    return _run(tmp_path / "work", FakeWorker()).run_dir
+    return fake_run(tmp_path / "work", FakeWorker()).run_dir
 
 
 def _share(run: Path, dest: Path | str, capsys, *extra: str) -> tuple[int, str, str]:

@@ -12,63 +12,15 @@ from pathlib import Path
 import pytest
 
 from simplenn.store import results
+from simplenn.store import runfolder
 
 from simplenn import sweep
 from simplenn.core.cases import Case
+from simplenn.core.records import PlanItem
 from simplenn.cli import main
 from simplenn.core.errors import FieldError, UsageError
 from simplenn.measure.cell import Settings
-
-CPU0 = {"name": "CPU:0", "kind": "cpu", "backend": "none", "description": ""}
-CPU1 = {"name": "CPU:1", "kind": "cpu", "backend": "none", "description": ""}
-METAL = {"name": "GPU:0", "kind": "gpu", "backend": "metal", "description": "METAL"}
-TINY = dict(batch_sizes=(8, 16, 32), hidden=((8,),), wide_hidden=(), min_time_s=0.02, min_block_s=0.005, max_time_s=0.1,
-            sentinel_every=3)
-
-
-class FakeWorker:
-    """Stands in for the measurement process: answers every cell at once, fails the cells it is told to."""
-
-    def __init__(self, devices=(CPU0, CPU1), fail: dict | None = None, oom_from: int | None = None,
-                 parity_ok: bool = True, impl_mismatch: str = ""):
-        self.parity_ok, self.impl_mismatch = parity_ok, impl_mismatch
-        self.devices, self.gpu_missing_reason = list(devices), "no GPU here"
-        self.fail, self.oom_from, self.requests, self.stopped = fail or {}, oom_from, [], 0
-
-    def start(self):
-        pass
-
-    def stop(self):
-        self.stopped += 1
-
-    def request(self, msg, timeout_s):
-        self.requests.append(msg)
-        if msg[0] == "ceiling":  # the end-of-run probe comes out faster than the start one
-            n_before = sum(1 for m in self.requests if m == msg)
-            return ("result", {"kind": "ceiling", "device": msg[1], "n": 64, "gflops": 80.0 + 20 * n_before,
-                               "block_s": [0.1]})
-        if msg[0] == "parity":
-            return ("result", {"devices": msg[1], "ok": self.parity_ok,
-                               "message": "agree" if self.parity_ok else "CPU:1 differs from CPU:0: loss 0.7 vs 0.6"})
-        if msg[0] == "impl_parity":
-            return ("result", [{"impl": i, "mode": m, "status": "mismatch" if i == self.impl_mismatch else "ok",
-                                "reason": "differs from scratch" if i == self.impl_mismatch else ""}
-                               for i in msg[1]["impls"] for m in msg[1]["modes"]])
-        case = Case.from_dict(msg[1])
-        if case.id in self.fail:
-            raise sweep.WorkerError(*self.fail[case.id])
-        if self.oom_from and case.batch_size >= self.oom_from:
-            return ("result", {"kind": "cell", "id": case.id, "case": msg[1], "status": "oom", "reason": "OOM", "block_s": []})
-        step_s = 1e-4 * case.batch_size
-        return ("result", {"kind": "cell", "id": case.id, "case": msg[1], "status": "ok", "reason": "", "n_steps": 10,
-                           "block_s": [10 * step_s] * 5, "trace_s": 0.01})
-
-
-def _run(tmp_path, worker, **overrides):
-    config = sweep.SweepConfig.from_dict({**TINY, "devices": ("all",), **overrides})
-    state = sweep.prepare(tmp_path / "run", config, worker, {"label": "test machine"}, [])
-    return sweep.execute(state, worker)
-
+from tiny import CPU0, CPU1, FAST, METAL, TINY_GRID, FakeWorker, fake_run
 
 def test_grid_sorted_deduplicated_and_default_shape():
     config = sweep.SweepConfig(batch_sizes=(32, 8, 32), hidden=((30,), (30,)), wide_hidden=((30,),))
@@ -86,7 +38,7 @@ def test_config_rejects_bad_values(bad):
 
 
 def test_order_interleaves_devices_and_places_sentinels():
-    cases = sweep.expand(sweep.SweepConfig.from_dict(TINY), ["CPU:0", "CPU:1"])
+    cases = sweep.expand(sweep.SweepConfig.from_dict(TINY_GRID), ["CPU:0", "CPU:1"])
     plan = sweep.order(cases, rounds=2, seed=1, sentinel_every=3)
     main_items = [p for p in plan if not p.sentinel]
     assert len(main_items) == 2 * len(cases)
@@ -100,7 +52,7 @@ def test_order_interleaves_devices_and_places_sentinels():
 
 
 def test_run_records_every_cell_once_with_ceilings(tmp_path):
-    state = _run(tmp_path, FakeWorker())
+    state = fake_run(tmp_path, FakeWorker())
     df = results.load(state.run_dir).table
     assert state.meta["status"] == "complete"
     assert set(df["device"]) == {"CPU:0", "CPU:1"}
@@ -113,7 +65,7 @@ def test_run_records_every_cell_once_with_ceilings(tmp_path):
 
 def test_sentinels_are_timed_to_the_drift_they_resolve_cells_to_the_precision_asked(tmp_path):
     worker = FakeWorker()
-    state = _run(tmp_path, worker, precision=0.01, max_time_s=3.0)
+    state = fake_run(tmp_path, worker, precision=0.01, max_time_s=3.0)
     cell_settings = [m[3] for m in worker.requests if m[0] == "cell"]
     planned = state.meta["plan"]
     assert len(cell_settings) == len(planned)
@@ -126,7 +78,7 @@ def test_sentinels_are_timed_to_the_drift_they_resolve_cells_to_the_precision_as
 
 def test_crashed_and_timed_out_cells_cost_one_cell(tmp_path):
     fail = {"cpu-b16-w8": ("crashed", "worker killed by SIGSEGV"), "cpu1-b8-w8": ("timeout", "no result within 1 s")}
-    state = _run(tmp_path, FakeWorker(fail=fail))
+    state = fake_run(tmp_path, FakeWorker(fail=fail))
     df = results.load(state.run_dir).table
     status = df[~df["sentinel"]].groupby("cell_id")["status"].first()
     assert status["cpu-b16-w8"] == "crashed" and status["cpu1-b8-w8"] == "timeout"
@@ -135,14 +87,14 @@ def test_crashed_and_timed_out_cells_cost_one_cell(tmp_path):
 
 
 def test_oom_skips_larger_batches_on_the_same_axis_and_says_so(tmp_path):
-    cases = sweep.expand(sweep.SweepConfig.from_dict(TINY), ["CPU:0", "CPU:1"])
+    cases = sweep.expand(sweep.SweepConfig.from_dict(TINY_GRID), ["CPU:0", "CPU:1"])
 
     def b16_before_b32(seed):
         batches = [p.case.batch_size for p in sweep.order(cases, 1, seed, 0) if p.case.device == "CPU:0"]
         return batches.index(16) < batches.index(32)
 
     seed = next(s for s in range(50) if b16_before_b32(s))  # an order where the skip has something to skip
-    state = _run(tmp_path, FakeWorker(oom_from=16), sentinel_every=0, seed=seed)
+    state = fake_run(tmp_path, FakeWorker(oom_from=16), sentinel_every=0, seed=seed)
     df = results.load(state.run_dir).table.sort_values("seq")
     for device, rows in df.groupby("device"):
         first_oom = rows[rows["status"] == "oom"].iloc[0]
@@ -155,7 +107,7 @@ def test_oom_skips_larger_batches_on_the_same_axis_and_says_so(tmp_path):
 
 def test_metal_rules_are_known_before_anything_runs(tmp_path):
     worker = FakeWorker(devices=(CPU0, METAL))
-    config = sweep.SweepConfig.from_dict({**TINY, "dtypes": ("float32", "float64"), "jit": (False, True)})
+    config = sweep.SweepConfig.from_dict({**TINY_GRID, "dtypes": ("float32", "float64"), "jit": (False, True)})
     state = sweep.prepare(tmp_path / "run", config, worker, {"label": "m"}, [])
     notes = state.meta["unsupported_before_run"]
     assert any(n.startswith("gpu-b8-w8-f64") and "float64" in n for n in notes)
@@ -165,7 +117,7 @@ def test_metal_rules_are_known_before_anything_runs(tmp_path):
 
 def test_resume_measures_only_what_is_missing(tmp_path):
     worker = FakeWorker()
-    config = sweep.SweepConfig.from_dict({**TINY, "devices": ("all",)})
+    config = sweep.SweepConfig.from_dict({**TINY_GRID, "devices": ("all",)})
     state = sweep.prepare(tmp_path / "run", config, worker, {"label": "m"}, [])
     calls = {"n": 0}
 
@@ -176,12 +128,12 @@ def test_resume_measures_only_what_is_missing(tmp_path):
 
     state = sweep.execute(state, worker, stop_after_three)
     assert state.interrupted and state.meta["status"] == "interrupted"
-    with open(tmp_path / "run" / results.SAMPLES_FILE, "a") as f:
+    with open(tmp_path / "run" / runfolder.SAMPLES_FILE, "a") as f:
         f.write('{"kind": "cell", "seq": 99, "id": "torn')  # a write cut short by a kill
     worker2 = FakeWorker()
     state2 = sweep.execute(sweep.resume_state(tmp_path / "run"), worker2)
     assert any("torn" in w for w in state2.warnings)
-    records, notes = results.read_records(tmp_path / "run")
+    records, notes = runfolder.read_records(tmp_path / "run")
     seqs = [r["seq"] for r in records if r["kind"] == "cell"]
     assert sorted(seqs) == list(range(len(state.meta["plan"]))) and not notes
     assert len([m for m in worker2.requests if m[0] == "cell"]) == len(seqs) - 3
@@ -193,61 +145,63 @@ def test_resume_measures_only_what_is_missing(tmp_path):
 
 
 def test_existing_folder_refused_and_newer_schema_refused(tmp_path):
-    _run(tmp_path, FakeWorker())
+    fake_run(tmp_path, FakeWorker())
     with pytest.raises(UsageError, match="--resume"):
-        _run(tmp_path, FakeWorker())
+        fake_run(tmp_path, FakeWorker())
     meta = json.loads((tmp_path / "run" / "run.json").read_text())
-    meta["schema_version"] = results.SCHEMA_VERSION + 1
+    meta["schema_version"] = runfolder.SCHEMA_VERSION + 1
     (tmp_path / "run" / "run.json").write_text(json.dumps(meta))
-    with pytest.raises(results.ResultsError, match="newer"):
+    with pytest.raises(runfolder.ResultsError, match="newer"):
         results.load(tmp_path / "run")
     (tmp_path / "run" / "run.json").write_text("{not json")
-    with pytest.raises(results.ResultsError, match="corrupt"):
+    with pytest.raises(runfolder.ResultsError, match="corrupt"):
         results.load(tmp_path / "run")
 
 
 def test_corrupt_line_in_the_middle_is_refused(tmp_path):
-    _run(tmp_path, FakeWorker())
-    path = tmp_path / "run" / results.SAMPLES_FILE
+    fake_run(tmp_path, FakeWorker())
+    path = tmp_path / "run" / runfolder.SAMPLES_FILE
     lines = path.read_text().splitlines()
     lines[2] = lines[2][:10]
     path.write_text("\n".join(lines) + "\n")
-    with pytest.raises(results.ResultsError, match="line 3 is corrupt"):
+    with pytest.raises(runfolder.ResultsError, match="line 3 is corrupt"):
         results.load(tmp_path / "run")
 
 
 # ---------------------------------------------------------------- real worker processes
 
+@pytest.mark.slow
 def test_real_worker_killed_mid_cell_then_a_fresh_worker_carries_on():
     worker = sweep.Worker(logical_cpus=2)
     worker.start()
     try:
-        slow = Case("CPU:0", 8, (8, 8, 10)).to_dict()
+        slow = PlanItem(0, Case("CPU:0", 8, (8, 8, 10))).to_json()
         settings = Settings(min_block_s=0.01, min_time_s=30.0, max_time_s=60.0)
         pid = worker.proc.pid
         killer = subprocess.Popen([sys.executable, "-c", f"import os,time,signal; time.sleep(1.5); os.kill({pid}, signal.SIGKILL)"])
         with pytest.raises(sweep.WorkerError) as err:
-            worker.request(("cell", slow, CPU0, settings), timeout_s=60)
+            worker.request(("cell", slow, CPU0.to_dict(), settings), timeout_s=60)
         killer.wait()
         assert err.value.status == "crashed" and "SIGKILL" in err.value.reason
-        fast = Settings(min_block_s=0.005, min_time_s=0.02, max_time_s=0.1)
-        msg = worker.request(("cell", Case("CPU:1", 8, (8, 8, 10)).to_dict(), CPU1, fast), timeout_s=120)
+        msg = worker.request(("cell", PlanItem(1, Case("CPU:1", 8, (8, 8, 10))).to_json(), CPU1.to_dict(), FAST),
+                             timeout_s=120)
         assert msg[0] == "result" and msg[1]["status"] == "ok" and worker.proc.pid != pid
         with pytest.raises(sweep.WorkerError) as err:
-            worker.request(("cell", slow, CPU0, settings), timeout_s=1.0)
+            worker.request(("cell", slow, CPU0.to_dict(), settings), timeout_s=1.0)
         assert err.value.status == "timeout"
     finally:
         worker.stop()
 
 
+@pytest.mark.slow
 def test_each_round_runs_in_a_fresh_worker_process(tmp_path):
     """--rounds 2, real worker: every cell record carries its worker's pid; one pid per round, never shared."""
-    config = sweep.SweepConfig.from_dict({**TINY, "batch_sizes": (8, 16), "devices": ("CPU:0",), "rounds": 2,
+    config = sweep.SweepConfig.from_dict({**TINY_GRID, "batch_sizes": (8, 16), "devices": ("CPU:0",), "rounds": 2,
                                           "sentinel_every": 0})
     worker = sweep.Worker(logical_cpus=1)
     state = sweep.prepare(tmp_path / "run", config, worker, {"label": "test machine"}, [])
     sweep.execute(state, worker)
-    cells = [r for r in results.read_records(state.run_dir)[0] if r["kind"] == "cell"]
+    cells = [r for r in runfolder.read_records(state.run_dir)[0] if r["kind"] == "cell"]
     assert all(r["status"] == "ok" for r in cells), cells
     pids = {rnd: {r["worker_pid"] for r in cells if r["round"] == rnd} for rnd in (0, 1)}
     assert len(pids[0]) == 1 and len(pids[1]) == 1 and pids[0] != pids[1]
@@ -261,14 +215,14 @@ def _cli(*args, **kw):
                             stderr=subprocess.PIPE, text=True, **kw)
 
 
-TINY_FLAGS = ["--logical-cpus", "2", "--devices", "CPU:0,CPU:1", "--batch-sizes", "8,16,32", "--widths", "8",
+TWO_CPU_FLAGS = ["--logical-cpus", "2", "--devices", "CPU:0,CPU:1", "--batch-sizes", "8,16,32", "--widths", "8",
               "--min-time", "0.02", "--min-block-time", "0.005", "--max-time", "0.1", "--sentinel-every", "4"]
 
 
 def _wait_for_cells(run_dir: Path, n: int, proc, timeout_s: float = 120) -> None:
     deadline = time.time() + timeout_s
     while time.time() < deadline:
-        path = run_dir / results.SAMPLES_FILE
+        path = run_dir / runfolder.SAMPLES_FILE
         if path.exists() and path.read_text().count('"kind": "cell"') >= n:
             return
         assert proc.poll() is None, proc.communicate()
@@ -276,10 +230,11 @@ def _wait_for_cells(run_dir: Path, n: int, proc, timeout_s: float = 120) -> None
     raise AssertionError("no progress")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
 def test_parent_interrupted_or_killed_then_resumed_gives_every_cell_once(tmp_path, sig):
     run_dir = tmp_path / "run"
-    proc = _cli("run", *TINY_FLAGS, "--cooldown", "0.3", "--out", str(run_dir))
+    proc = _cli("run", *TWO_CPU_FLAGS, "--cooldown", "0.3", "--out", str(run_dir))
     _wait_for_cells(run_dir, 2, proc)
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
@@ -289,13 +244,13 @@ def test_parent_interrupted_or_killed_then_resumed_gives_every_cell_once(tmp_pat
         assert json.loads((run_dir / "run.json").read_text())["status"] == "interrupted"
     else:
         assert proc.returncode == -signal.SIGKILL
-    before = [r for r in results.read_records(run_dir)[0] if r["kind"] == "cell"]
+    before = [r for r in runfolder.read_records(run_dir)[0] if r["kind"] == "cell"]
     assert 2 <= len(before) < len(json.loads((run_dir / "run.json").read_text())["plan"])
     proc = _cli("run", "--resume", str(run_dir))
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     meta = json.loads((run_dir / "run.json").read_text())
-    cells = [r for r in results.read_records(run_dir)[0] if r["kind"] == "cell"]
+    cells = [r for r in runfolder.read_records(run_dir)[0] if r["kind"] == "cell"]
     assert sorted(r["seq"] for r in cells) == [p["seq"] for p in meta["plan"]]
     assert [r for r in cells if r["seq"] in {b["seq"] for b in before}] == before  # completed cells untouched
     df = results.load(run_dir).table
@@ -348,34 +303,44 @@ def test_toml_config_matches_flags(tmp_path):
     assert from_toml.batch_sizes == (8, 16) and from_toml.hidden == ((64, 64), (100, 30))
 
 
-def test_one_table_of_keys_drives_flags_toml_and_the_stored_grid(tmp_path):
-    """Every key of sweep.KEYS is a `run` flag and a sweep.toml key, and lands in run.json's grid under grid_key."""
-    from simplenn.cli import build_parser
-    from simplenn.cli.run import build_config
+# A value unlike the default for each key, as flag text (TOML gets the same text, or the number).
+KEY_EXAMPLES = {"devices": "CPU:1", "batch_sizes": "3", "widths": "7x5", "wide_widths": "9x9", "wide_batch": "64",
+                "loss": "softmax", "dtypes": "float64", "jit": "on", "modes": "in-graph", "impls": "mlx",
+                "precision": "0.05", "max_time": "9.5", "min_time": "2.5", "min_block_time": "9.5", "cooldown": "9.5",
+                "rounds": "3", "seed": "3", "sentinel_every": "3", "timeout": "9.5", "logical_cpus": "3",
+                "profile": "cpu-b8-w8", "profile_steps": "3"}
 
-    flag_values = {"devices": "CPU:1", "ints": "3", "hidden": "7x5", "seconds": "9.5", "seconds0": "9.5",
-                   "count": "3", "seed": "3", "fraction": "0.05", "cells": "cpu-b8-w8"}
+
+def test_one_table_of_keys_drives_flags_toml_and_the_stored_grid(tmp_path):
+    """Every key of sweep.KEYS is a `run` flag (unless TOML-only) and a sweep.toml key, and lands in run.json's
+    grid under grid_key."""
+    from simplenn.cli import build_parser
+    from simplenn.cli.run import build_config, flag_of
+
+    assert set(KEY_EXAMPLES) == set(sweep.CONFIG_KEYS)
     for key in sweep.KEYS:
-        text = key.choices[-1] if key.kind == "choices" else flag_values[key.kind]
-        if key.name == "min_time":
-            text = "2.5"  # above the default --max-time (3 s), --min-time would be refused as a contradiction
-        from_flag = build_config(build_parser().parse_args(["run", key.flag, text]))
+        text = KEY_EXAMPLES[key.name]
         toml = tmp_path / f"{key.name}.toml"
-        toml.write_text(f"{key.name} = {text if key.check else json.dumps(text)}\n")  # scalars as TOML numbers
-        assert build_config(build_parser().parse_args(["run", "--config", str(toml)])) == from_flag, key
-        stored = json.loads(json.dumps(from_flag.to_dict()))[key.grid_key]  # as run.json stores it
+        number = text.replace(".", "", 1).isdigit()
+        toml.write_text(f"{key.name} = {text if number else json.dumps(text)}\n")  # scalars as TOML numbers
+        from_toml = sweep.load_config(toml=toml)
+        if key.flag:
+            assert build_config(build_parser().parse_args(["run", flag_of(key), text])) == from_toml, key
+        stored = json.loads(json.dumps(from_toml.to_dict()))[key.grid_key]  # as run.json stores it
         assert stored != json.loads(json.dumps(sweep.SweepConfig().to_dict()))[key.grid_key], key
-        assert sweep.SweepConfig.from_dict(json.loads(json.dumps(from_flag.to_dict()))) == from_flag, key
+        assert sweep.SweepConfig.from_dict(json.loads(json.dumps(from_toml.to_dict()))) == from_toml, key
     assert sweep.CONFIG_KEYS == tuple(k.name for k in sweep.KEYS)
 
 
 def test_a_field_error_below_the_cli_names_the_field_and_the_cli_maps_it_to_the_flag():
+    from simplenn.cli.run import as_flag
+
     with pytest.raises(FieldError, match="^min_block_s: ") as err:
         sweep.SweepConfig.from_dict({"min_block_s": 0})
-    assert str(err.value.as_flag(sweep.FIELD_FLAGS)).startswith("--min-block-time: must be a positive number")
+    assert str(as_flag(err.value)).startswith("--min-block-time: must be a positive number")
     with pytest.raises(FieldError, match="^layer_sizes: ") as err:
         Case("CPU:0", 8, (784,))
-    assert str(err.value.as_flag(sweep.FIELD_FLAGS)).startswith("--widths: ")
+    assert str(as_flag(err.value)).startswith("--widths: ")
 
 
 def test_an_existing_run_folder_is_refused_naming_out(tmp_path, capsys):
@@ -386,6 +351,7 @@ def test_an_existing_run_folder_is_refused_naming_out(tmp_path, capsys):
     assert f"error: --out: {tmp_path / 'r'} already exists; use --resume" in err
 
 
+@pytest.mark.slow
 def test_unknown_device_exits_2_listing_present_devices(tmp_path):
     proc = _cli("run", "--logical-cpus", "2", "--devices", "GPU:3", "--out", str(tmp_path / "r"))
     out, err = proc.communicate(timeout=120)
@@ -395,22 +361,22 @@ def test_unknown_device_exits_2_listing_present_devices(tmp_path):
 
 
 def test_older_schema_is_upgraded_on_load(tmp_path, monkeypatch):
-    _run(tmp_path, FakeWorker())
+    fake_run(tmp_path, FakeWorker())
     # Pretend the current format is one version ahead, with an upgrade step from today's version.
-    monkeypatch.setattr(results, "SCHEMA_VERSION", results.SCHEMA_VERSION + 1)
-    monkeypatch.setitem(results._UPGRADES, results.SCHEMA_VERSION - 1, lambda meta: {**meta, "upgraded": True})
-    meta = results.read_meta(tmp_path / "run")
-    assert meta["upgraded"] and meta["schema_version"] == results.SCHEMA_VERSION
-    monkeypatch.delitem(results._UPGRADES, results.SCHEMA_VERSION - 1)
-    with pytest.raises(results.ResultsError, match="too old"):
-        results.read_meta(tmp_path / "run")
+    monkeypatch.setattr(runfolder, "SCHEMA_VERSION", runfolder.SCHEMA_VERSION + 1)
+    monkeypatch.setitem(runfolder._UPGRADES, runfolder.SCHEMA_VERSION - 1, lambda meta: {**meta, "upgraded": True})
+    meta = runfolder.read_meta(tmp_path / "run")
+    assert meta["upgraded"] and meta["schema_version"] == runfolder.SCHEMA_VERSION
+    monkeypatch.delitem(runfolder._UPGRADES, runfolder.SCHEMA_VERSION - 1)
+    with pytest.raises(runfolder.ResultsError, match="too old"):
+        runfolder.read_meta(tmp_path / "run")
 
 
 @pytest.mark.parametrize("ok", [True, False])
 def test_device_parity_is_recorded_and_a_mismatch_is_a_warning_in_the_report(tmp_path, ok):
     from simplenn.analyse.report import analyse, render_markdown
 
-    state = _run(tmp_path, FakeWorker(parity_ok=ok))
+    state = fake_run(tmp_path, FakeWorker(parity_ok=ok))
     assert state.meta["device_parity"]["ok"] is ok
     assert any("device parity" in w for w in state.meta["warnings"]) is (not ok)
     text = render_markdown(analyse(results.load(state.run_dir)), tmp_path)
@@ -422,23 +388,23 @@ def test_device_parity_is_recorded_and_a_mismatch_is_a_warning_in_the_report(tmp
 @pytest.mark.parametrize("mismatch", ["", "keras"])
 def test_implementation_parity_is_recorded_when_a_run_has_several_implementations(tmp_path, mismatch):
     worker = FakeWorker(impl_mismatch=mismatch)
-    state = _run(tmp_path, worker, impls=("scratch", "keras"), dtypes=("float32", "float64"))
+    state = fake_run(tmp_path, worker, impls=("scratch", "keras"), dtypes=("float32", "float64"))
     parity = state.meta["impl_parity"]
     assert parity["device"] == "CPU:0" and parity["batch_size"] == 32 and parity["layer_sizes"] == [784, 100, 30, 10]
     assert [(r["dtype"], r["impl"]) for r in parity["rows"]] == [
         ("float32", "scratch"), ("float32", "keras"), ("float64", "scratch"), ("float64", "keras")]
-    assert results.read_meta(state.run_dir)["impl_parity"] == parity
+    assert runfolder.read_meta(state.run_dir)["impl_parity"] == parity
     flagged = [w for w in state.meta["warnings"] if w.startswith("implementation parity")]
     assert len(flagged) == (2 if mismatch else 0)
     alone = FakeWorker()  # a run of one implementation has nothing to compare
-    assert _run(tmp_path / "alone", alone).meta["impl_parity"] is None
+    assert fake_run(tmp_path / "alone", alone).meta["impl_parity"] is None
     assert not any(m[0] == "impl_parity" for m in alone.requests)
 
 
 def test_run_summary_as_json_and_text(tmp_path, capsys):
     from simplenn.cli.run import _finish
 
-    state = _run(tmp_path, FakeWorker(fail={"cpu-b16-w8": ("crashed", "worker killed by SIGABRT")}))
+    state = fake_run(tmp_path, FakeWorker(fail={"cpu-b16-w8": ("crashed", "worker killed by SIGABRT")}))
     assert _finish(state, as_json=True) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["run_dir"] == str(state.run_dir) and out["status"] == "complete"
@@ -452,7 +418,7 @@ def test_run_summary_as_json_and_text(tmp_path, capsys):
 
 
 def test_implementation_limits_are_known_before_anything_runs(tmp_path):
-    config = sweep.SweepConfig.from_dict({**TINY, "modes": ("per-call", "in-graph"), "impls": ("scratch", "keras")})
+    config = sweep.SweepConfig.from_dict({**TINY_GRID, "modes": ("per-call", "in-graph"), "impls": ("scratch", "keras")})
     state = sweep.prepare(tmp_path / "run", config, FakeWorker(), {"label": "m"}, [])
     notes = state.meta["unsupported_before_run"]
     assert any(n.startswith("cpu-b8-w8-in-graph-keras:") and "train_on_batch" in n for n in notes)

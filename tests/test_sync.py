@@ -25,69 +25,20 @@ import pytest
 from simplenn.core.cases import Case
 from simplenn.measure.runners.scratch import ScratchRunner
 from simplenn.measure.runners import runner as peer_runner
-from simplenn.measure.runners.base import initial_state as _initial_state
+from sync_checks import K, NoWait, ReadsLoss, check_value, checksum, reference
+from tiny import TINY
 
-WIDTHS = (16, 8, 4)
-K = 3
 IMPLS = ["scratch", "keras", "jax", "mlx", "torch"]
 OPTIONAL = {"jax": "jax", "mlx": "mlx", "torch": "torch"}
 
 
-def make(impl: str, loss: str = "sigmoid", batch_size: int = 8, widths: tuple[int, ...] = WIDTHS):
+def make(impl: str, loss: str = "sigmoid", batch_size: int = 8, widths: tuple[int, ...] = TINY):
     """A runner for impl on CPU:0 (skipped, with the install hint, when the optional package is missing)."""
     module = OPTIONAL.get(impl)
     if module and importlib.util.find_spec(module) is None:
         pytest.skip(f"{module} is not installed (pip install 'simplenn-bench[peers]'; on Linux `test` brings mlx, jax)")
     case = Case("CPU:0", batch_size, widths, loss=loss, impl=impl)
     return ScratchRunner(case) if impl == "scratch" else peer_runner(case)
-
-
-def params_of(runner) -> list[np.ndarray]:
-    if hasattr(runner, "params"):
-        return runner.params()
-    return [p.numpy() for p in runner.network.params]
-
-
-def reference(loss: str, n_steps: int) -> list[np.ndarray]:
-    """[W1, b1, …] after n_steps of plain SGD, in float64 numpy: forward, backprop and update written out here."""
-    params, x, y, lr = _initial_state(Case("CPU:0", 8, WIDTHS, loss=loss), seed=0)
-    params = [p.astype(np.float64) for p in params]
-    x, y = x.astype(np.float64), y.astype(np.float64)
-    for _ in range(n_steps):
-        activations, h = [x], x
-        for i in range(0, len(params), 2):
-            h = h @ params[i] + params[i + 1]
-            if i < len(params) - 2:
-                h = np.maximum(h, 0)
-            activations.append(h)
-        if loss == "sigmoid":  # d mean(BCE with logits) / d logits over batch × classes
-            grad = (1 / (1 + np.exp(-h)) - y) / y.size
-        else:
-            e = np.exp(h - h.max(axis=1, keepdims=True))
-            grad = (e / e.sum(axis=1, keepdims=True) - y) / len(y)
-        grads = []
-        for i in range(len(params) // 2 - 1, -1, -1):
-            grads[:0] = [activations[i].T @ grad, grad.sum(axis=0)]
-            if i:
-                grad = (grad @ params[2 * i].T) * (activations[i] > 0)
-        params = [p - lr * g for p, g in zip(params, grads)]
-    return params
-
-
-def checksum(params) -> float:
-    return float(sum(np.asarray(p).reshape(-1)[0] for p in params))
-
-
-def check_value(runner, loss: str = "sigmoid") -> None:
-    """run(K) + sync() returns the checksum after exactly K steps, and params() are those of the reference."""
-    runner.run(K)
-    value = runner.sync()
-    want, before = checksum(reference(loss, K)), checksum(reference(loss, K - 1))
-    assert abs(want - before) > 1e-4, "the last step must move the checksum, or the check proves nothing"
-    assert isinstance(value, float), f"sync() returned {value!r}, not the host-read checksum"
-    assert value == pytest.approx(want, rel=1e-5, abs=1e-6), f"sync() read {value}, want {want} (before: {before})"
-    for got, ref in zip(params_of(runner), reference(loss, K), strict=True):
-        np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-6)
 
 
 def mlx_pending_ops(arrays) -> int:
@@ -130,6 +81,7 @@ def test_sync_reads_back_every_parameters_last_update(impl, loss):
     check_value(make(impl, loss), loss)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("impl", IMPLS)
 def test_sync_leaves_no_pending_work(impl):
     if impl not in WAIT_CHECKS:
@@ -138,36 +90,13 @@ def test_sync_leaves_no_pending_work(impl):
     WAIT_CHECKS[impl](make(impl, **WAIT_CASE[impl]))
 
 
-class NoWait:
-    """A runner whose sync() returns at once without reading anything back: it waits for nothing."""
-
-    def __init__(self, inner):
-        object.__setattr__(self, "inner", inner)
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
-
-    def __setattr__(self, name, value):  # the checks swap parameters (the jax gate): on the real runner
-        setattr(self.inner, name, value)
-
-    def sync(self):
-        return None
-
-
-class ReadsLoss(NoWait):
-    """A runner whose sync() reads the last loss back, as a careless harness does: the loss is computed before the
-    last update, so on a lazy or asynchronous device the update may still be pending."""
-
-    def sync(self):
-        return float(self.inner.last_loss())
-
-
 @pytest.mark.parametrize("impl", IMPLS)
 def test_the_value_check_fails_for_a_sync_that_reads_only_the_loss(impl):
     with pytest.raises(AssertionError):
         check_value(ReadsLoss(make(impl)))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("impl", ["mlx", "jax"])
 @pytest.mark.parametrize("broken", [NoWait, ReadsLoss])
 def test_the_wait_check_fails_for_a_sync_that_does_not_wait(impl, broken):

@@ -9,7 +9,8 @@ import pytest
 
 from simplenn.cli import main
 from simplenn.nn.data import load_digits, load_mnist_5k
-from simplenn.core.errors import UsageError
+from simplenn.cli import train as train_cmd
+from simplenn.core.errors import FieldError, UsageError
 from simplenn.nn.train import (DEFAULT_LEARNING_RATE, DEFAULT_LOSS, TrainConfig, TrainingDiverged, settings, train)
 
 DIGITS_LAYERS = (64, 100, 30, 10)
@@ -40,6 +41,7 @@ def strict_json(text: str):
     return json.loads(text, parse_constant=refuse)
 
 
+@pytest.mark.slow
 def test_defaults_learn_real_mnist(mnist_5k):
     """The tutorial's 784-100-30-10 network, train's defaults, 10 epochs on 4,000 real MNIST digits: ≥ 0.90 on 1,000.
 
@@ -56,6 +58,7 @@ def test_defaults_learn_real_mnist(mnist_5k):
     assert np.trace(result.confusion.to_numpy()) == round(result.test_accuracy * 1000)
 
 
+@pytest.mark.slow
 def test_tutorial_preset_runs_and_reports_its_lower_accuracy(tmp_path, capsys):
     """`--preset tutorial` (sigmoid loss, learning rate 0.01) trains, and its JSON tells the (poor) accuracy as is.
 
@@ -85,7 +88,7 @@ def test_flags_override_the_preset_and_the_defaults():
     assert settings("tutorial", learning_rate=0.5, epochs=None) == {
         "epochs": 10, "batch_size": 32, "learning_rate": 0.5, "loss": "sigmoid"}
     assert settings(None, loss="sigmoid")["learning_rate"] == DEFAULT_LEARNING_RATE
-    with pytest.raises(UsageError, match="^--preset: 'keras' is not one of tutorial"):
+    with pytest.raises(UsageError, match="^preset: 'keras' is not one of tutorial"):
         settings("keras")
 
 
@@ -128,11 +131,12 @@ def test_unwritable_out_is_a_one_line_error_and_leaves_no_temp_file(tmp_path, mo
 
     monkeypatch.setattr(confusion_chart.Figure, "savefig", read_only)
     result = train(load_digits(), TrainConfig(DIGITS_LAYERS, epochs=1))
-    with pytest.raises(UsageError, match=r"^--out: cannot write .*confusion.png: Read-only file system$"):
+    with pytest.raises(UsageError, match=r"^out_dir: cannot write .*confusion.png: Read-only file system$"):
         confusion_chart.write_confusion(result.confusion, "t", tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loss, learning_rate", [("softmax", 0.1), ("sigmoid", 0.5)])
 def test_digits_training_learns(digits, loss, learning_rate):
     """64-100-30-10, batch 16, 10 epochs, seed 0, on 1348 train / 449 test digits: test accuracy ≥ 0.90.
@@ -171,22 +175,23 @@ def test_training_runs_on_a_named_device(digits):
 @pytest.mark.parametrize(
     "kwargs, option",
     [
-        ({"layers": (64,)}, "--layers"),
-        ({"layers": (64, 0, 10)}, "--layers"),
-        ({"layers": DIGITS_LAYERS, "epochs": 0}, "--epochs"),
-        ({"layers": DIGITS_LAYERS, "batch_size": -1}, "--batch-size"),
-        ({"layers": DIGITS_LAYERS, "batch_size": 2.5}, "--batch-size"),
-        ({"layers": DIGITS_LAYERS, "learning_rate": 0.0}, "--learning-rate"),
-        ({"layers": DIGITS_LAYERS, "learning_rate": -0.1}, "--learning-rate"),
+        ({"layers": (64,)}, "layers"),
+        ({"layers": (64, 0, 10)}, "layers"),
+        ({"layers": DIGITS_LAYERS, "epochs": 0}, "epochs"),
+        ({"layers": DIGITS_LAYERS, "batch_size": -1}, "batch_size"),
+        ({"layers": DIGITS_LAYERS, "batch_size": 2.5}, "batch_size"),
+        ({"layers": DIGITS_LAYERS, "learning_rate": 0.0}, "learning_rate"),
+        ({"layers": DIGITS_LAYERS, "learning_rate": -0.1}, "learning_rate"),
     ],
 )
 def test_bad_config_is_a_usage_error(kwargs, option):
-    with pytest.raises(UsageError, match=f"^{option}"):
+    with pytest.raises(FieldError, match=f"^{option}: ") as err:  # the field below the CLI …
         TrainConfig(**kwargs)
+    assert str(err.value.as_flag(train_cmd.FIELD_FLAGS)).startswith(f"--{option.replace('_', '-')}: ")  # … its flag
 
 
 def test_layers_must_fit_the_data(digits):
-    with pytest.raises(UsageError, match="^--layers: the digits data needs input size 64 and output size 10"):
+    with pytest.raises(UsageError, match="^layers: the digits data needs input size 64 and output size 10"):
         train(digits, TrainConfig((784, 100, 30, 10), epochs=1))
 
 

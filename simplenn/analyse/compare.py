@@ -1,14 +1,9 @@
-"""Compare two runs cell by cell: new / base median step time with a CI, and which cells regressed.
+"""Compare two runs cell by cell: new / base step time with a CI, and which cells regressed.
 
-Decision rule (documented in the output): a cell is a **regression** when the 95 % CI of its ratio new/base lies
-entirely above 1 + threshold/100, an **improvement** when it lies entirely below 1 / (1 + threshold/100);
-everything else is "no significant change". With ≥ 2 rounds on both sides the CI is the hierarchical bootstrap
-(rounds, then blocks), widened for the few rounds seen (precision.few_rounds_factor): two runs of unchanged code
-on this machine differ by far more than one process's blocks show, and a gate that cries wolf on unchanged code
-gets switched off. Measured here (same-code pairs of `run --quick`, 20 cell pairs each, load 4–9 on 2 vCPUs):
-with `--rounds 2` the former rule (ratio > 1 + threshold and a block-bootstrap CI above 1) flagged 11 cells, the
-same rule with the hierarchical CI 5, the CI-outside-the-band rule with the hierarchical CI 4, this rule 0; with
-`--rounds 3`: 12, 7, 5 and 0. With one round a side the CI holds no run-to-run variation and the output says so.
+The decision rule is `simplenn.analyse.gate.Gate` (one named rule, documented there; checked on a simulated machine
+and on same-code pairs of real runs: docs/statistics.md). With one round a side there is no variance between runs
+to test against: those cells get no verdict (exit status NO_VERDICT_EXIT from the command) unless --sigma supplies
+one.
 
 Which cells the verdict covers (coverage, lost cells, the same run refused) is simplenn.analyse.coverage's job.
 """
@@ -17,25 +12,29 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from simplenn.analyse.coverage import (cell_status, check_min_coverage, refuse_same_run, require_coverage,
                                        status_line)
 from simplenn.analyse.display import markdown_table, split_constant
-from simplenn.core.errors import UsageError
+from simplenn.core.dimensions import MATCH
+from simplenn.core.errors import FieldError
 from simplenn.analyse.report.tables import measured, only_ok, require_ok
 from simplenn.store.completeness import partial_runs
-from simplenn.store.results import Results, machine_of, machine_versions
-from simplenn.analyse.intervals import few_rounds_factor, median_ci_of, ratio_ci, ratio_ci_label, reproducibility, widen
+from simplenn.store.results import Results
+from simplenn.analyse.gate import IMPROVEMENT, NO_VERDICT, REGRESSION, SAME, Gate  # noqa: F401 — re-exported
+from simplenn.analyse.intervals import (WITHIN_PROCESS, cell_estimate, padded_logs, ratio_ci, ratio_ci_label,
+                                        reproducibility, reproducibility_label, round_medians)
 from simplenn.core.units import time_unit
 
-# What makes two cells "the same measurement" in two runs; the run and its timing details do not.
-MATCH_KEYS = ["device", "impl", "mode", "loss", "dtype", "jit", "widths", "batch_size"]
 TABLE_COLUMNS = ["base_median_s", "new_median_s", "base_ci_low_s", "base_ci_high_s", "new_ci_low_s", "new_ci_high_s",
-                 "ratio", "ci_low", "ci_high", "verdict"]
-REGRESSION, IMPROVEMENT, SAME = "regression", "improvement", "no significant change"
+                 "n_rounds_base", "n_rounds_new", "ratio", "ci_low", "ci_high", "p_adj", "verdict"]
+# Keys a reproducibility σ̂ is given per group of, when they vary between the matched cells.
+SIGMA_GROUP_KEYS = ["device", "impl", "mode"]
 DEFAULT_MIN_COVERAGE_PCT = 50.0
 LOST_EXIT = 3  # the command's exit status when a base cell that was ok is not ok in new (1: a regression)
+NO_VERDICT_EXIT = 4  # … when cells got no verdict (one round a side, no --sigma) and nothing else failed
 
 
 @dataclass(frozen=True)
@@ -52,12 +51,14 @@ class Comparison:
     not_ok: tuple[str, ...] = ()  # cells present on both sides, not ok in base (so not lost)
     lost: tuple[str, ...] = ()  # cells ok in base but not ok in new: a gate failure
     partial: tuple[str, ...] = ()  # one line per side that does not hold its whole plan
-    rounds: int = 1  # the fewer rounds of the two sides: ≥ 2 makes every CI hierarchical
+    rounds: int = 1  # the fewer rounds of the two sides: ≥ 2 gives every cell a verdict
+    gate: Gate = Gate()
 
     @property
-    def reproducibility(self) -> dict[str, float]:
+    def reproducibility(self) -> dict:
         """How far the two runs disagree over all matched cells (precision.reproducibility)."""
-        return reproducibility(self.table)
+        groups = [k for k in SIGMA_GROUP_KEYS if k in self.table and self.table[k].nunique() > 1]
+        return reproducibility(self.table, groups)
     n_base_cells: int = 0
     n_matched: int = 0  # cells of base that new also has
 
@@ -75,6 +76,11 @@ class Comparison:
         return not self.regressions.empty
 
     @property
+    def unjudged(self) -> pd.DataFrame:
+        """Matched ok cells without a verdict (one round a side and no --sigma)."""
+        return self.table[self.table["verdict"] == NO_VERDICT]
+
+    @property
     def has_lost(self) -> bool:
         """True when a base cell that was ok is not ok in new: the gate fails whatever the ratios say."""
         return bool(self.lost)
@@ -89,69 +95,75 @@ def _identity(res: Results) -> set[tuple[str, str]]:
     """(label, chip or CPU model) of every machine in the results: equal labels on different hardware still differ."""
     ids = set()
     for run, label in res.table[["run", "machine"]].drop_duplicates().itertuples(index=False):
-        m = machine_of(res.runs, run)
-        ids.add((str(label), str(m.get("chip") or m.get("cpu_model") or "")))
+        ids.add((str(label), res.meta(run).chip_or_cpu))
     return ids
 
 
 def _side_label(res: Results) -> str:
     parts = []
     for run, label in res.table[["run", "machine"]].drop_duplicates().itertuples(index=False):
-        tf = machine_versions(machine_of(res.runs, run)).get("tensorflow")
+        tf = res.meta(run).versions.get("tensorflow")
         parts.append(f"{run} on {label}" + (f", TF {tf}" if tf else ""))
     return "; ".join(parts)
 
 
-def check_threshold(threshold_pct: float) -> float:
+def check_threshold(threshold_pct: float, field: str = "threshold_pct") -> float:
     if isinstance(threshold_pct, bool) or not (isinstance(threshold_pct, (int, float)) and math.isfinite(threshold_pct)
                                                and threshold_pct > 0):
-        raise UsageError(f"--threshold: must be a number > 0 (percent), got {threshold_pct!r}")
+        raise FieldError(field, f"must be a number > 0 (percent), got {threshold_pct!r}")
     return float(threshold_pct)
+
+
+def check_sigma(sigma_pct: float | None) -> float | None:
+    return None if sigma_pct is None else check_threshold(sigma_pct, "sigma_pct")
 
 
 def _keys(cross_machine: bool) -> list[str]:
     # Within one machine the machine label is part of a cell's identity; across machines it is what differs.
-    return MATCH_KEYS if cross_machine else ["machine", *MATCH_KEYS]
+    return MATCH if cross_machine else ["machine", *MATCH]
 
 
-def _ratio_table(base: pd.DataFrame, new: pd.DataFrame, keys: list[str], threshold_pct: float,
-                 seed: int) -> pd.DataFrame:
+def _ratio_table(base: pd.DataFrame, new: pd.DataFrame, keys: list[str], gate: Gate, seed: int) -> pd.DataFrame:
     both = pd.concat([base.assign(_side="base"), new.assign(_side="new")], ignore_index=True)
     both = only_ok(measured(both), "step_s")
-    limit = 1 + threshold_pct / 100
-
-    def one(group: pd.DataFrame) -> pd.Series:
+    rows, base_meds, new_meds, blocks = [], [], [], []
+    for key, group in both.groupby(keys, sort=True):
         b, n = group[group["_side"] == "base"], group[group["_side"] == "new"]
         if b.empty or n.empty:
-            return pd.Series({c: math.nan for c in TABLE_COLUMNS[:-1]})
-        # Two runs are independent: their rounds are not paired. median(new) / median(base).
-        ratio, low, high = ratio_ci(n["step_s"], b["step_s"], n["round"], b["round"], paired=False, seed=seed)
-        low, high = widen(ratio, low, high, few_rounds_factor(min(b["round"].nunique(), n["round"].nunique())))
-        (b_low, b_high), (n_low, n_high) = (median_ci_of(s["step_s"], s["round"], seed=seed) for s in (b, n))
-        return pd.Series({"base_median_s": float(b["step_s"].median()), "new_median_s": float(n["step_s"].median()),
-                          "base_ci_low_s": b_low, "base_ci_high_s": b_high, "new_ci_low_s": n_low,
-                          "new_ci_high_s": n_high, "ratio": ratio, "ci_low": low, "ci_high": high})
-
-    if both.empty:
+            continue
+        (b_est, b_low, b_high), (n_est, n_low, n_high) = (cell_estimate(s["step_s"], s["round"]) for s in (b, n))
+        rows.append({**dict(zip(keys, key)), "base_median_s": b_est, "new_median_s": n_est, "base_ci_low_s": b_low,
+                     "base_ci_high_s": b_high, "new_ci_low_s": n_low, "new_ci_high_s": n_high,
+                     "n_rounds_base": b["round"].nunique(), "n_rounds_new": n["round"].nunique()})
+        base_meds.append(round_medians(b["step_s"], b["round"])), new_meds.append(round_medians(n["step_s"], n["round"]))
+        blocks.append((b, n))
+    if not rows:
         return pd.DataFrame(columns=keys + TABLE_COLUMNS)
-    table = both.groupby(keys, sort=True).apply(one, include_groups=False).dropna(subset=["ratio"]).reset_index()
-    table["verdict"] = [
-        REGRESSION if lo > limit else IMPROVEMENT if hi < 1 / limit else SAME
-        for r, lo, hi in zip(table["ratio"], table["ci_low"], table["ci_high"])
-    ]
+    table = pd.DataFrame(rows)
+    j = gate.judge(padded_logs(new_meds), padded_logs(base_meds))
+    table["ratio"], table["ci_low"], table["ci_high"] = j.ratio, j.ci_low, j.ci_high
+    table["p_adj"] = np.minimum(1.0, j.p_slower * j.m)
+    table["verdict"] = j.verdict
+    for i in np.flatnonzero(j.verdict == NO_VERDICT):
+        # No variance between runs to judge by: show the within-process CI, labelled as such by ci_text.
+        b, n = blocks[i]
+        table.loc[i, ["ratio", "ci_low", "ci_high"]] = ratio_ci(n["step_s"], b["step_s"], n["round"], b["round"],
+                                                                paired=False, seed=seed)
     return table[keys + TABLE_COLUMNS]
 
 
 def compare(base: Results, new: Results, threshold_pct: float = 10.0,
             across_machines: bool = False, seed: int = 0,
-            min_coverage_pct: float = DEFAULT_MIN_COVERAGE_PCT) -> Comparison:
+            min_coverage_pct: float = DEFAULT_MIN_COVERAGE_PCT, sigma_pct: float | None = None) -> Comparison:
     """Match the cells of two runs and return new/base ratios with CIs, regressions, and unmatched cells.
 
-    Runs from different machines are refused (UsageError naming --across-machines) unless `across_machines`;
+    Runs from different machines are refused (a FieldError naming across_machines) unless `across_machines`;
     then each side must hold one machine and the result is labelled a cross-machine comparison. So is a pair
-    in which fewer than `min_coverage_pct` % of base's cells (or none) have a match in new.
+    in which fewer than `min_coverage_pct` % of base's cells (or none) have a match in new. `sigma_pct` is a
+    between-run σ for cells measured in one round a side (see gate.Gate).
     """
     threshold_pct = check_threshold(threshold_pct)
+    gate = Gate(threshold_pct=threshold_pct, sigma_pct=check_sigma(sigma_pct))
     min_coverage_pct = check_min_coverage(min_coverage_pct)
     refuse_same_run(base, new)
     require_ok(base, "base")
@@ -160,10 +172,11 @@ def compare(base: Results, new: Results, threshold_pct: float = 10.0,
     cross = base_ids != new_ids
     if cross and not across_machines:
         names = lambda ids: ", ".join(sorted(f"{label}" + (f" ({hw})" if hw and hw != label else "") for label, hw in ids))
-        raise UsageError(f"base was measured on {names(base_ids)} but new on {names(new_ids)}; times from different "
-                         "machines are not comparable cell by cell — pass --across-machines to compare them anyway")
+        raise FieldError("", f"base was measured on {names(base_ids)} but new on {names(new_ids)}; times from "
+                             "different machines are not comparable cell by cell — pass {across_machines} to compare "
+                             "them anyway", ("across_machines",))
     if cross and (len(base_ids) > 1 or len(new_ids) > 1):
-        raise UsageError("--across-machines compares one machine with one machine; give one run on each side")
+        raise FieldError("across_machines", "compares one machine with one machine; give one run on each side")
     keys = _keys(cross)
     base_cells, new_cells = cell_status(base.table, keys), cell_status(new.table, keys)
     status = base_cells.merge(new_cells, how="outer", left_index=True, right_index=True, suffixes=("_base", "_new"))
@@ -171,13 +184,13 @@ def compare(base: Results, new: Results, threshold_pct: float = 10.0,
     only_new = status[status["status_base"].isna()]
     paired = status.dropna(subset=["status_base", "status_new"])
     require_coverage(base_cells, new_cells, keys, len(paired), min_coverage_pct)
-    table = _ratio_table(base.table, new.table, keys, threshold_pct, seed)
+    table = _ratio_table(base.table, new.table, keys, gate, seed)
     lost = paired[(paired["status_base"] == "ok") & (paired["status_new"] != "ok")]
     not_ok = paired[(paired["status_base"] != "ok")]
     rounds = min(int(only_ok(measured(r.table), "step_s")["round"].nunique()) for r in (base, new))
     return Comparison(
         table=table, threshold_pct=threshold_pct, base_label=_side_label(base), new_label=_side_label(new),
-        cross_machine=cross, rounds=rounds,
+        cross_machine=cross, rounds=rounds, gate=gate,
         only_in_base=tuple(only_base["cell_id_base"]),
         only_in_new=tuple(only_new["cell_id_new"]),
         not_ok=tuple(status_line(r) for r in not_ok.itertuples()),
@@ -187,32 +200,30 @@ def compare(base: Results, new: Results, threshold_pct: float = 10.0,
     )
 
 
-def rule_text(threshold_pct: float) -> str:
+def rule_text(gate: Gate) -> str:
     """The decision rule in one sentence, for the printed output."""
-    limit = 1 + threshold_pct / 100
-    return (f"ratio = new / base median step time (> 1: new is slower); regression = the ratio's 95 % CI entirely "
-            f"above {limit:.3g}; improvement = the CI entirely below {1 / limit:.3g}")
+    return "ratio = new / base step time (> 1: new is slower); " + gate.text()
 
 
-def ci_text(rounds: int) -> str:
-    """Which CI the table shows (and the verdict reads)."""
-    if rounds < 2:
-        return (ratio_ci_label(rounds) + ": two runs of unchanged code can differ by more than it shows; measure "
-                "both with --rounds 3 or more before trusting a verdict.")
-    return (f"{ratio_ci_label(rounds)}, widened ×{few_rounds_factor(rounds):.1f} on the log scale for {rounds} rounds "
-            "(t quantile with rounds − 1 degrees of freedom; more rounds, narrower CI).")
+FIX_ONE_ROUND = ("measure both runs with --rounds 3 or more (the default), or pass --sigma PCT, the σ̂ that "
+                 "`compare` prints for two runs of unchanged code on this machine")
+
+
+def ci_text(rounds: int, gate: Gate) -> str:
+    """Which CI the table shows, and what the verdict can see."""
+    if rounds >= 2:
+        return (f"{ratio_ci_label(rounds, paired=False)}, with each cell's variance as the test uses it; p_adj = the "
+                "one-sided p of 'new is no slower' × m (Bonferroni).")
+    if gate.sigma_pct is not None:
+        return (f"One round a side: the test uses the supplied between-run σ {gate.sigma_pct:g} % per run (normal "
+                "quantiles); the CI shown is the same.")
+    return (f"One round a side: the CI shown is a bootstrap over one round's blocks, {WITHIN_PROCESS}. There is no "
+            f"variance between runs to judge by, so no cell gets a verdict: {FIX_ONE_ROUND}.")
 
 
 def reproducibility_text(result: Comparison) -> str:
     """The reproducibility figure: how far apart two runs of the same grid are, cell by cell."""
-    r = result.reproducibility
-    if not r.get("n_cells"):
-        return "Reproducibility: no cell matched."
-    return (f"Reproducibility over {r['n_cells']} matched cells (for two runs of the same code on the same machine, "
-            f"this is how much a difference must exceed to be real here): |new/base − 1| median "
-            f"{r['median_abs_pct']:.1f} %, 90th percentile {r['p90_abs_pct']:.1f} %, max {r['max_abs_pct']:.1f} % "
-            f"(from |log ratio|); cells whose median CI holds the other run's median, both ways: "
-            f"{100 * r['share_ci_holds_other']:.0f} %.")
+    return reproducibility_label(result.reproducibility, result.rounds)
 
 
 def format_comparison(result: Comparison) -> str:
@@ -223,10 +234,11 @@ def format_comparison(result: Comparison) -> str:
     shown = pd.DataFrame({
         **{k: t[k] for k in keys},
         f"base_median_{unit.name}": unit.of(t["base_median_s"]), f"new_median_{unit.name}": unit.of(t["new_median_s"]),
-        "ratio_x": t["ratio"], "ci95_low_x": t["ci_low"], "ci95_high_x": t["ci_high"], "verdict": t["verdict"],
+        "ratio_x": t["ratio"], "ci95_low_x": t["ci_low"], "ci95_high_x": t["ci_high"], "p_adj": t["p_adj"],
+        "verdict": t["verdict"],
     })
-    shown, constant = split_constant(shown, ["machine", *MATCH_KEYS])
-    lines = [result.title, rule_text(result.threshold_pct), ci_text(result.rounds), "",
+    shown, constant = split_constant(shown, ["machine", *MATCH])
+    lines = [result.title, rule_text(result.gate), ci_text(result.rounds, result.gate), "",
              *([constant] if constant else []), markdown_table(shown), "", reproducibility_text(result)]
     if result.cross_machine:
         lines.insert(1, "Different machines: ratios mix hardware and software differences.")
@@ -242,8 +254,11 @@ def format_comparison(result: Comparison) -> str:
         k = len(result.lost)
         lines.append(f"Gate failure: {k} cell{'s' if k != 1 else ''} ok in base {'are' if k != 1 else 'is'} not ok "
                      "in new: " + ", ".join(result.lost))
-    n = len(result.regressions)
+    n, unjudged = len(result.regressions), len(result.unjudged)
+    if unjudged:
+        lines.append(f"{unjudged} of {len(result.table)} cells got no verdict (one round a side): {FIX_ONE_ROUND}.")
     lines.append(f"{n} regression{'s' if n != 1 else ''} beyond {result.threshold_pct:g} %" if n else
+                 "No verdict: the gate cannot pass what it could not judge." if unjudged else
                  f"No regression beyond {result.threshold_pct:g} %"
                  + (" among the cells ok on both sides; the gate fails on the lost cells above." if result.lost
                     else "."))

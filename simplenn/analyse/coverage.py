@@ -15,14 +15,14 @@ from __future__ import annotations
 import pandas as pd
 
 from simplenn.analyse.report.tables import first_non_ok, measured
-from simplenn.core.errors import UsageError
+from simplenn.core.errors import FieldError, UsageError
 from simplenn.store.results import Results
 
 
 def check_min_coverage(min_coverage_pct: float) -> float:
     if isinstance(min_coverage_pct, bool) or not (isinstance(min_coverage_pct, (int, float))
                                                   and 0 <= min_coverage_pct <= 100):
-        raise UsageError(f"--min-coverage: must be a percentage from 0 to 100, got {min_coverage_pct!r}")
+        raise FieldError("min_coverage_pct", f"must be a percentage from 0 to 100, got {min_coverage_pct!r}")
     return float(min_coverage_pct)
 
 
@@ -50,10 +50,10 @@ def require_coverage(base_cells: pd.DataFrame, new_cells: pd.DataFrame, keys: li
     if n_matched and pct >= min_coverage_pct:
         return
     what = ("no cell of new matches a cell of base" if not n_matched else
-            f"only {n_matched} of base's {n_base} cells ({pct:.0f} %) have a match in new, below --min-coverage "
+            f"only {n_matched} of base's {n_base} cells ({pct:.0f} %) have a match in new, below {{min_coverage_pct}} "
             f"{min_coverage_pct:g} %")
-    raise UsageError(f"{what}; keys that differ: {differing_keys(base_cells, new_cells, keys)}. "
-                     "A comparison of too few cells cannot pass a regression gate")
+    raise FieldError("", f"{what}; keys that differ: {differing_keys(base_cells, new_cells, keys)}. "
+                         "A comparison of too few cells cannot pass a regression gate", ("min_coverage_pct",))
 
 
 def cell_status(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
@@ -67,7 +67,7 @@ def cell_status(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 
 def refuse_same_run(base: Results, new: Results) -> None:
     """The same run on both sides (by run id; the command also checks paths) passes for ever: refuse it."""
-    ids = lambda res: {m.get("run_id") for m in res.runs.values() if m.get("run_id")}
+    ids = lambda res: {m.run_id for m in res.runs.values() if m.run_id}
     same = sorted(ids(base) & ids(new))
     if same:
         raise UsageError(f"base and new hold the same run (run id {same[0]}): a run compared with itself or its copy "

@@ -7,7 +7,7 @@ import importlib
 import signal
 import sys
 
-from simplenn.core.errors import UsageError
+from simplenn.core.errors import FieldError, UsageError
 from simplenn.system import plugins
 
 COMMANDS = ("info", "train", "run", "profile", "report", "compare", "share")
@@ -34,6 +34,10 @@ def main(argv: list[str] | None = None) -> int:
         try:
             plugins.plugin_paths()  # a bad SIMPLENN_PLUGIN fails here, before any worker starts
             return int(args.func(args) or 0)
+        except FieldError as e:  # raised below the CLI naming a field: say the flag that sets it
+            flags = getattr(importlib.import_module(f"simplenn.cli.{args.command}"), "FIELD_FLAGS", {})
+            print(f"simplenn-bench {args.command}: error: {e.as_flag(flags)}", file=sys.stderr)
+            return 2
         except UsageError as e:
             print(f"simplenn-bench {args.command}: error: {e}", file=sys.stderr)
             return 2

@@ -5,6 +5,9 @@ import json
 import sys
 
 from simplenn.cli import _args
+from simplenn.measure.runners import PACKAGES
+
+FIELD_FLAGS = {"logical_cpus": "--logical-cpus"}  # fields named below the CLI (FieldError) -> this command's flags
 
 
 def add_parser(sub) -> None:
@@ -23,7 +26,7 @@ def collect(logical_cpus: int = 1, ceiling: bool = True) -> dict:
 
     devices.setup_logical_cpus(logical_cpus)
     present = devices.list_devices()
-    fp = machine.fingerprint()
+    fp = machine.fingerprint(packages=PACKAGES)
     out = {
         "machine": fp,
         "setup_warnings": machine.setup_warnings(fp, sys.version_info[:3]),
@@ -31,7 +34,7 @@ def collect(logical_cpus: int = 1, ceiling: bool = True) -> dict:
         "gpu_missing_reason": None if any(d.kind == "gpu" for d in present) else devices.gpu_missing_reason(),
     }
     if ceiling:
-        out["ceilings"] = [probe_ceiling(d.name).to_dict() for d in present]
+        out["ceilings"] = [probe_ceiling(d.name).to_record().to_json() for d in present]
     return out
 
 

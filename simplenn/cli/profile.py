@@ -9,7 +9,8 @@ from datetime import datetime
 from pathlib import Path
 
 from simplenn.cli import _args
-from simplenn.core.cases import DEFAULT_WIDTHS, IMPLS, MODES
+from simplenn.core.cases import DEFAULT_WIDTHS, MODES
+from simplenn.measure.runners import IMPLS
 
 DEFAULT_BATCH_SIZES = (32, 2048)
 
@@ -45,7 +46,8 @@ def run(args) -> int:
     from simplenn.core.cases import Case
     from simplenn.core.errors import FieldError, UsageError
     from simplenn.store import profiles
-    from simplenn.sweep.run import now, resolve_devices
+    from simplenn.sweep.ask import now
+    from simplenn.sweep.run import resolve_devices
     from simplenn.sweep.worker import Worker, WorkerError
     from simplenn.system import machine
 

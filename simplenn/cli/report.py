@@ -8,6 +8,8 @@ from pathlib import Path
 
 from simplenn.core.errors import UsageError
 
+FIELD_FLAGS = {"out_dir": "--out"}  # fields named below the CLI -> this command's flags
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("report", help="tables and charts (report.md, summary.csv, *.png) from run folders")

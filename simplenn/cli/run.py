@@ -9,136 +9,81 @@ from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
 
-from simplenn.core import validate
-from simplenn.cli import _args
+from simplenn.core import files, validate
+from simplenn.measure.runners import PACKAGES
 from simplenn.core.errors import FieldError, UsageError
-from simplenn.sweep.presets import available, load_preset
-from simplenn.sweep.config import (CONFIG_KEYS, FIELD_FLAGS, KEYS, QUICK, SUSTAINED, ConfigKey, SweepConfig,
-                                   check_one_base)
+from simplenn.sweep import config as sweep_config
+from simplenn.sweep.config import KEYS, ConfigKey
+from simplenn.sweep.presets import available
 
-# How each list kind is parsed, from a flag's text or a sweep.toml value written as text. Scalar keys carry their
-# own check (ConfigKey.check), which serves the flag (through validate.flag) and the TOML value alike.
-PARSERS = {"devices": lambda s: [x for x in s.split(",") if x.strip()], "ints": _args.int_list,
-           "cells": lambda s: [x.strip() for x in s.split(",") if x.strip()],
-           "hidden": _args.widths_list}
-METAVARS = {"seconds": "S", "seconds0": "S", "count": "N", "seed": "N", "fraction": "F"}
-GRID_FLAGS = tuple(k.name for k in KEYS)
-PRESET_KEYS = ("quick", "sustained")  # sweep.toml booleans that pick a preset
+GRID_FLAGS = tuple(k.name for k in KEYS if k.flag)
+# A key's flag is its name in kebab case, but for these (kept for existing scripts).
+FLAG_NAMES = {"impls": "--impl"}
+# Fields that only the CLI sets: a file the run writes, the files its configuration comes from.
+OWN_FLAGS = {"run_dir": "--out", "resume": "--resume", "config": "--config", "preset": "--preset", "quick": "--quick",
+             "sustained": "--sustained"}
 
 
-def _parser_for(key: ConfigKey):
-    if key.check:
-        return validate.flag(key.check)
-    return _args.choice_list(key.choices) if key.kind == "choices" else PARSERS[key.kind]
+def flag_of(key: ConfigKey) -> str:
+    return FLAG_NAMES.get(key.name, "--" + key.name.replace("_", "-"))
+
+
+# Field or key name (as FieldError names it below the CLI) -> the `run` flag that sets it.
+FIELD_FLAGS = {**{field: flag_of(sweep_config.BY_NAME[key]) for field, key in sweep_config.FIELD_KEYS.items()},
+               **{k.name: flag_of(k) for k in KEYS}, **OWN_FLAGS}
+
+
+def as_flag(e: FieldError) -> UsageError:
+    """A FieldError from below the CLI, naming the flag that sets its field."""
+    return e.as_flag(FIELD_FLAGS)
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("run", help="measure a device × batch size × widths grid into a run folder")
     g = p.add_argument_group("grid (flags override --config, which overrides --preset/--quick/--sustained and defaults)")
     for key in KEYS:
-        g.add_argument(key.flag, dest=key.name, type=_parser_for(key), metavar=METAVARS.get(key.kind, "LIST"),
-                       help=key.help)
+        if key.flag:
+            g.add_argument(flag_of(key), dest=key.name, type=validate.flag(key.check), metavar=key.metavar,
+                           help=key.help_text)
     g.add_argument("--config", type=Path, metavar="TOML", help="a sweep.toml with the same keys (batch_sizes = [...])")
     # Not an argparse mutually exclusive group: sweep.toml can pick a base grid too, and one rule
     # (sweep.config.check_one_base) refuses two, whichever way they were asked for.
-    g.add_argument("--quick", action="store_true", help="a reduced grid (about a minute on a 2-core machine)")
+    g.add_argument("--quick", action="store_true", help="the quick preset: a reduced grid (about a minute on a "
+                   "2-core machine)")
     g.add_argument("--preset", metavar="NAME", choices=available(),
-                        help="a named, versioned grid: standard (the grid every machine runs for results/machines/, "
-                             "see results/README.md); --config and flags still override it, and run.json says which")
+                   help="a named, versioned grid: standard (the grid every machine runs for results/machines/, see "
+                        "results/README.md), quick, sustained; --config and flags still override it, and run.json "
+                        "says which")
     g.add_argument("--sustained", action="store_true",
-                        help="for fanless laptops: 5 s cool-down between cells, 0.2 s blocks, 2-6 s per cell")
+                   help="the sustained preset, for fanless laptops: 5 s cool-down between cells, 0.2 s blocks, "
+                        "2-6 s per cell")
     p.add_argument("--out", type=Path, metavar="DIR", help="new run folder (default results/runs/<time>-<machine>)")
     p.add_argument("--resume", type=Path, metavar="DIR", help="continue an interrupted run folder")
     p.add_argument("--json", action="store_true", help="print the run folder and per-cell summaries as JSON")
     p.set_defaults(func=run)
 
 
-def _load_toml(path: Path) -> dict:
-    try:
-        import tomllib
-    except ImportError:  # Python 3.10
-        import tomli as tomllib
-    if not path.is_file():
-        raise UsageError(f"--config: {path} does not exist")
-    try:
-        data = tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise UsageError(f"--config: {path} is not valid TOML ({e})") from None
-    allowed = CONFIG_KEYS + PRESET_KEYS
-    unknown = sorted(set(data) - set(allowed))
-    if unknown:
-        raise UsageError(f"--config: unknown keys {unknown} in {path}; allowed: {', '.join(allowed)}")
-    return _normalise_toml(data, path)
-
-
-def _normalise_toml(data: dict, path: Path) -> dict:
-    """TOML values in the same form the flags produce (lists of ints, hidden-size tuples, …)."""
-    out = {}
-    keys = {k.name: k for k in KEYS}
-    for name, value in data.items():
-        option = f"--config: {path}: key {name!r}"
-        if name in PRESET_KEYS or keys[name].check:
-            out[name] = (validate.boolean if name in PRESET_KEYS else keys[name].check)(value, option)
-            continue
-        try:
-            if isinstance(value, bool) and name == "jit":
-                value = "on" if value else "off"
-            if isinstance(value, list):
-                value = ",".join("x".join(map(str, v)) if isinstance(v, list) else str(v) for v in value)
-            out[name] = _parser_for(keys[name])(str(value))
-        except Exception as e:  # noqa: BLE001 — argparse type errors carry the message we want
-            raise UsageError(f"{option}: {e}") from None
-    return out
-
-
-def _preset_values(args) -> dict:
-    """The --preset's grid in the form the flags produce ({} without --preset)."""
-    if not getattr(args, "preset", None):
-        return {}
-    p = load_preset(args.preset)
-    return _normalise_toml(p.config, Path(f"preset {p.name} v{p.version}"))
-
-
-def _overrides(args) -> dict:
-    """What --config and the flags set, in the form the flags produce."""
-    values = _load_toml(args.config) if args.config else {}
-    values.update({k: getattr(args, k) for k in GRID_FLAGS if getattr(args, k, None) is not None})
-    return values
-
-
-def preset_meta(args) -> dict | None:
-    """run.json's `preset`: name, version and the keys --config or flags changed (then the grid is not the preset's)."""
-    if not getattr(args, "preset", None):
-        return None
-    return {**load_preset(args.preset).to_meta(), "overrides": sorted(_overrides(args))}
+def config_sources(args) -> tuple[str | None, Path | None, dict]:
+    """(preset, sweep.toml, overrides) for sweep.config.load_config, from the parsed `run` flags: --quick and
+    --sustained are the preset switches of the overrides, as `quick = true` is one of a sweep.toml."""
+    switches = {name: True for name in sweep_config.PRESET_SWITCHES if getattr(args, name, False)}
+    return args.preset, args.config, {**{k: getattr(args, k, None) for k in GRID_FLAGS}, **switches}
 
 
 def build_config(args):
-    """SweepConfig from defaults < --preset/--quick/--sustained < TOML < flags."""
-    values = {**_preset_values(args), **_overrides(args)}
-    toml = f"--config {args.config}" if getattr(args, "config", None) else "sweep.toml"
-    picked = [f"--preset {args.preset}"] if getattr(args, "preset", None) else []
-    grid: dict = {}
-    for name, base in (("quick", QUICK), ("sustained", SUSTAINED)):
-        in_toml = values.pop(name, False)
-        if getattr(args, name, False) or in_toml:
-            picked += [f"--{name}"] if getattr(args, name, False) else []
-            picked += [f"{toml}: {name} = true"] if in_toml else []
-            grid.update(base)
-    check_one_base(picked)
-    for key in KEYS:
-        if key.name not in values:
-            continue
-        value = values[key.name]
-        if key.name == "widths":
-            grid["wide_hidden"] = ()  # hidden sizes given: measured at every batch size, none only at wide_batch
-        if key.name == "jit":
-            value = [v == "on" for v in value]
-        grid[key.grid_key] = tuple(value) if isinstance(value, list) else value
+    """The SweepConfig the `run` flags ask for (sweep.config.load_config), errors naming their flags."""
     try:
-        return SweepConfig.from_dict(grid)
+        return sweep_config.load_config(*config_sources(args))
     except FieldError as e:
-        raise e.as_flag(FIELD_FLAGS) from None
+        raise as_flag(e) from None
+
+
+def preset_meta(args) -> dict | None:
+    """run.json's `preset` (sweep.config.preset_meta), errors naming their flags."""
+    try:
+        return sweep_config.preset_meta(*config_sources(args))
+    except FieldError as e:
+        raise as_flag(e) from None
 
 
 def _default_out(label: str) -> Path:
@@ -172,7 +117,7 @@ def run(args) -> int:
 
 def _resume(run_dir: Path, held: ExitStack):
     """The stored state of `run_dir`, locked for this process; say what a resume will measure before it starts."""
-    from simplenn.store import lock, results
+    from simplenn.store import lock, runfolder
     from simplenn import sweep
 
     sweep.resume_state(run_dir)  # a missing or foreign folder is refused before anything is locked
@@ -181,16 +126,16 @@ def _resume(run_dir: Path, held: ExitStack):
     left, total = sweep.cells_left(state)
     if state.meta["status"] == "complete":
         if left:
-            raise UsageError(f"--resume: {run_dir}/{results.RUN_FILE} says complete but {results.SAMPLES_FILE} lacks "
+            raise UsageError(f"--resume: {run_dir}/{runfolder.RUN_FILE} says complete but {runfolder.SAMPLES_FILE} lacks "
                              f"{left} of its {total} cells (emptied or cut short?); nothing was changed. Measure again "
                              "into a new folder")
         print(f"{run_dir}: complete ({total} of {total} cells); nothing to measure, the run is left unchanged",
               file=sys.stderr)
         return state
-    torn = results.RunWriter(run_dir).drop_torn_tail()
+    torn = runfolder.RunWriter(run_dir).drop_torn_tail()
     if torn:
         print(f"warning: {torn}", file=sys.stderr)
-    empty = f" ({results.SAMPLES_FILE} holds no cell yet: every cell is measured)" if left == total else ""
+    empty = f" ({runfolder.SAMPLES_FILE} holds no cell yet: every cell is measured)" if left == total else ""
     print(f"{run_dir}: {left} of {total} cells left to measure{empty}", file=sys.stderr)
     return state
 
@@ -198,13 +143,12 @@ def _resume(run_dir: Path, held: ExitStack):
 def _start(args, held: ExitStack):
     """A new run folder, created and locked for this process, with its plan written; and the worker it started."""
     from simplenn.system import machine, preflight
-    from simplenn.core import files
     from simplenn.store import lock
     from simplenn import sweep
 
     config = build_config(args)
     guard_warnings = preflight.require_loadable_tensorflow()
-    fp = machine.fingerprint(Path.cwd())
+    fp = machine.fingerprint(Path.cwd(), PACKAGES)
     warnings = list(guard_warnings) + machine.preflight_warnings(fp)
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
@@ -220,7 +164,7 @@ def _start(args, held: ExitStack):
             (out / lock.LOCK_FILE).unlink()
             out.rmdir()
         if isinstance(e, FieldError):
-            raise e.as_flag(FIELD_FLAGS) from None
+            raise as_flag(e) from None
         raise
     for note in state.meta["unsupported_before_run"]:
         print(f"unsupported (recorded, not run): {note}", file=sys.stderr)
@@ -260,7 +204,8 @@ def _finish(state, as_json: bool) -> int:
         _summary.print_summary(state, table, answers)
     hint = f"what was measured is saved; resume with: simplenn-bench run --resume {shlex.quote(str(state.run_dir))}"
     if state.error:  # a write failed (disk full, read-only): exit 2 like any other bad-environment error
-        print(f"simplenn-bench run: error: {state.error}; {hint}", file=sys.stderr)
+        error = as_flag(state.error) if isinstance(state.error, FieldError) else state.error
+        print(f"simplenn-bench run: error: {error}; {hint}", file=sys.stderr)
         return 2
     if state.interrupted:
         signum = state.stopped_by or signal.SIGINT

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from simplenn.core.errors import UsageError
 
+FIELD_FLAGS = {"dest": "--dest", "name": "--name"}  # fields named below the CLI (FieldError) -> flags
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("share", help="check a finished run (complete, nothing private) and publish it into results/machines/")

@@ -9,6 +9,11 @@ from simplenn.cli import _args
 from simplenn.nn.data import DATASETS
 from simplenn.nn.train import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_LEARNING_RATE, DEFAULT_LOSS, PRESETS, settings
 
+# Fields named below the CLI (FieldError) -> this command's flags.
+FIELD_FLAGS = {"logical_cpus": "--logical-cpus", "preset": "--preset", "layers": "--layers", "epochs": "--epochs",
+               "batch_size": "--batch-size", "learning_rate": "--learning-rate", "data": "--data",
+               "dataset": "--dataset", "out_dir": "--out"}
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train the MLP and report loss, accuracy, precision and F1 per epoch")

@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 
+from simplenn.core.dimensions import COLUMN_OF, DIMENSIONS, FIELD_OF
 from simplenn.core.errors import FieldError
 
 DEFAULT_WIDTHS: tuple[int, ...] = (784, 100, 30, 10)
 LOSSES = ("sigmoid", "softmax")
 DTYPES = ("float32", "float16", "float64")
-IMPLS = ("scratch", "keras", "torch", "jax", "mlx")
 MODES = ("per-call", "in-graph")
 STATUSES = ("ok", "invalid", "unsupported", "oom", "crashed", "timeout", "skipped")
 
@@ -129,7 +129,8 @@ def step_matmuls(batch_size: int, layer_sizes: tuple[int, ...]) -> tuple[MatMul,
 class Case:
     """One benchmark cell. `device` is any TensorFlow device name ('CPU:0', 'GPU:0', 'CPU:1').
 
-    `layer_sizes` lists every layer (input, hidden…, output); files on disk keep the key "widths" for it.
+    `layer_sizes` lists every layer (input, hidden…, output); files on disk keep the key "widths" for it. Each
+    field is one of simplenn.core.dimensions.DIMENSIONS, which says its column and its role in the key sets.
     """
 
     device: str
@@ -147,7 +148,8 @@ class Case:
             raise FieldError("batch_size", f"batch size must be a positive integer, got {self.batch_size!r}")
         check_choice(self.loss, LOSSES, "loss")
         check_choice(self.dtype, DTYPES, "dtype")
-        check_choice(self.impl, IMPLS, "impl")
+        if not self.impl or not isinstance(self.impl, str):  # which ones exist is simplenn.measure.runners' to say
+            raise FieldError("impl", f"must name an implementation, got {self.impl!r}")
         check_choice(self.mode, MODES, "mode")
         if not self.device:
             raise FieldError("device", "empty device name")
@@ -191,40 +193,33 @@ class Case:
         return "-".join(parts)
 
     def to_dict(self) -> dict:
-        """The case as stored on disk: field names, except that layer_sizes is kept under "widths"."""
-        return {("widths" if k == "layer_sizes" else k): (list(v) if k == "layer_sizes" else v)
-                for k, v in asdict(self).items()}
+        """The case as stored on disk: one key per dimension (its column name: layer_sizes under "widths")."""
+        return {COLUMN_OF[f.name]: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)
+                for f in fields(self)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Case":
-        """The inverse of to_dict (unknown keys ignored)."""
+        """The inverse of to_dict (unknown keys ignored; field names are read too)."""
         names = {f.name for f in fields(cls)}
-        kwargs = {k: v for k, v in d.items() if k in names}
-        kwargs["layer_sizes"] = tuple(d["widths"] if "widths" in d else d["layer_sizes"])
+        kwargs = {FIELD_OF.get(k, k): v for k, v in d.items() if FIELD_OF.get(k, k) in names}
+        kwargs["layer_sizes"] = tuple(kwargs["layer_sizes"])
         return cls(**kwargs)
 
+    def columns(self) -> dict:
+        """The case as the tidy table holds it: one column per dimension (widths as '784x100x30x10'), and hidden."""
+        values = {COLUMN_OF[f.name]: getattr(self, f.name) for f in fields(self)}
+        return {**values, "widths": self.widths_label, "hidden": self.hidden}
 
-def unsupported_reason(case: Case, backend: str) -> str | None:
+    def key(self, *without: str) -> tuple:
+        """The case's values of every dimension but those named (field or column names): what other cases share."""
+        return tuple(getattr(self, d.field) for d in DIMENSIONS if d.field not in without and d.column not in without)
+
+
+def backend_reason(case: Case, backend: str) -> str | None:
     """Why this case cannot run on a device with this backend ('metal', 'cuda', 'none'), or None.
 
-    Covers the implementation's limits (keras/torch/mlx have no in-graph mode) and the device's (Metal).
-
-    Known before anything runs, so the cell is reported `unsupported` instead of failing or, worse, silently
-    running on the CPU.
+    The device's limits; an implementation's own are declared in its runner module (simplenn.measure.runners).
     """
-    if case.impl == "keras" and case.mode == "in-graph":
-        return "keras is timed through train_on_batch (one call per step); in-graph mode is not available for it"
-    if case.impl == "torch":
-        if case.mode == "in-graph":
-            return "torch runs eagerly, one Python call per step; in-graph mode is not available for it"
-        if case.jit:
-            return "torch.compile is not benchmarked; --jit applies to TensorFlow's XLA only"
-    if case.impl == "mlx":
-        if case.mode == "in-graph":
-            return ("mlx is timed one mx.compile'd call per step; in-graph mode (n steps in one graph) "
-                    "is not built for it")
-        if case.jit:
-            return "--jit applies to TensorFlow's XLA only; the mlx step is always mx.compile'd"
     if backend == "metal":
         if case.jit:
             return "XLA (--jit) is not available on Metal: 'Could not find compiler for platform METAL'"

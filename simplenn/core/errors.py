@@ -7,15 +7,27 @@ class UsageError(ValueError):
 
 
 class FieldError(UsageError):
-    """Bad value of a named field (`Case.batch_size`, `Settings.min_time_s`, …); the CLI renames the field to its flag."""
+    """Bad value of a named field (`Case.batch_size`, `Settings.min_time_s`, an output folder, …); the CLI renames the
+    field to its flag (cli/__init__.main, from the subcommand's FIELD_FLAGS). No field (""): the detail alone.
 
-    def __init__(self, field: str, detail: str):
-        super().__init__(f"{field}: {detail}")
-        self.field, self.detail = field, detail
+    The detail may name other fields as "{name}" for each name in `mentions` ("below {min_time_s} 1 s"): below the
+    CLI they read as the field names, in the CLI as their flags.
+    """
+
+    def __init__(self, field: str, detail: str, mentions: tuple[str, ...] = ()):
+        self.field, self.detail, self.mentions = field, detail, tuple(mentions)
+        super().__init__(self._text({}))
+
+    def _text(self, flags: dict[str, str]) -> str:
+        detail = self.detail
+        for name in self.mentions:
+            detail = detail.replace("{" + name + "}", flags.get(name, name))
+        head = flags.get(self.field, self.field)
+        return f"{head}: {detail}" if head else detail
 
     def as_flag(self, flags: dict[str, str]) -> UsageError:
-        """The same error naming the command-line flag that sets the field (the field's name when none does)."""
-        return UsageError(f"{flags.get(self.field, self.field)}: {self.detail}")
+        """The same error naming the command-line flags that set the field and the fields it mentions."""
+        return UsageError(self._text(flags))
 
 
 class Terminated(KeyboardInterrupt):

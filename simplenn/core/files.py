@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from simplenn.core.errors import UsageError
+from simplenn.core.errors import FieldError
 
 _REASONS = {
     errno.ENOSPC: "no space left on the device (disk full)",
@@ -30,24 +30,25 @@ _REASONS = {
 }
 
 
-class WriteError(UsageError):
-    """A file or folder that could not be written; the message names the path, the reason and the flag if any."""
+class WriteError(FieldError):
+    """A file or folder that could not be written; the message names the path, the reason and the field if any
+    (the CLI renames the field to its flag: run_dir → --out)."""
 
 
 def write_error(path: Path | str, error: OSError, flag: str | None = None, verb: str = "cannot write") -> WriteError:
-    """The one-line error for an OSError at `path`, e.g. '--out: cannot write r/run.json: disk full'."""
+    """The one-line error for an OSError at `path`, e.g. 'run_dir: cannot write r/run.json: disk full'.
+
+    `flag` names what the path is: a field below the CLI (run_dir, out_dir), or a flag when the CLI writes itself."""
     reason = _REASONS.get(error.errno or 0) or error.strerror or error.__class__.__name__
-    prefix = f"{flag}: " if flag else ""
-    return WriteError(f"{prefix}{verb} {path}: {reason}")
+    return WriteError(flag or "", f"{verb} {path}: {reason}")
 
 
 def ensure_dir(path: Path | str, flag: str | None = None) -> Path:
     """Create the folder `path` (and its parents) unless it exists; a file in the way is a one-line error."""
     path = Path(path)
     if path.is_symlink() and not path.exists():
-        prefix = f"{flag}: " if flag else ""
-        raise WriteError(f"{prefix}cannot create the folder {path}: it is a symbolic link to {os.readlink(path)}, "
-                         "which does not exist; create the target or remove the link")
+        raise WriteError(flag or "", f"cannot create the folder {path}: it is a symbolic link to {os.readlink(path)}, "
+                                     "which does not exist; create the target or remove the link")
     if path.exists() and not path.is_dir():
         raise write_error(path, OSError(errno.EEXIST, "exists"), flag, "cannot create the folder")
     try:

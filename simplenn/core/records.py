@@ -1,43 +1,197 @@
-"""The one schema of samples.jsonl records (required keys and their types) and its check.
+"""The records of samples.jsonl as frozen dataclasses (`CellRecord`, `CeilingRecord`), the plan's `PlanItem`, and
+the one check of a record read from disk (`check_record`) and the loader rule `once_per_round`.
 
-A cell record is what `sweep` appends for one planned cell: the Measurement's `to_record()` plus the plan's seq,
-round and sentinel flag. A ceiling record is one device's matmul probe (`measure.Ceiling.to_dict()`).
-Optional keys are checked only when present; unknown keys are allowed (older and newer writers add some).
+A cell record is built in one way: `measure()` returns a `CellRecord` of its Case, the worker places it in the
+plan with `planned(item)` (seq, round, sentinel: the plan item it was sent), and the parent adds what it saw
+(thermal state, wall time) with `dataclasses.replace`; a cell the worker never measured (skipped, crashed,
+timed out) is `CellRecord.failed(item, status, reason)`. `to_json()` is the line written, `from_json()` checks
+a line and reads it back. The required keys and the type of every key derive from the dataclass fields, so the
+file schema and the code cannot drift apart. Unknown keys are allowed (older and newer writers add some).
 """
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from simplenn.core.cases import STATUSES, Case
+from simplenn.core.dimensions import COLUMN_OF
 
 _INT = (int,)
 _NUM = (int, float)
 
-# key -> (types, required); bools are never ints or numbers here.
-CELL = {
-    "seq": (_INT, True), "id": ((str,), True), "case": ((dict,), True), "status": ((str,), True),
-    "block_s": ((list,), True), "n_steps": (_INT, False), "round": (_INT, False), "sentinel": ((bool,), False),
-    "reason": ((str,), False), "trace_s": (_NUM, False), "final_loss": (_NUM, False), "peak_bytes": (_NUM, False),
-    "backend": ((str,), False), "device_kind": ((str,), False), "wall_s": (_NUM, False),
-    "precision": (_NUM, False), "imprecise": ((bool,), False), "worker_pid": (_INT, False),
-}
-CASE = {
-    "device": ((str,), True), "batch_size": (_INT, True), "widths": ((list,), True), "loss": ((str,), False),
-    "dtype": ((str,), False), "jit": ((bool,), False), "impl": ((str,), False), "mode": ((str,), False),
-}
-CEILING = {"device": ((str,), True), "gflops": (_NUM, True), "n_steps": (_INT, False), "block_s": ((list,), False)}
+
+class RecordError(ValueError):
+    """A record that does not fit the schema; the message names the key ('key 'seq' is missing')."""
+
+
+@dataclass(frozen=True)
+class PlanItem:
+    """One planned measurement: its place in the run, the Case, the round, and whether it is the sentinel."""
+
+    seq: int
+    case: Case
+    round: int = 0
+    sentinel: bool = False
+
+    def to_json(self) -> dict:
+        return {"seq": self.seq, "id": self.case.id, "case": self.case.to_dict(), "round": self.round,
+                "sentinel": self.sentinel}
+
+    @classmethod
+    def from_json(cls, d: Mapping) -> "PlanItem":
+        return cls(d["seq"], Case.from_dict(d["case"]), d.get("round", 0), d.get("sentinel", False))
+
+
+@dataclass(frozen=True)
+class CellRecord:
+    """One measured (or failed, or skipped) cell: its plan item, status, every raw block time and what was checked."""
+
+    case: Case
+    status: str
+    seq: int = 0
+    round: int = 0
+    sentinel: bool = False
+    reason: str = ""
+    n_steps: int | None = 0  # steps per timed block
+    block_s: tuple[float, ...] = ()
+    calibration_s: tuple[float, ...] = ()
+    trace_s: float | None = None
+    peak_bytes: float | None = None
+    placement: dict = field(default_factory=dict)
+    final_loss: float | None = None
+    n_traces: int | None = None
+    backend: str = "none"
+    device_kind: str = ""  # "cpu", "gpu", …: the device's kind (default: read from the device name)
+    # The relative half-width of the median's 95 % CI when timing stopped (None: unknown, < 6 blocks); the target
+    # it was timed to is the run's `precision`.
+    precision_reached: float | None = None
+    imprecise: bool = False  # stopped at max_time_s (or max_blocks) short of the target precision: a warning
+    worker_pid: int | None = None
+    thermal_before: str | None = None
+    thermal_after: str | None = None
+    wall_s: float | None = None
+    measured: str | None = None  # when, ISO 8601 UTC
+    id: str = ""  # the cell id as written (Case.id when built here)
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            object.__setattr__(self, "id", self.case.id)
+        if not self.device_kind:
+            object.__setattr__(self, "device_kind", self.case.device.split(":")[0].lower())
+        object.__setattr__(self, "block_s", tuple(self.block_s))
+        object.__setattr__(self, "calibration_s", tuple(self.calibration_s))
+
+    @property
+    def item(self) -> PlanItem:
+        """The plan item this record answers."""
+        return PlanItem(self.seq, self.case, self.round, self.sentinel)
+
+    def planned(self, item: PlanItem, **context: Any) -> "CellRecord":
+        """This measurement placed in the plan (seq, round, sentinel of `item`), with `context` (e.g. worker_pid)."""
+        if item.case != self.case:
+            raise RecordError(f"a record of {self.case.id} cannot answer plan item {item.seq} ({item.case.id})")
+        return replace(self, seq=item.seq, round=item.round, sentinel=item.sentinel, **context)
+
+    @classmethod
+    def failed(cls, item: PlanItem, status: str, reason: str, **context: Any) -> "CellRecord":
+        """A planned cell that was not measured: skipped, crashed, timed out, or failed in the worker."""
+        return cls(item.case, status, reason=reason, **context).planned(item)
+
+    def to_json(self) -> dict:
+        """The samples.jsonl line (a JSON object)."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        lists = {"block_s": list(self.block_s), "calibration_s": list(self.calibration_s)}
+        return {"kind": "cell", **values, **lists, "case": self.case.to_dict()}
+
+    @classmethod
+    def from_json(cls, rec: Any) -> "CellRecord":
+        """A checked record read back (RecordError naming the key when it does not fit); unknown keys are ignored."""
+        problem = check_record(rec)
+        if problem or rec["kind"] != "cell":
+            raise RecordError(problem or f"not a cell record (kind {rec['kind']!r})")
+        known = {f.name for f in fields(cls)} - {"case"}
+        return cls(Case.from_dict(rec["case"]), **{k: v for k, v in rec.items() if k in known})
+
+
+@dataclass(frozen=True)
+class CeilingRecord:
+    """One device's matmul ceiling probe (simplenn.measure.ceiling), at the start or the end of a run."""
+
+    device: str
+    gflops: float
+    dtype: str = "float32"
+    shape: tuple[int, ...] = ()
+    n_steps: int | None = None
+    block_s: tuple[float, ...] = ()
+    probes: tuple[dict, ...] = ()
+    formula: str = ""
+    transpose_a: bool | None = None  # the best probe's matmul: (m×k)@(k×n) with the operands as the step has them
+    transpose_b: bool | None = None
+    matmul: str | None = None  # its label, e.g. '(8192×784)ᵀ @ (8192×100)'
+    tf_threads: dict = field(default_factory=dict)  # TensorFlow's intra/inter-op thread settings in the worker
+    failed_matmuls: tuple[dict, ...] = ()  # the step's matmuls whose probe failed (out of memory, a crash): left out
+    phase: str | None = None  # "start" or "end" of the run
+    measured: str | None = None
+
+    def to_json(self) -> dict:
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {"kind": "ceiling", **values,
+                **{k: list(values[k]) for k in ("shape", "block_s", "probes", "failed_matmuls")}}
+
+    @classmethod
+    def from_json(cls, rec: Any) -> "CeilingRecord":
+        problem = check_record(rec)
+        if problem or rec["kind"] != "ceiling":
+            raise RecordError(problem or f"not a ceiling record (kind {rec['kind']!r})")
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in rec.items() if k in known})
+
+
+def best_ceilings(records: list[dict]) -> dict[str, float]:
+    """Device -> its ceiling GFLOP/s: probed at the start and the end of a run, the faster probe is the better
+    estimate of what the device can do."""
+    ceilings: dict[str, float] = {}
+    for r in records:
+        if r.get("kind") == "ceiling" and r.get("gflops"):
+            ceilings[r["device"]] = max(r["gflops"], ceilings.get(r["device"], 0.0))
+    return ceilings
+
+
+# ------------------------------------------------------------------------- the schema, derived from the classes
+
+
+def _schema(cls: type, required: tuple[str, ...], on_disk: Mapping[str, str] | None = None) -> dict:
+    """JSON key -> (accepted types, required) from a dataclass's fields and type hints; None is allowed when optional."""
+    hints = typing.get_type_hints(cls)
+    out = {}
+    for f in fields(cls):
+        hint = hints[f.name]
+        options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+        kinds = {typing.get_origin(t) or t for t in options} - {type(None)}
+        accepted = (_NUM if float in kinds else _INT if int in kinds else (str,) if str in kinds else
+                    (bool,) if bool in kinds else (list,) if tuple in kinds else (dict,))
+        out[(on_disk or {}).get(f.name, f.name)] = (accepted, f.name in required)
+    return out
+
+
+CELL = {**_schema(CellRecord, ("seq", "case", "status", "block_s", "id")), "case": ((dict,), True)}
+# The dimensions every format has had; the later ones default to what files without them meant.
+CASE = _schema(Case, ("device", "batch_size", "layer_sizes"), COLUMN_OF)
+CEILING = _schema(CeilingRecord, ("device", "gflops"))
 KINDS = {"cell": CELL, "ceiling": CEILING}
 
 
-def _type_name(types: tuple[type, ...]) -> str:
+def _type_name(types_: tuple[type, ...]) -> str:
     return {_INT: "an integer", _NUM: "a number", (str,): "a string", (dict,): "an object", (list,): "a list",
-            (bool,): "true or false"}[types]
+            (bool,): "true or false"}[types_]
 
 
 def _check_keys(rec: dict, schema: dict, where: str = "") -> str | None:
-    for key, (types, required) in schema.items():
+    for key, (types_, required) in schema.items():
         if key not in rec:
             if required:
                 return f"key {where + key!r} is missing"
@@ -45,8 +199,8 @@ def _check_keys(rec: dict, schema: dict, where: str = "") -> str | None:
         value = rec[key]
         if value is None and not required:
             continue
-        if isinstance(value, bool) and bool not in types or not isinstance(value, types):
-            return f"key {where + key!r} must be {_type_name(types)}, got {value!r}"
+        if isinstance(value, bool) and bool not in types_ or not isinstance(value, types_):
+            return f"key {where + key!r} must be {_type_name(types_)}, got {value!r}"
     return None
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from collections.abc import Sequence
 
 import numpy as np
@@ -88,3 +89,106 @@ def bootstrap_ratio_ci(
     alpha = (1 - confidence) / 2
     low, high = np.quantile(ratios, [alpha, 1 - alpha])
     return (float(np.median(a) / np.median(b)), float(low), float(high))
+
+
+def t_sf(t: np.ndarray | float, df: np.ndarray | int) -> np.ndarray:
+    """P(T > t) for Student's t with integer `df` ≥ 1 (elementwise; df may be an array). df = inf gives the normal.
+
+    The closed forms for integer degrees of freedom (Abramowitz & Stegun 26.7.3–4: a finite series in cos θ with
+    θ = atan(t/√df)), so the package needs no scipy; tests/test_stats.py holds them against scipy.stats.t.
+    """
+    t, df = np.broadcast_arrays(np.asarray(t, dtype=float), np.asarray(df, dtype=float))
+    out = np.full(t.shape, np.nan)
+    normal = df > 1e6  # beyond this the series would take forever and the normal is exact to ~1e-6
+    if normal.any():
+        out[normal] = 0.5 * np.vectorize(math.erfc)(t[normal] / math.sqrt(2))
+    finite = ~normal & (df >= 1) & ~np.isnan(t)
+    if finite.any():
+        tt, nu = t[finite], df[finite].astype(int)
+        theta = np.arctan(np.abs(tt) / np.sqrt(nu))
+        c2, s = np.cos(theta) ** 2, np.sin(theta)
+        odd = nu % 2 == 1
+        # A(t|ν) = P(|T| ≤ |t|), summed term by term up to the largest ν needed.
+        term = np.where(odd, s * np.sqrt(c2), s)  # odd: sinθ·cosθ; even: sinθ
+        total = np.where(odd & (nu > 1), term, np.where(odd, 0.0, term))
+        k = 1
+        while True:
+            # term ratio: odd ν: (2k)/(2k+1)·cos²θ over k = 1.. (ν−3)/2; even ν: (2k−1)/(2k)·cos²θ over k = 1.. (ν−2)/2
+            term = term * c2 * np.where(odd, 2 * k / (2 * k + 1), (2 * k - 1) / (2 * k))
+            live = np.where(odd, k <= (nu - 3) // 2, k <= (nu - 2) // 2)
+            if not live.any():
+                break
+            total = total + np.where(live, term, 0.0)
+            k += 1
+        a = np.where(odd, 2 / np.pi * (theta + total), total)
+        out[finite] = np.where(tt >= 0, (1 - a) / 2, (1 + a) / 2)
+    return out if out.ndim else float(out)
+
+
+def t_quantile(p: float, df: int | float) -> float:
+    """The p-quantile of Student's t with integer `df` ≥ 1 (df = inf: the normal), by bisection on t_sf."""
+    if not 0 < p < 1:
+        raise ValueError(f"p must be in (0, 1), got {p}")
+    return _t_quantile(float(p), float(df))
+
+
+@lru_cache(maxsize=4096)
+def _t_quantile(p: float, df: float) -> float:
+    if p < 0.5:
+        return -_t_quantile(1 - p, df)
+    low, high = 0.0, 1.0
+    while float(t_sf(high, df)) > 1 - p:
+        high *= 2
+    for _ in range(100):
+        mid = (low + high) / 2
+        low, high = (mid, high) if float(t_sf(mid, df)) > 1 - p else (low, mid)
+        if high - low < 1e-12 * max(1.0, high):
+            break
+    return (low + high) / 2
+
+
+def _beta_inc(a: float, b: float, x: float) -> float:
+    """The regularized incomplete beta function I_x(a, b), by its continued fraction (modified Lentz)."""
+    if x <= 0:
+        return 0.0
+    if x >= 1:
+        return 1.0
+    if x > (a + 1) / (a + b + 2):  # the fraction converges fast only below this point
+        return 1.0 - _beta_inc(b, a, 1 - x)
+    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)) / a
+    tiny = 1e-300
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1)
+    d = 1 / (d if abs(d) > tiny else tiny)
+    f = d
+    for m in range(1, 500):
+        for numerator in (m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+                          -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))):
+            d = 1 + numerator * d
+            d = 1 / (d if abs(d) > tiny else tiny)
+            c = 1 + numerator / c
+            c = c if abs(c) > tiny else tiny
+            f *= c * d
+        if abs(c * d - 1) < 1e-14:
+            break
+    return front * f
+
+
+def f_sf(f: float, df1: float, df2: float) -> float:
+    """P(F > f) for Fisher's F with (df1, df2) degrees of freedom."""
+    if f <= 0:
+        return 1.0
+    return _beta_inc(df2 / 2, df1 / 2, df2 / (df2 + df1 * f))
+
+
+@lru_cache(maxsize=4096)
+def f_quantile(p: float, df1: float, df2: float) -> float:
+    """The p-quantile of Fisher's F with (df1, df2) degrees of freedom, by bisection on f_sf."""
+    low, high = 0.0, 1.0
+    while f_sf(high, df1, df2) > 1 - p:
+        high *= 2
+    for _ in range(200):
+        mid = (low + high) / 2
+        low, high = (mid, high) if f_sf(mid, df1, df2) > 1 - p else (low, mid)
+        if high - low < 1e-10 * max(1.0, high):
+            break
+    return (low + high) / 2

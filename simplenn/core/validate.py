@@ -1,7 +1,8 @@
 """Checks of configuration values, shared by the flags and the TOML file: one validation path for both.
 
 Each check takes a value of the type TOML would give (flag text is first turned into one by `literal`) and an
-option name for the message, and returns the value or raises `ConfigValueError`, a one-line UsageError.
+option name for the message, and returns the value or raises `ConfigValueError`, a one-line UsageError. A list
+check also takes comma-separated text ("1,8,32") and its own output, so checking a value twice changes nothing.
 """
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ def integer(value: Any, option: str, minimum: int | None = None) -> int:
     return value
 
 
-def seed(value: Any, option: str = "--seed") -> int:
+def seed(value: Any, option: str = "seed") -> int:
     """A seed: a non-negative integer (a negative seed cannot seed NumPy or TensorFlow's stateless ops)."""
     return integer(value, option, minimum=0)
 
@@ -82,6 +83,72 @@ def boolean(value: Any, option: str) -> bool:
     if not isinstance(value, bool):
         raise ConfigValueError(option, f"must be true or false (without quotes), got {value!r}")
     return value
+
+
+def _items(value: Any) -> list[str]:
+    """A list value as text items: "a,b" text, one scalar, or a TOML list (a list inside it: hidden sizes 100x30)."""
+    if isinstance(value, (list, tuple)):
+        return [_item(v) for v in value]
+    return [p.strip() for p in _item(value).split(",") if p.strip()]
+
+
+def _item(v: Any) -> str:
+    if isinstance(v, bool):  # TOML true/false in an on/off list
+        return "on" if v else "off"
+    if isinstance(v, (list, tuple)):
+        return "x".join(map(str, v)) if v else "none"
+    return str(v).strip()
+
+
+def _not_allowed(option: str, what: str, text: str, allowed: str) -> ConfigValueError:
+    return ConfigValueError(option, f"{what}: {text!r} is not allowed; {allowed}")
+
+
+def text_list(value: Any, option: str) -> tuple[str, ...]:
+    """Comma-separated names (devices: cpu, gpu, all, CPU:0, …), checked where they are resolved."""
+    return tuple(_items(value))
+
+
+def int_list(value: Any, option: str) -> tuple[int, ...]:
+    """'1,8,32' or [1, 8, 32] -> (1, 8, 32): every entry a positive integer."""
+    items = _items(value)
+    values = [int(v) for v in items if _INT_TEXT.fullmatch(v)]
+    if not items or len(values) < len(items) or any(v <= 0 for v in values):
+        raise _not_allowed(option, "list", ",".join(items) or str(value), "give comma-separated positive integers, e.g. 1,8,32")
+    return tuple(values)
+
+
+def hidden_list(value: Any, option: str) -> tuple[tuple[int, ...], ...]:
+    """'100x30,256x256' or ["100x30", [256, 256]] -> ((100, 30), (256, 256)); 'none' is no hidden layer."""
+    items, out = _items(value), []
+    for item in items:
+        dims = () if item == "none" else tuple(int(d) if _INT_TEXT.fullmatch(d) else 0 for d in item.split("x"))
+        if any(d <= 0 for d in dims):
+            raise _not_allowed(option, "widths", ",".join(items),
+                               "give hidden widths like 100x30,256x256 (positive integers joined by x)")
+        out.append(dims)
+    if not out:
+        raise _not_allowed(option, "widths", str(value), "give hidden widths like 100x30,256x256")
+    return tuple(out)
+
+
+def choice_list(allowed: tuple[str, ...]) -> Callable[[Any, str], tuple[str, ...]]:
+    """A check of comma-separated values each from `allowed`."""
+
+    def check(value: Any, option: str) -> tuple[str, ...]:
+        items = _items(value)
+        bad = [v for v in items if v not in allowed]
+        if not items or bad:
+            # Name the offending entries, not the whole list: 'scratch,nonsense' is wrong only in 'nonsense'.
+            raise _not_allowed(option, "list", ",".join(bad) or str(value), f"allowed values: {', '.join(allowed)}")
+        return tuple(items)
+
+    return check
+
+
+def on_off_list(value: Any, option: str) -> tuple[bool, ...]:
+    """'off,on', true or ["off", "on"] -> (False, True)."""
+    return tuple(v == "on" for v in choice_list(("off", "on"))(value, option))
 
 
 def flag(check: Callable[[Any, str], T]) -> Callable[[str], T]:

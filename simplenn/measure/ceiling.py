@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from simplenn.core.cases import Case, MatMul, flops_per_step, step_matmuls
+from simplenn.core.records import CeilingRecord
 from simplenn.measure.cell import Settings, time_blocks
 
 SQUARE = MatMul(1024, 1024, 1024, role="square")
@@ -67,12 +68,13 @@ class Ceiling:
     def gflops(self) -> float:
         return self.best.gflops
 
-    def to_dict(self) -> dict:
+    def to_record(self) -> CeilingRecord:
+        """The samples.jsonl record of this probe: its best matmul, every probe, the TF thread settings."""
         best = self.best.to_dict()
-        return {"kind": "ceiling", "device": self.device, "dtype": self.dtype,
-                **{k: best[k] for k in ("shape", "transpose_a", "transpose_b", "matmul", "n_steps", "block_s",
-                                        "gflops")},
-                "probes": [p.to_dict() for p in self.probes], "tf_threads": dict(self.threads), "formula": FORMULA}
+        return CeilingRecord(
+            self.device, best["gflops"], self.dtype, tuple(best["shape"]), best["n_steps"], tuple(best["block_s"]),
+            tuple(p.to_dict() for p in self.probes), FORMULA, transpose_a=best["transpose_a"],
+            transpose_b=best["transpose_b"], matmul=best["matmul"], tf_threads=dict(self.threads))
 
 
 def step_shapes(cases: Iterable[Case], min_share: float = MIN_SHARE) -> list[MatMul]:

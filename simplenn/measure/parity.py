@@ -21,11 +21,9 @@ import pandas as pd
 
 from simplenn.core.cases import DEFAULT_WIDTHS, Case
 
-# (rtol, atol) per dtype. Same device, different implementation: only the summation order differs.
+# (rtol, atol) per dtype. Same device, different implementation: only the summation order differs. An
+# implementation that needs another declares it in its runner module (`IMPL.tolerance`).
 IMPL_TOLERANCE = {"float32": (1e-4, 1e-6), "float64": (1e-9, 1e-12), "float16": (2e-2, 2e-3)}
-# MLX's CPU exp computes float64 through its float32 approximation (ml-explore/mlx#3047, open): its float64 step
-# agrees with scratch to ~4e-9 relative (measured), still 100× tighter than the float32 tolerance.
-IMPL_TOLERANCE_OVERRIDES = {("mlx", "float64"): (1e-6, 1e-9)}
 # Different devices: a GPU may also use TF32 matmuls (10-bit mantissa; CUDA Ampere+ by default in TF) or
 # reassociate reductions differently.
 DEVICE_TOLERANCE = {"float32": (2e-3, 1e-5), "float64": (1e-9, 1e-12), "float16": (2e-2, 2e-3)}
@@ -83,7 +81,7 @@ def impl_parity(
     loss: str = "sigmoid",
     n_steps: int = 5,
     seed: int = 0,
-    impls: Sequence[str] = ("keras", "torch", "jax"),
+    impls: Sequence[str] | None = None,
     device: str = "CPU:0",
     dtype: str = "float32",
     modes: Sequence[str] = ("per-call",),
@@ -94,14 +92,16 @@ def impl_parity(
     Columns: impl, mode, status ('ok' | 'mismatch' | 'unsupported'), reason, loss, ref_loss, loss_abs_diff,
     loss_rel_diff, weights_max_abs_diff, weights_max_rel_diff, rtol, atol, ok. The reference row (scratch
     per-call) is included; an implementation that cannot run is 'unsupported' with the reason, never an error.
+    `impls` defaults to every declared implementation.
     """
-    from simplenn.measure.runners import Unsupported  # noqa: PLC0415
+    from simplenn.measure.runners import DECLARED, Unsupported  # noqa: PLC0415
 
     base = dict(device=device, batch_size=batch_size, layer_sizes=tuple(layer_sizes), loss=loss, dtype=dtype)
     ref = run_steps(Case(**base), n_steps, seed)
     rows = []
-    for impl in ("scratch", *[i for i in impls if i != "scratch"]):
-        rtol, atol = tolerance or IMPL_TOLERANCE_OVERRIDES.get((impl, dtype), IMPL_TOLERANCE[dtype])
+    for impl in ("scratch", *[i for i in (DECLARED if impls is None else impls) if i != "scratch"]):
+        declared = DECLARED[impl].tolerance if impl in DECLARED else {}
+        rtol, atol = tolerance or declared.get(dtype, IMPL_TOLERANCE[dtype])
         for mode in modes:
             row = {"impl": impl, "mode": mode, "n_steps": n_steps, "rtol": rtol, "atol": atol, "ref_loss": ref.loss}
             try:

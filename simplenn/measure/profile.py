@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from simplenn.core.cases import Case, unsupported_reason
+from simplenn.core.cases import Case
+from simplenn.measure.runners import unsupported_reason
 from simplenn.core.timing import per_step_s
 from simplenn.measure.cell import Invalid, Settings, first_call, retrace_check, strict_device, time_blocks, validate
 from simplenn.measure.runners import Runner, Unsupported, runner

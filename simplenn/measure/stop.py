@@ -25,13 +25,17 @@ def rel_halfwidth(blocks: Sequence[float], confidence: float = CONFIDENCE) -> fl
 
 @dataclass(frozen=True)
 class StopRule:
-    """When a cell has been timed enough: tight enough, or out of time (then it is flagged imprecise)."""
+    """When a cell has been timed enough: tight enough, or out of time (then it is flagged imprecise).
 
-    precision: float = 0.02  # target: the median's 95 % CI within ±2 % of the median
-    max_time_s: float = 3.0  # of timed blocks, per cell
-    min_blocks: int = 6
-    min_time_s: float = 0.0
-    max_blocks: int = 1000
+    No defaults here: a rule is built from the timing `Settings` (`Settings.stop_rule()`), whose fields are the one
+    place the defaults are written.
+    """
+
+    precision: float  # target: the median's 95 % CI within ± this fraction of the median
+    max_time_s: float  # of timed blocks, per cell
+    min_blocks: int
+    min_time_s: float
+    max_blocks: int
 
     def done(self, blocks: Sequence[float]) -> bool:
         """True when timing can stop: the minimum is met, and the target precision or a limit is reached.

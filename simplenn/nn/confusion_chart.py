@@ -10,7 +10,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from simplenn.core.errors import UsageError
+from simplenn.core.errors import FieldError
 
 FILENAME = "confusion.png"
 
@@ -38,16 +38,16 @@ def confusion_figure(cm: pd.DataFrame, title: str) -> Figure:
 
 
 def prepare_out_dir(out: Path | str) -> Path:
-    """Create `out` (and parents) if needed; a one-line UsageError naming --out if it is a file or not writable."""
+    """Create `out` (and parents) if needed; a one-line FieldError naming out_dir if it is a file or not writable."""
     out = Path(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except FileExistsError:
-        raise UsageError(f"--out: {out} exists and is not a directory") from None
+        raise FieldError("out_dir", f"{out} exists and is not a directory") from None
     except OSError as e:
-        raise UsageError(f"--out: cannot create {out}: {e.strerror or e}") from None
+        raise FieldError("out_dir", f"cannot create {out}: {e.strerror or e}") from None
     if not os.access(out, os.W_OK | os.X_OK):
-        raise UsageError(f"--out: {out} is not writable")
+        raise FieldError("out_dir", f"{out} is not writable")
     return out
 
 
@@ -69,7 +69,7 @@ def save_png(fig: Figure, path: Path) -> Path:
     except OSError as e:
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
-        raise UsageError(f"--out: cannot write {path}: {e.strerror or e}") from None
+        raise FieldError("out_dir", f"cannot write {path}: {e.strerror or e}") from None
     return path
 
 

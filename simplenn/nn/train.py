@@ -12,7 +12,7 @@ import pandas as pd
 
 from simplenn.core.cases import check_positive, check_widths
 from simplenn.nn.data import Dataset
-from simplenn.core.errors import UsageError
+from simplenn.core.errors import FieldError
 from simplenn.nn.metrics import confusion, scores
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ PRESETS: dict[str, dict[str, object]] = {
 def settings(preset: str | None = None, **flags) -> dict[str, object]:
     """epochs, batch_size, learning_rate and loss: each flag that is not None, else the preset's, else the default."""
     if preset is not None and preset not in PRESETS:
-        raise UsageError(f"--preset: {preset!r} is not one of {', '.join(PRESETS)}")
+        raise FieldError("preset", f"{preset!r} is not one of {', '.join(PRESETS)}")
     chosen = {"epochs": DEFAULT_EPOCHS, "batch_size": DEFAULT_BATCH_SIZE, "learning_rate": DEFAULT_LEARNING_RATE,
               "loss": DEFAULT_LOSS, **PRESETS.get(preset, {})}
     return {k: flags[k] if flags.get(k) is not None else v for k, v in chosen.items()}
@@ -51,12 +51,12 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        check_widths(self.layers, "--layers")
+        check_widths(self.layers, "layers")
         for name in ("epochs", "batch_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise UsageError(f"--{name.replace('_', '-')}: must be a positive integer, got {value!r}")
-        check_positive(self.learning_rate, "--learning-rate")
+                raise FieldError(name, f"must be a positive integer, got {value!r}")
+        check_positive(self.learning_rate, "learning_rate")
 
 
 @dataclass(frozen=True)
@@ -126,10 +126,8 @@ def train(data: Dataset, config: TrainConfig, on_epoch: Callable[[EpochStats], N
     later number would be meaningless.
     """
     if config.layers[0] != data.in_dim or config.layers[-1] != data.n_classes:
-        raise UsageError(
-            f"--layers: the {data.name} data needs input size {data.in_dim} and output size {data.n_classes}, "
-            f"got {','.join(map(str, config.layers))}"
-        )
+        raise FieldError("layers", f"the {data.name} data needs input size {data.in_dim} and output size "
+                                   f"{data.n_classes}, got {','.join(map(str, config.layers))}")
     from simplenn.nn.model import Network, make_train_step, tf  # noqa: PLC0415
 
     rng = np.random.default_rng(config.seed)

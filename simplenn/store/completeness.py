@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from simplenn.store.results import Results
+from simplenn.store.runmeta import RunMeta, as_meta
 
 
 @dataclass(frozen=True)
@@ -33,8 +34,9 @@ class Completeness:
                 "its figures cover only what was measured")
 
 
-def completeness(meta: Mapping, table: pd.DataFrame) -> Completeness | None:
+def completeness(meta: RunMeta | Mapping, table: pd.DataFrame) -> Completeness | None:
     """How complete one run's rows (`table`) are against its run.json plan; None for a run with no stored plan."""
+    meta = as_meta(meta)
     plan = meta.get("plan")
     if not isinstance(plan, list) or not plan:
         return None
@@ -43,8 +45,8 @@ def completeness(meta: Mapping, table: pd.DataFrame) -> Completeness | None:
     done = [p for p in regular if (p["seq"], p["id"]) in recorded]
     rounds = {p.get("round", 0) for p in regular}
     missing_rounds = {p.get("round", 0) for p in regular if (p["seq"], p["id"]) not in recorded}
-    asked = (meta.get("grid") or {}).get("rounds") or len(rounds)
-    return Completeness(status=str(meta.get("status")), n_cells=len({p["id"] for p in done}),
+    asked = meta.grid.get("rounds") or len(rounds)
+    return Completeness(status=str(meta.status), n_cells=len({p["id"] for p in done}),
                         n_planned=len({p["id"] for p in regular}), n_rounds=len(rounds - missing_rounds),
                         rounds_asked=int(asked))
 

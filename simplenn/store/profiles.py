@@ -19,6 +19,7 @@ import pandas as pd
 from simplenn.core import files
 from simplenn.core.cases import Case
 from simplenn.store import opclasses, xplane
+from simplenn.store.runmeta import RunMeta, as_meta
 
 RUN_KEY = "profile"  # run.json: {"steps": …, "fresh": …, "cells": [record, …]}
 PROFILE_FILE = "profile.json"  # what `simplenn-bench profile` writes into its folder (same layout)
@@ -62,11 +63,12 @@ def _relative(path: Path, root: Path | None) -> str:
     return str(path.relative_to(root)) if root and path.is_relative_to(root) else str(path)
 
 
-def table(runs: Mapping[str, dict]) -> pd.DataFrame:
+def table(runs: Mapping[str, RunMeta | dict]) -> pd.DataFrame:
     """The profiled cells of every run (run.json `profile`, or a profile.json): one row per run × cell × class."""
     rows = []
     for run, meta in runs.items():
-        machine = (meta.get("machine") or {}).get("label", "unknown machine")
+        meta = as_meta(meta)
+        machine = meta.label
         for rec in ((meta.get(RUN_KEY) or {}).get("cells") or []):
             case = Case.from_dict(rec["case"])
             base = {"run": run, "machine": machine, "device": case.device, "impl": case.impl, "mode": case.mode,

@@ -30,8 +30,10 @@ from pathlib import Path
 from simplenn.core.cases import Case
 from simplenn.core.errors import Notice, UsageError
 from simplenn.system.machine import make_label
-from simplenn.measure.cell import CellResult
-from simplenn.store.results import Results, ResultsError, frame, rows, validate
+from simplenn.core.records import CellRecord
+from simplenn.store.results import Results, frame, rows, validate
+from simplenn.store.runfolder import ResultsError
+from simplenn.store.runmeta import RunMeta
 
 EXTRA_INFO_FORMAT = 1
 SOURCE = "pytest-benchmark"
@@ -45,8 +47,8 @@ VOLATILE_MACHINE_KEYS = ("power_source", "battery_percent", "thermal", "git_comm
 def load(path: Path | str) -> Results:
     """Results of a pytest-benchmark JSON file: the tidy table (results.COLUMNS, one row per timed round) and runs.
 
-    `runs` = {run name: {"machine": …, "grid": …, "source": "pytest-benchmark", …}}, the run name being the
-    file's stem. Raises ResultsError (a UsageError) for a missing, malformed or foreign file.
+    `runs` = {run name: RunMeta(machine=…, grid=…, source="pytest-benchmark", …)}, the run name being the file's
+    stem. Raises ResultsError (a UsageError) for a missing, malformed or foreign file.
     """
     path = Path(path)
     doc = _read(path)
@@ -71,15 +73,12 @@ def load(path: Path | str) -> Results:
     records = [_record(path, i, bench) for i, bench in enumerate(ours)]
     table = validate(frame(rows(run, machine["label"], records)), str(path))
     ours_meta = doc.get("simplenn") if isinstance(doc.get("simplenn"), dict) else {}
-    return Results(table, {run: {
-        "machine": machine,
-        "grid": ours_meta.get("grid") or _grid_of(records),
-        "source": SOURCE,
-        "created": doc.get("datetime"),
-        "pytest_benchmark_version": doc.get("version"),
-        "commit_info": doc.get("commit_info") or {},
-        **{k: ours_meta[k] for k in ("devices", "logical_cpus", "power_source", "thermal") if k in ours_meta},
-    }})
+    return Results(table, {run: RunMeta(
+        machine=machine, grid=ours_meta.get("grid") or _grid_of(records), source=SOURCE,
+        extra={"created": doc.get("datetime"), "pytest_benchmark_version": doc.get("version"),
+               "commit_info": doc.get("commit_info") or {},
+               **{k: ours_meta[k] for k in ("devices", "logical_cpus", "power_source", "thermal") if k in ours_meta}},
+    )})
 
 
 def _read(path: Path) -> dict:
@@ -99,7 +98,7 @@ def _read(path: Path) -> dict:
 
 
 def _record(path: Path, seq: int, bench: dict) -> dict:
-    """One benchmark as a samples.jsonl cell record, so simplenn.store.results turns it into rows like any CLI cell."""
+    """One benchmark as a samples.jsonl cell record (its JSON), so results.rows turns it into rows like any CLI cell."""
     name = bench.get("name", f"#{seq}")
     extra = bench["extra_info"]
     version = extra["simplenn_format"]
@@ -127,13 +126,12 @@ def _record(path: Path, seq: int, bench: dict) -> dict:
     if iterations != 1:
         # pytest-benchmark stores round time / iterations; bench/ always times one target call per round.
         raise ResultsError(f"{path}: {name} was timed with {iterations} iterations per round; bench/ uses 1")
-    cell = CellResult(
-        case=case, status="ok", trace_s=extra.get("trace_s"), n_steps=steps, block_s=tuple(data),
+    return CellRecord(
+        case, "ok", seq=seq, trace_s=extra.get("trace_s"), n_steps=steps, block_s=tuple(data),
         calibration_s=tuple(extra.get("calibration_s") or ()), placement=extra.get("placement") or {},
         final_loss=extra.get("final_loss"), n_traces=extra.get("n_traces"), peak_bytes=extra.get("peak_bytes"),
         backend=extra.get("backend", "none"), device_kind=extra.get("device_kind", case.device.split(":")[0].lower()),
-    )
-    return {**cell.to_record(), "seq": seq, "round": 0}
+    ).to_json()
 
 
 def _positive(t: object) -> bool:

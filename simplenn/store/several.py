@@ -9,6 +9,7 @@ import pandas as pd
 
 from simplenn.core.errors import UsageError
 from simplenn.store.results import Results, as_results, load
+from simplenn.store.runmeta import can_combine
 
 
 def combine(sources: Iterable[Results | pd.DataFrame]) -> Results:
@@ -24,8 +25,12 @@ def combine(sources: Iterable[Results | pd.DataFrame]) -> Results:
     if twice:
         raise UsageError(f"run {', '.join(map(repr, twice))} is given more than once; pooling would count samples "
                          "twice or mix two runs: give each run once, or rename one")
+    runs = {k: v for p in parts for k, v in p.runs.items()}
+    problem = can_combine(runs)
+    if problem:
+        raise UsageError(problem)
     table = pd.concat([p.table for p in parts], ignore_index=True) if len(parts) > 1 else parts[0].table.copy()
-    return Results(table, {k: v for p in parts for k, v in p.runs.items()})
+    return Results(table, runs)
 
 
 def run_labels(run_dirs: list[Path]) -> list[str]:
@@ -53,15 +58,11 @@ def load_distinct(run_dirs: Iterable[Path | str]) -> list[Results]:
             raise UsageError(f"{first[d.resolve()]} and {d} are the same run folder; give each run once "
                              "(reading it twice would count its samples twice)")
         first[d.resolve()] = d
-    loaded = [load(d, label) for d, label in zip(dirs, run_labels(dirs))]
-    by_id: dict[str, Path] = {}
-    for d, res in zip(dirs, loaded):
-        run_id = next(iter(res.runs.values())).get("run_id")
-        if run_id in by_id:
-            raise UsageError(f"{by_id[run_id]} and {d} hold the same run (run id {run_id}): one is a copy of the "
-                             "other; give it once")
-        if run_id:
-            by_id[run_id] = d
+    labels = run_labels(dirs)
+    loaded = [load(d, label) for d, label in zip(dirs, labels)]
+    problem = can_combine({str(d): res.meta(label) for d, res, label in zip(dirs, loaded, labels)})
+    if problem:  # said with the folders' paths, before combine() would say it with their labels
+        raise UsageError(problem)
     return loaded
 
 

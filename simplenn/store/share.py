@@ -20,8 +20,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from simplenn.core import files
-from simplenn.core.errors import UsageError
-from simplenn.store.results import RUN_FILE, SAMPLES_FILE, read_meta, read_records
+from simplenn.core.errors import FieldError, UsageError
+from simplenn.store.runfolder import RUN_FILE, SAMPLES_FILE, read_meta, read_records
 
 PUBLISHED = (RUN_FILE, SAMPLES_FILE)  # taken from the run folder; everything else is regenerated from them
 MACHINES_DIR = "machines"
@@ -224,9 +224,9 @@ def check_dest(run_dir: Path, root: Path) -> None:
     """Refuse a results root inside the run folder (`cd RUN; share .` would publish the run into itself)."""
     run, dest = run_dir.resolve(), root.resolve()
     if dest == run or run in dest.parents:
-        raise UsageError(f"--dest: {root} is inside the run folder {run}; run share from your checkout of "
-                         f"simplenn-bench (cd there; simplenn-bench share {shlex.quote(str(run))}) or give --dest "
-                         "<checkout>/results")
+        raise FieldError("dest", f"{root} is inside the run folder {run}; run share from your checkout of "
+                                 f"simplenn-bench (cd there; simplenn-bench share {shlex.quote(str(run))}) or give "
+                                 "{dest} <checkout>/results", ("dest",))
 
 
 def check_not_shared(machines: Path, meta: dict) -> None:
@@ -248,19 +248,19 @@ def staging(dest: Path) -> Iterator[Path]:
     """A folder named like `dest` inside a temporary sibling; renamed to `dest` when the block succeeds, removed
     (whatever happened) when it fails: never half a published folder, never over one."""
     if dest.exists():
-        raise UsageError(f"--dest: {dest} already exists; it is not overwritten (choose another --name)")
-    files.ensure_dir(dest.parent, "--dest")
+        raise FieldError("dest", f"{dest} already exists; it is not overwritten (choose another {{name}})", ("name",))
+    files.ensure_dir(dest.parent, "dest")
     try:
         tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp"))
     except OSError as e:
-        raise files.write_error(dest.parent, e, "--dest", "cannot write into") from None
+        raise files.write_error(dest.parent, e, "dest", "cannot write into") from None
     try:
         stage = tmp / dest.name
         stage.mkdir()
         yield stage
         stage.rename(dest)
     except OSError as e:
-        raise files.write_error(dest, e, "--dest") from None
+        raise files.write_error(dest, e, "dest") from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -271,7 +271,7 @@ def copy_published(run_dir: Path, stage: Path) -> None:
         try:
             shutil.copyfile(run_dir / name, stage / name)
         except OSError as e:
-            raise files.write_error(stage / name, e, "--dest", f"cannot copy {run_dir / name} to") from None
+            raise files.write_error(stage / name, e, "dest", f"cannot copy {run_dir / name} to") from None
 
 
 def git_commands(dest: Path, meta: dict) -> list[str]:

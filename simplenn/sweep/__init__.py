@@ -1,6 +1,6 @@
 """A sweep: grid → ordered plan → cells measured in a supervised worker process → records in the run folder.
 
-Modules, in the order data flows: `config` (SweepConfig, presets, the table of configuration keys), `plan`
+Modules, in the order data flows: `config` (SweepConfig, the table of configuration keys, `load_config`), `plan`
 (Cases, interleaved order, sentinel and its drift), `worker` (the measurement process and its protocol), `run`
 (prepare a run folder, execute its plan, resume; `progress`: what it tells its caller after each cell). Resumable;
 a crashed or hung worker costs one cell.
@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 
 EXPORTS = {
-    "config": ("CONFIG_KEYS", "FIELD_FLAGS", "KEYS", "QUICK", "SUSTAINED", "ConfigKey", "SweepConfig"),
+    "config": ("CONFIG_KEYS", "FIELD_KEYS", "KEYS", "ConfigKey", "SweepConfig", "load_config", "preset_meta"),
     "plan": ("DRIFT_WARN", "LONG_PLAN_S", "PlanItem", "drift", "duration_text", "estimate_s", "expand",
              "long_plan_notice", "order"),
     "progress": ("Progress",),

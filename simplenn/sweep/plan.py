@@ -6,11 +6,13 @@ import math
 import random
 import shlex
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 
-from simplenn.core.cases import DEFAULT_WIDTHS, Case, unsupported_reason
+from simplenn.core.cases import DEFAULT_WIDTHS, Case
+from simplenn.core.records import PlanItem
+from simplenn.measure.runners import unsupported_reason
 from simplenn.measure.cell import Settings
 from simplenn.sweep.config import SweepConfig
 from simplenn.core.timing import per_step_s
@@ -23,24 +25,6 @@ def sentinel_settings(settings: Settings) -> Settings:
     """The sentinel's timing: it only has to resolve a drift of DRIFT_WARN, so ±DRIFT_WARN/4 in a third of the time."""
     return replace(settings, precision=max(settings.precision, DRIFT_WARN / 4),
                    max_time_s=max(settings.min_time_s, settings.max_time_s / 3))
-
-
-@dataclass(frozen=True)
-class PlanItem:
-    """One planned measurement: its place in the run, the Case, the round, and whether it is the sentinel."""
-
-    seq: int
-    case: Case
-    round: int = 0
-    sentinel: bool = False
-
-    def to_dict(self) -> dict:
-        return {"seq": self.seq, "id": self.case.id, "case": self.case.to_dict(), "round": self.round,
-                "sentinel": self.sentinel}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "PlanItem":
-        return cls(d["seq"], Case.from_dict(d["case"]), d.get("round", 0), d.get("sentinel", False))
 
 
 def expand(config: SweepConfig, devices: Iterable[str]) -> list[Case]:
@@ -60,7 +44,7 @@ def order(cases: list[Case], rounds: int, seed: int, sentinel_every: int) -> lis
     rng = random.Random(seed)
     groups: dict[tuple, list[Case]] = {}
     for c in cases:
-        groups.setdefault((c.batch_size, c.layer_sizes, c.loss, c.dtype, c.jit, c.mode, c.impl), []).append(c)
+        groups.setdefault(c.key("device"), []).append(c)
     keys = list(groups)
     ordered: list[tuple[int, Case]] = []
     for r in range(rounds):
@@ -82,7 +66,7 @@ def order(cases: list[Case], rounds: int, seed: int, sentinel_every: int) -> lis
 
 def oom_key(case: Case) -> tuple:
     """What a smaller batch must share with `case` for its out-of-memory to predict this one's."""
-    return (case.device, case.layer_sizes, case.loss, case.dtype, case.jit, case.mode, case.impl)
+    return case.key("batch_size")
 
 
 def oom_skip(case: Case, ooms: dict[tuple, int]) -> str | None:

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 
 from simplenn.core.cases import Case
 from simplenn.core.errors import FieldError
+from simplenn.core.records import best_ceilings
 from simplenn.store import profiles
 from simplenn.sweep.config import SweepConfig
 from simplenn.sweep.worker import Worker, WorkerError
@@ -37,10 +38,7 @@ def profile_run(state, cases: list[Case], records: list[dict], config: SweepConf
     if not targets:
         return None
     ok = {r["id"] for r in records if r.get("kind") == "cell" and r.get("status") == "ok"}
-    ceilings: dict[str, float] = {}
-    for r in records:
-        if r.get("kind") == "ceiling" and r.get("gflops"):
-            ceilings[r["device"]] = max(r["gflops"], ceilings.get(r["device"], 0.0))
+    ceilings = best_ceilings(records)
     cells = []
     for case in targets:
         if case.id not in ok:

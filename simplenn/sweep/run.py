@@ -8,20 +8,21 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 from simplenn import __version__
-from simplenn.core.cases import DEFAULT_WIDTHS, Case, unsupported_reason
-from simplenn.measure.ceiling import ceiling_shapes, merge_ceilings
+from simplenn.core.cases import Case
+from simplenn.measure.ceiling import ceiling_shapes
 from simplenn.core.errors import FieldError, UsageError
-from simplenn.measure.cell import Settings
-from simplenn.store.results import RunWriter, completed_keys, not_empty, read_meta, read_records
+from simplenn.core.records import CeilingRecord, PlanItem
+from simplenn.measure.runners import unsupported_reason
+from simplenn.store.runfolder import RunWriter, completed_keys, not_empty, read_meta, read_records
+from simplenn.sweep.ask import device_parity, implementation_parity, measure_item, now, probe_ceiling
 from simplenn.sweep.config import SweepConfig
 from simplenn.sweep.progress import Progress
-from simplenn.sweep.plan import PlanItem, drift, expand, oom_key, oom_skip, order, sentinel_settings
+from simplenn.sweep.plan import drift, expand, oom_key, order, sentinel_settings
 from simplenn.sweep.profiling import chosen, profile_run
-from simplenn.sweep.worker import Worker, WorkerError
+from simplenn.sweep.worker import Worker
 
 
 def add_oom(ooms: dict[tuple, int], case: Case) -> None:
@@ -32,13 +33,17 @@ def add_oom(ooms: dict[tuple, int], case: Case) -> None:
 
 @dataclass
 class RunState:
-    """A run in progress: its folder, its run.json metadata, and the warnings gathered so far."""
+    """A run in progress: its folder, its run.json metadata, the config and plan it holds, the records written so
+    far (kept here as they are appended: the run folder is where they go, not how they travel), and its warnings."""
 
     run_dir: Path
     meta: dict
+    config: SweepConfig
+    plan: list[PlanItem]
+    records: list[dict] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     interrupted: bool = False
-    error: str | None = None  # a write that failed (disk full, read-only): the run stopped, what was saved is kept
+    error: UsageError | None = None  # a write that failed (disk full, read-only): the run stopped, what was saved is kept
     stopped_by: int | None = None  # the signal that stopped the run (SIGINT: Ctrl-C, SIGTERM), for the exit status
 
 
@@ -48,11 +53,6 @@ def resolve_devices(requested: Iterable[str], present: list[dict], missing_reaso
 
     chosen = select(list(requested), [Device(**d) for d in present], missing_reason)
     return [d.to_dict() for d in chosen]
-
-
-def now() -> str:
-    """The current UTC time, ISO 8601 to the second."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def prepare(run_dir: Path, config: SweepConfig, worker: Worker, machine: dict, extra_warnings: list[str],
@@ -76,11 +76,11 @@ def prepare(run_dir: Path, config: SweepConfig, worker: Worker, machine: dict, e
         "gpu_missing_reason": worker.gpu_missing_reason or None, "tf_threads": getattr(worker, "tf_threads", {}),
         "order": {"method": "seeded shuffle of cells, devices rotated within each cell, sentinel every "
                             f"{config.sentinel_every} cells", "seed": config.seed},
-        "plan": [p.to_dict() for p in plan], "machine": machine, "warnings": list(extra_warnings),
+        "plan": [p.to_json() for p in plan], "machine": machine, "warnings": list(extra_warnings),
         "unsupported_before_run": impossible, "drift": None,
     }
     writer.create(meta)
-    return RunState(run_dir, meta, list(extra_warnings))
+    return RunState(run_dir, meta, config, plan, [], list(extra_warnings))
 
 
 def execute(state: RunState, worker: Worker, on_progress: Callable[[Progress], None] | None = None,
@@ -93,11 +93,9 @@ def execute(state: RunState, worker: Worker, on_progress: Callable[[Progress], N
     torn = writer.drop_torn_tail()
     if torn:
         state.warnings.append(torn)
-    records, _ = read_records(state.run_dir)
+    records, plan, config = state.records, state.plan, state.config
     done_keys = completed_keys(records)
-    plan = [PlanItem.from_dict(p) for p in state.meta["plan"]]
     devices = {d["name"]: d for d in state.meta["devices"]}
-    config = SweepConfig.from_dict(state.meta["grid"])
     ooms: dict[tuple, int] = {}
     for r in records:
         if r.get("kind") == "cell" and r["status"] == "oom":
@@ -112,7 +110,7 @@ def execute(state: RunState, worker: Worker, on_progress: Callable[[Progress], N
     try:
         for name in devices:
             if name not in have_ceiling:
-                _probe_ceiling(name, "start", shapes, config.timeout_s, worker, writer, state)
+                _record(state, writer, probe_ceiling(name, "start", shapes, config.timeout_s, worker, state.warnings))
         t_start = time.perf_counter()  # the ETA's pace is that of cells, not of the one-off probes before them
         last_round = None
         for item in plan:
@@ -124,29 +122,29 @@ def execute(state: RunState, worker: Worker, on_progress: Callable[[Progress], N
             if config.cooldown_s and done:
                 sleep(config.cooldown_s)
             settings = sentinel_settings(config.settings) if item.sentinel else config.settings
-            record = _measure_item(item, devices[item.case.device], settings, config.timeout_s, worker, ooms, thermal)
-            writer.append(record)
-            if record["status"] == "oom" and not item.sentinel:
+            record = measure_item(item, devices[item.case.device], settings, config.timeout_s, worker, ooms, thermal)
+            _append(state, writer, record.to_json())
+            if record.status == "oom" and not item.sentinel:
                 add_oom(ooms, item.case)
             done += 1
             if on_progress:
-                on_progress(Progress(done, total, record, time.perf_counter() - t_start, done_before))
+                on_progress(Progress(done, total, record.to_json(), time.perf_counter() - t_start, done_before))
         # A second probe at the end: the ceiling is an upper bound, so the faster of the two is the better one
         # when the machine's load changed during the run.
         for name in devices:
-            _probe_ceiling(name, "end", shapes, config.timeout_s, worker, writer, state)
+            _record(state, writer, probe_ceiling(name, "end", shapes, config.timeout_s, worker, state.warnings))
         if len(devices) > 1:
-            parity = _device_parity(list(devices), config, worker, state)
+            parity = device_parity(list(devices), config, worker, state.warnings)
         if len(config.impls) > 1:
-            impl_parity = _impl_parity(next(iter(devices)), config, worker, state)
+            impl_parity = implementation_parity(next(iter(devices)), config, worker, state.warnings)
         if config.profile:  # last: the profiler must not run while cells are timed
-            profile = profile_run(state, [p.case for p in plan if not p.sentinel], read_records(state.run_dir)[0],
+            profile = profile_run(state, [p.case for p in plan if not p.sentinel], state.records,
                                   config, worker)
         completed = True
     except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM turned into errors.Terminated by the CLI
         state.interrupted, state.stopped_by = True, getattr(e, "signum", signal.SIGINT)
     except UsageError as e:  # a write failed (disk full, read-only): stop, keep what is saved
-        state.interrupted, state.error = True, str(e)
+        state.interrupted, state.error = True, e
     finally:
         with _interrupts_deferred() as deferred:  # a second Ctrl-C must not leave the status `running`
             worker.stop()
@@ -159,8 +157,7 @@ def execute(state: RunState, worker: Worker, on_progress: Callable[[Progress], N
 
 def _finalise(state: RunState, writer: RunWriter, parities: dict, completed: bool) -> None:
     """Write the run's final status, drift, parities and warnings; a failed write is kept in `state.error`."""
-    records, _ = read_records(state.run_dir)
-    d = drift(records)
+    d = drift(state.records)
     if d and d["warning"]:
         state.warnings.append(f"sentinel cell {d['cell']} drifted by {100 * (d['ratio'] - 1):+.0f} % "
                               f"(last/first median); the machine's speed changed during the run")
@@ -171,7 +168,7 @@ def _finalise(state: RunState, writer: RunWriter, parities: dict, completed: boo
                                         warnings=list(dict.fromkeys(state.warnings)), finished=now())
     except UsageError as e:
         # run.json keeps `running`; with no process holding the folder's lock, resume_state reads it as interrupted.
-        state.interrupted, state.error = True, state.error or str(e)
+        state.interrupted, state.error = True, state.error or e
         state.meta = {**state.meta, "status": "interrupted"}
 
 
@@ -192,99 +189,29 @@ def _interrupts_deferred() -> Iterator[list[int]]:
 
 def cells_left(state: RunState) -> tuple[int, int]:
     """(cells of the plan not yet recorded, cells in the plan): what a resume will measure."""
-    done = completed_keys(read_records(state.run_dir)[0])
-    plan = state.meta["plan"]
-    return sum(1 for p in plan if (p["seq"], p["id"]) not in done), len(plan)
-
-
-def _device_parity(devices: list[str], config: SweepConfig, worker: Worker, state: RunState) -> dict | None:
-    """The same seeded steps on every device of the run (784-100-30-10, batch 32): losses and weights must agree."""
-    try:
-        msg = worker.request(("parity", devices, config.seed), config.timeout_s)
-    except WorkerError as e:
-        msg = ("error", e.reason)
-    if msg[0] != "result":
-        state.warnings.append(f"device parity check failed to run: {msg[1].splitlines()[0]}")
-        return None
-    if not msg[1]["ok"]:
-        state.warnings.append(f"device parity: {msg[1]['message']}")
-    return msg[1]
-
-
-def _impl_parity(device: str, config: SweepConfig, worker: Worker, state: RunState) -> dict | None:
-    """Every implementation and mode of the run against scratch per-call (784-100-30-10, batch 32, the run's first
-    device and loss, each of its dtypes): the same seeded steps must leave the same loss and weights."""
-    spec = {"device": device, "layer_sizes": list(DEFAULT_WIDTHS), "batch_size": 32, "loss": config.losses[0],
-            "n_steps": 5, "seed": config.seed}
-    rows = []
-    for dtype in config.dtypes:
-        kwargs = {**spec, "dtype": dtype, "impls": list(config.impls), "modes": list(config.modes)}
-        try:
-            msg = worker.request(("impl_parity", kwargs), config.timeout_s)
-        except WorkerError as e:
-            msg = ("error", e.reason)
-        if msg[0] != "result":
-            state.warnings.append(f"implementation parity check ({dtype}) failed to run: {msg[1].splitlines()[0]}")
-            continue
-        rows += [{**r, "dtype": dtype} for r in msg[1]]
-        state.warnings += [f"implementation parity ({dtype}): {r['impl']} {r['mode']} {r['reason']}"
-                           for r in msg[1] if r["status"] == "mismatch"]
-    return {**spec, "rows": rows} if rows else None
-
-
-def _probe_ceiling(device: str, phase: str, shapes: list, timeout_s: float, worker: Worker, writer: RunWriter,
-                   state: RunState) -> None:
-    """Probe the device's matmul ceiling (the 1024³ square and the step's own big matmuls) and record it.
-
-    One request per matmul: one that cannot run (a huge batch's matmul out of memory, a crash) costs that matmul,
-    not the ceiling every cell's % of ceiling is measured against.
-    """
-    parts, failed = [], []
-    for mm in shapes:
-        try:
-            msg = worker.request(("ceiling", device, [mm]), timeout_s)
-        except WorkerError as e:
-            msg = ("error", e.reason)
-        if msg[0] == "result":
-            parts.append(msg[1])
-        else:
-            reason = msg[1].splitlines()[0]
-            failed.append({"matmul": mm.label, "shape": [mm.m, mm.k, mm.n], "reason": reason})
-            state.warnings.append(f"ceiling probe on {device} ({phase} of run), matmul {mm.label}: failed and left "
-                                  f"out: {reason}")
-    if parts:
-        writer.append({**merge_ceilings(parts), "failed_matmuls": failed, "phase": phase, "measured": now()})
-    elif not shapes:
-        state.warnings.append(f"ceiling probe on {device} ({phase} of run): no matmul to probe")
-
-
-def _measure_item(item: PlanItem, device: dict, settings: Settings, timeout_s: float, worker: Worker,
-                  ooms: dict[tuple, int], thermal: Callable[[], str]) -> dict:
-    base = {"kind": "cell", "seq": item.seq, "id": item.case.id, "round": item.round, "sentinel": item.sentinel,
-            "case": item.case.to_dict(), "backend": device["backend"], "device_kind": device["kind"]}
-    skip = None if item.sentinel else oom_skip(item.case, ooms)
-    if skip:
-        return {**base, "status": "skipped", "reason": skip, "block_s": [], "measured": now()}
-    before = thermal()
-    t0 = time.perf_counter()
-    try:
-        msg = worker.request(("cell", item.case.to_dict(), device, settings), timeout_s)
-    except WorkerError as e:
-        msg = ("failed", e.status, e.reason)
-    wall_s = time.perf_counter() - t0
-    extra = {"thermal_before": before, "thermal_after": thermal(), "wall_s": wall_s, "measured": now()}
-    if msg[0] == "result":
-        return {**msg[1], **base, **extra}
-    if msg[0] == "failed":
-        return {**base, "status": msg[1], "reason": msg[2], "block_s": [], **extra}
-    return {**base, "status": "invalid", "reason": f"unexpected error: {msg[1].splitlines()[0]}", "block_s": [], **extra}
+    done = completed_keys(state.records)
+    return sum(1 for p in state.plan if (p.seq, p.case.id) not in done), len(state.plan)
 
 
 def resume_state(run_dir: Path) -> RunState:
     """The stored state of a run folder; call it holding the folder's lock, so `running` means its writer died."""
     meta = read_meta(run_dir)
     if "plan" not in meta:
-        raise UsageError(f"--resume: {run_dir} has no stored plan; it was not written by `simplenn-bench run`")
+        raise FieldError("resume", f"{run_dir} has no stored plan; it was not written by `simplenn-bench run`")
     if meta.get("status") == "running":
         meta["status"] = "interrupted"
-    return RunState(Path(run_dir), meta, list(meta.get("warnings", [])))
+    plan = [PlanItem.from_json(p) for p in meta["plan"]]
+    records, _ = read_records(run_dir)
+    return RunState(Path(run_dir), meta, SweepConfig.from_dict(meta["grid"]), plan, records,
+                    list(meta.get("warnings", [])))
+
+
+def _append(state: RunState, writer: RunWriter, record: dict) -> None:
+    """Write a record to samples.jsonl (flushed, fsynced) and keep it in the run's state."""
+    writer.append(record)
+    state.records.append(record)
+
+
+def _record(state: RunState, writer: RunWriter, record: CeilingRecord | None) -> None:
+    if record is not None:
+        _append(state, writer, record.to_json())

@@ -1,12 +1,14 @@
 """The measurement worker: a supervised process that measures what the sweep sends it; a crash or hang costs one cell.
 
 Protocol (tuples over a multiprocessing Pipe): the worker sends ("ready", devices, gpu_missing_reason, tf_threads)
-or ("error", text) once started; then for each request ("cell", case dict, device dict, Settings),
+or ("error", text) once started; then for each request ("cell", plan item, device dict, Settings),
 ("ceiling", device, shapes), ("parity", devices, seed), ("impl_parity", keyword arguments of parity.impl_parity)
 or ("profile", case dict, keyword arguments of measure.profile.trace_cell, root folder, ceiling GFLOP/s or None:
 trace the cell, answer its profile record, simplenn.store.profiles.summarise) it answers ("result", dict or list
-of row dicts) or ("error", text); ("stop",) ends it.
-A cell's result carries the worker's pid (`worker_pid`): with `--rounds`, each round runs in a fresh process.
+of row dicts) or ("error", text); ("stop",) ends it. Plan items and cell records travel as their samples.jsonl
+JSON (`PlanItem.to_json`, `CellRecord.to_json`): a cell's answer is the record of the plan item it was sent, with
+the worker's pid (`worker_pid`: with `--rounds`, each round runs in a fresh process); the parent checks it with
+`CellRecord.from_json` and adds what it saw.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import traceback
 from multiprocessing.connection import wait
 
 from simplenn.core.cases import Case
+from simplenn.core.records import PlanItem
 from simplenn.core.errors import UsageError
 
 
@@ -51,7 +54,7 @@ def worker_main(conn, logical_cpus: int) -> None:
             if kind == "stop":
                 return
             if kind == "ceiling":
-                conn.send(("result", probe_ceiling(msg[1], msg[2] if len(msg) > 2 else ()).to_dict()))
+                conn.send(("result", probe_ceiling(msg[1], msg[2] if len(msg) > 2 else ()).to_record().to_json()))
             elif kind == "parity":
                 import warnings  # noqa: PLC0415
 
@@ -73,8 +76,9 @@ def worker_main(conn, logical_cpus: int) -> None:
                 traced = trace_cell(Case.from_dict(msg[1]), **msg[2])
                 conn.send(("result", {**summarise(traced.to_record(), msg[3], msg[4]), "worker_pid": os.getpid()}))
             elif kind == "cell":
-                case, device, settings = Case.from_dict(msg[1]), devices.Device(**msg[2]), msg[3]
-                conn.send(("result", {**measure(case, settings, device).to_record(), "worker_pid": os.getpid()}))
+                item, device, settings = PlanItem.from_json(msg[1]), devices.Device(**msg[2]), msg[3]
+                record = measure(item.case, settings, device).planned(item, worker_pid=os.getpid())
+                conn.send(("result", record.to_json()))
         except Exception as e:  # noqa: BLE001 — one cell's failure must not end the sweep
             conn.send(("error", f"{e.__class__.__name__}: {e}\n{traceback.format_exc(limit=3)}"))
 

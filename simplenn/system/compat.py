@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import metadata
@@ -19,9 +18,6 @@ Level = Literal["ok", "warning", "error"]
 
 # Distributions whose versions matter for a run; None in the table means "not installed".
 PACKAGES = ("tensorflow", "tensorflow-macos", "tensorflow-metal", "keras", "numpy", "nvidia-cudnn-cu12")
-# The peer implementations' distributions (--impl jax/mlx/torch): recorded with a run, so a frameworks comparison
-# says which versions it compared. mlx-metal is MLX's Metal backend (macOS), mlx-cpu its Linux CPU one.
-PEER_PACKAGES = ("jax", "jaxlib", "mlx", "mlx-metal", "mlx-cpu", "torch")
 
 # The install pin (pyproject.toml holds the same specifier; a test keeps them equal): tensorflow-metal 1.2.0 is
 # reported to work on 2.18.1 and 2.19 (PR #126360) and 2.20 broke it, so the pin is the 2.18.1-2.19.x window; a
@@ -42,11 +38,6 @@ class MetalPairing:
     tf: str  # one TensorFlow minor version, "2.18"
     status: Literal["good", "broken"]
     source: str  # the public report this row rests on
-
-    @property
-    def evidence(self) -> str:
-        """The row's source (the older name of the field)."""
-        return self.source
 
 
 _PR_126360 = "tensorflow/tensorflow PR #126360"

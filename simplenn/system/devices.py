@@ -68,7 +68,7 @@ def setup_logical_cpus(n: int) -> None:
     This is how the two-device (CPU vs GPU) path is exercised on a machine without a GPU.
     """
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise UsageError(f"--logical-cpus: must be an integer ≥ 1, got {n!r}")
+        raise FieldError("logical_cpus", f"must be an integer ≥ 1, got {n!r}")
     from simplenn.system.tfimport import tensorflow
 
     tf = tensorflow()
@@ -81,7 +81,7 @@ def setup_logical_cpus(n: int) -> None:
     try:
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(n)])
     except RuntimeError as e:
-        raise UsageError(f"--logical-cpus: TensorFlow's devices are already initialised in this process ({e})") from None
+        raise FieldError("logical_cpus", f"TensorFlow's devices are already initialised in this process ({e})") from None
 
 
 def list_devices() -> list[Device]:

@@ -19,7 +19,7 @@ from typing import Any
 
 import psutil
 
-from simplenn.system.compat import PACKAGES, PEER_PACKAGES, installed_versions
+from simplenn.system.compat import PACKAGES, installed_versions
 from simplenn.system.macos import (  # noqa: F401  (the parsers are part of this module's interface)
     MAC_TOOLS,
     THERMAL_KEY,
@@ -274,8 +274,8 @@ def _other_facts() -> dict[str, Any]:
     }
 
 
-def fingerprint(project_dir: Path | None = None) -> dict[str, Any]:
-    """Return a JSON-serialisable description of this machine and its software (no hostname)."""
+def fingerprint(project_dir: Path | None = None, packages: tuple[str, ...] = ()) -> dict[str, Any]:
+    """This machine and its software, JSON-ready (no hostname); `packages`: more versions to record (runners.PACKAGES)."""
     facts = _mac_facts() if _is_mac() else _other_facts()
     machine = platform.machine()
     power, percent = _power()
@@ -288,7 +288,7 @@ def fingerprint(project_dir: Path | None = None) -> dict[str, Any]:
         "ram_bytes": psutil.virtual_memory().total,
         "arch": machine,
         "python": platform.python_version(),
-        "versions": installed_versions(PACKAGES + PEER_PACKAGES),
+        "versions": installed_versions(tuple(dict.fromkeys(PACKAGES + tuple(packages)))),
         "threads": {name: os.environ.get(name) for name in THREAD_VARS},
         "tf_env": tf_environment(os.environ),
         "power_source": power,

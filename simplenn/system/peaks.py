@@ -47,11 +47,6 @@ class ChipPeak:
         return self.kind == "estimate"
 
     @property
-    def estimate(self) -> bool:
-        """The older name of ``is_estimate``."""
-        return self.is_estimate
-
-    @property
     def fp32_gflops(self) -> float:
         return self.fp32_tflops * 1000.0
 

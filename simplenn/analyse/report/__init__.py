@@ -42,7 +42,7 @@ def _remove_stale_charts(out_dir: Path, drawn: dict[str, Path]) -> None:
             try:
                 path.unlink()
             except OSError as e:
-                raise files.write_error(path, e, "--out", "cannot remove the stale chart") from None
+                raise files.write_error(path, e, "out_dir", "cannot remove the stale chart") from None
 
 
 def write_report(sources: Iterable[Results | pd.DataFrame | Path | str], out_dir: Path | str, charts: bool = True,
@@ -53,11 +53,11 @@ def write_report(sources: Iterable[Results | pd.DataFrame | Path | str], out_dir
     loaded = [load_many(folders)] if folders else []  # the same run twice refused, same-named folders told apart
     results = combine(loaded + [s for s in sources if isinstance(s, (Results, pd.DataFrame))])
     require_ok(results, ", ".join(dict.fromkeys(results.table["run"].astype(str))) or "results")
-    out_dir = files.ensure_dir(out_dir, "--out")
+    out_dir = files.ensure_dir(out_dir, "out_dir")
     analysis = analyse(results, seed=seed)  # every table once; charts and Markdown only read it
     chart_paths = save_all(analysis, out_dir) if charts else {}
     _remove_stale_charts(out_dir, chart_paths)
     report_md, summary_csv = out_dir / "report.md", out_dir / "summary.csv"
-    files.write_text(summary_csv, analysis.cells.to_csv(index=False), "--out")
-    files.write_text(report_md, render_markdown(analysis, out_dir, chart_paths), "--out")
+    files.write_text(summary_csv, analysis.cells.to_csv(index=False), "out_dir")
+    files.write_text(report_md, render_markdown(analysis, out_dir, chart_paths), "out_dir")
     return ReportFiles(report_md, summary_csv, chart_paths, tuple(partial_runs(results)))

@@ -9,10 +9,13 @@ import pandas as pd
 from simplenn.analyse.report.cross_machine import CrossMachine, cross_machine
 from simplenn.analyse.report.crossover import Crossover, Speedup, crossover, speedup_table
 from simplenn.analyse.report.frameworks import Frameworks, frameworks_table, impl_parity_table
+from simplenn.analyse.intervals import n_rounds
 from simplenn.analyse.report.inside_step import cell_summary
-from simplenn.analyse.report.tables import cell_table, host_overhead_table
+from simplenn.analyse.report.tables import cell_table, chip_peak, host_overhead_table, measured, only_ok, widths_order
 from simplenn.store import profiles
 from simplenn.store.results import Results, as_results
+from simplenn.store.runmeta import RunMeta
+from simplenn.system.peaks import ChipPeak
 from simplenn.core.units import TimeUnit, time_unit
 
 # Charts in report order; the speedup needs two devices, the time split both modes, frameworks two
@@ -48,8 +51,35 @@ class Analysis:
         return self.results.table
 
     @property
-    def runs(self) -> Mapping[str, dict]:
+    def runs(self) -> Mapping[str, RunMeta]:
         return self.results.runs
+
+    @property
+    def peaks(self) -> dict[str, ChipPeak | None]:
+        """Each run's chip FP32 GPU peak (None for a chip not in simplenn.system.peaks)."""
+        return {run: chip_peak(meta) for run, meta in self.runs.items()}
+
+    @property
+    def measured_grid(self) -> dict:
+        """What was measured (sentinel rows left out): devices, batch sizes, widths (small to large), impls, modes
+        as text, and the numbers of cells and timed blocks."""
+        data = measured(self.samples)
+        return {"devices": sorted(data["device"].unique()),
+                "batch_sizes": sorted(int(b) for b in data["batch_size"].unique()),
+                "widths": widths_order(data["widths"]), "impls": sorted(data["impl"].unique()),
+                "modes": sorted(data["mode"].unique()), "n_cells": data["cell_id"].nunique(),
+                "n_blocks": int(data["step_s"].notna().sum())}
+
+    @property
+    def rounds(self) -> int:
+        """Rounds of the ok measurements (the CIs are hierarchical over rounds from 2 on)."""
+        return n_rounds(only_ok(measured(self.samples), "step_s"))
+
+    @property
+    def fresh_rounds(self) -> bool:
+        """Rounds ran in fresh processes: every record names its worker and no pid serves two rounds."""
+        ok = only_ok(measured(self.samples), "step_s")
+        return bool(ok["worker_pid"].notna().all() and ok.groupby("worker_pid")["round"].nunique().max() == 1)
 
     @property
     def charts_left_out(self) -> dict[str, str]:

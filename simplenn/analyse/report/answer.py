@@ -100,8 +100,7 @@ def _one_device(analysis: Analysis, run: str, quoted: dict) -> list[str]:
     cells = only_ok(analysis.cells, "median_step_s")
     cells = cells[cells["run"] == run]
     devices = sorted(cells["device"].unique())
-    meta = analysis.runs.get(run, {})
-    reason = meta.get("gpu_missing_reason") or ""
+    reason = analysis.results.meta(run).gpu_missing_reason or ""
     text = (f"Only {', '.join(devices) or 'no device'} was measured ok in this run, so there is no CPU-vs-GPU "
             "comparison" + (f" (no GPU: {reason.rstrip('.')})." if reason else ".") +
             " On a machine with a GPU, `simplenn-bench run --devices cpu,gpu` measures both.")

@@ -15,13 +15,12 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from simplenn.core import files
+from simplenn.core.dimensions import ONE_SERIES
 from simplenn.analyse.report.captions import ChartSpec
-from simplenn.store.results import Results, machine_of, machine_versions
+from simplenn.store.results import Results
 
 FIGSIZE = (10, 6)
 DPI = 120
-# Lines are told apart by these keys; only the ones that vary are written in the legend.
-SERIES_KEYS = ["machine", "run", "device", "impl", "mode", "loss", "dtype", "jit"]
 
 
 def versions_line(results: Results) -> str:
@@ -29,9 +28,9 @@ def versions_line(results: Results) -> str:
     df = results.table
     parts = []
     for run in dict.fromkeys(df["run"]):
-        m = machine_of(results.runs, run)
+        meta = results.meta(run)
+        m, v = meta.machine, meta.versions
         label = m.get("label") or df.loc[df["run"] == run, "machine"].iloc[0]
-        v = machine_versions(m)
         bits = [m.get("chip") or m.get("cpu_model"), " ".join(str(x) for x in (m.get("os"), m.get("os_version")) if x)]
         bits += [f"TF {v['tensorflow']}" if "tensorflow" in v else None,
                  f"metal {v['tensorflow-metal']}" if "tensorflow-metal" in v else None]
@@ -79,8 +78,8 @@ def default_widths(cells: pd.DataFrame) -> str:
 
 
 def series(cells: pd.DataFrame, keys: list[str] | None = None):
-    """(label, rows sorted by batch size) per line; labels name only the keys that vary."""
-    keys = [k for k in (keys or SERIES_KEYS) if k in cells]
+    """(label, rows sorted by batch size) per line (ONE_SERIES unless `keys`); labels name only the keys that vary."""
+    keys = [k for k in (keys or ONE_SERIES) if k in cells]
     varying = [k for k in keys if cells[k].nunique() > 1 or k == "device"]
     if "run" in varying and cells.groupby("machine")["run"].nunique().max() <= 1:
         varying.remove("run")  # one run per machine: the machine name says it already

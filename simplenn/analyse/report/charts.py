@@ -12,12 +12,13 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from simplenn.core import files
+from simplenn.core.dimensions import ACROSS_IMPLS, columns
 from simplenn.analyse.report.analysis import Analysis
 from simplenn.analyse.report.captions import CHARTS
 from simplenn.analyse.report.chartkit import (batch_axis, default_widths, empty_message, footnote, human, new_figure,
                                       plain_log_y, save_figure, series)
 from simplenn.analyse.report.cross_machine import on_curve
-from simplenn.analyse.report.frameworks import GROUP_KEYS as FRAMEWORK_CELL, label as impl_label
+from simplenn.analyse.report.frameworks import label as impl_label
 from simplenn.analyse.report.inside_chart import inside_step_chart
 from simplenn.analyse.report.tables import n_weights_of, only_ok, widths_order
 
@@ -131,7 +132,7 @@ def _row_labels(table: pd.DataFrame, keys: list[str], varying: list[str]) -> lis
 
 
 def _heatmap_panel(ax, table: pd.DataFrame, cross: pd.DataFrame, norm):
-    row_keys = ["widths", "impl", "mode", "loss", "dtype", "jit"]
+    row_keys = ["widths", *columns(without=("device", "batch_size", "widths"), runs=False)]  # one curve, network first
     varying = [k for k in row_keys if table[k].nunique() > 1]
     table = table.assign(row_label=_row_labels(table, row_keys, varying))
     cross = cross.assign(row_label=_row_labels(cross, row_keys, varying))
@@ -170,7 +171,7 @@ def time_split_chart(analysis: Analysis, widths: str | None = None) -> Figure:
     host = host.assign(status="ok")
     unit = analysis.step_unit
     batches = sorted(host["batch_size"].unique())
-    lines = list(series(host, ["machine", "run", "device", "impl", "loss", "dtype", "jit"]))
+    lines = list(series(host))  # ONE_SERIES; the host table has no mode column
     width = 0.8 / len(lines)
     for k, (label, g) in enumerate(lines):
         x = np.array([batches.index(b) for b in g["batch_size"]]) - 0.4 + width * (k + 0.5)
@@ -221,7 +222,7 @@ def frameworks_chart(analysis: Analysis) -> Figure:
     if fw.empty:
         empty_message(fig.add_subplot(1, 1, 1), fw.note)
         return fig
-    row_keys = [k for k in FRAMEWORK_CELL if k != "batch_size"]
+    row_keys = [k for k in ACROSS_IMPLS if k != "batch_size"]
     rows = list(dict.fromkeys(fw.winners[row_keys].itertuples(index=False, name=None)))
     batches = sorted(fw.winners["batch_size"].unique())
     fig.set_size_inches(max(10.0, 5.0 * len(batches)), max(6.0, 3.2 * len(rows) + 2.6))
@@ -241,7 +242,7 @@ def frameworks_chart(analysis: Analysis) -> Figure:
     # Unsupported rows say so in their panel; the footnote lists what failed (crashed, timeout, …).
     shown = analysis.cells[analysis.cells["impl"].isin(impls) & (analysis.cells["status"] != "unsupported")]
     footnote(fig, shown, left=0.16, min_bottom=0.12,
-             extra="Median step time over blocks with its 95 % CI (rounds resampled first when there are ≥ 2). "
+             extra="Step time with its 95 % CI: over round medians with ≥ 2 rounds, else within-process (one round). "
                    "The fastest is named only when the CI of runner-up / fastest lies above 1.")
     fig.subplots_adjust(top=0.72, hspace=0.6, wspace=0.55)
     return fig
@@ -281,5 +282,5 @@ BUILDERS = {"step_time": step_time_chart, "throughput": throughput_chart, "speed
 
 def save_all(analysis: Analysis, out_dir: Path | str) -> dict[str, Path]:
     """Write every chart the data can fill as out_dir/<name>.png; return {name: path} in report order."""
-    out_dir = files.ensure_dir(out_dir, "--out")
+    out_dir = files.ensure_dir(out_dir, "out_dir")
     return {name: save_figure(BUILDERS[name](analysis), out_dir / f"{name}.png") for name in analysis.chart_names}

@@ -8,20 +8,18 @@ import pandas as pd
 
 from simplenn.core.cases import FLOPS_FORMULA
 from simplenn.analyse.display import fmt, fmt_value, markdown_table
-from simplenn.analyse.intervals import median_ci_label, n_rounds, ratio_ci_label
+from simplenn.analyse.intervals import median_ci_label, ratio_ci_label
 from simplenn.analyse.report.analysis import Analysis
-from simplenn.analyse.report.tables import chip_peak, measured, only_ok, widths_order
-from simplenn.store.results import machine_of, machine_versions
+from simplenn.store.runmeta import RunMeta
 
 
 def machines_section(analysis: Analysis) -> str:
     """One row per run: machine label, chip/CPU, OS, Python and library versions, GPU peak and its kind."""
-    df, runs = analysis.samples, analysis.runs
+    df = analysis.samples
     rows = []
     for run in dict.fromkeys(df["run"]):
-        m = machine_of(runs, run)
-        peak = chip_peak(runs.get(run) or {})
-        versions = machine_versions(m)
+        meta, peak = analysis.results.meta(run), analysis.peaks.get(run)
+        m, versions = meta.machine, meta.versions
         rows.append({
             "run": run,
             "machine": m.get("label") or df.loc[df["run"] == run, "machine"].iloc[0],
@@ -105,14 +103,12 @@ def grid_section(analysis: Analysis) -> str:
     several = len(analysis.runs) > 1
     lines = []
     for run, meta in analysis.runs.items():
-        if meta.get("grid"):
-            sentence = grid_sentence(meta["grid"], meta.get("preset"))
+        if meta.grid:
+            sentence = grid_sentence(meta.grid, meta.preset)
             lines.append(f"`{run}`: {sentence}" if several else sentence)
-    data = measured(analysis.samples)
-    batches = _and(sorted(int(b) for b in data["batch_size"].unique()))
-    lines.append(f"Measured: {data['cell_id'].nunique()} cells, {int(data['step_s'].notna().sum())} timed blocks, on "
-                 f"{_and(sorted(data['device'].unique()))}, at batch sizes {batches}, widths "
-                 f"{_and(widths_order(data['widths']))}.")
+    got = analysis.measured_grid
+    lines.append(f"Measured: {got['n_cells']} cells, {got['n_blocks']} timed blocks, on {_and(got['devices'])}, at "
+                 f"batch sizes {_and(got['batch_sizes'])}, widths {_and(got['widths'])}.")
     return "\n\n".join(lines)
 
 
@@ -131,9 +127,9 @@ METHOD = (
 )
 
 
-def method_text(runs: Mapping[str, dict]) -> str:
+def method_text(runs: Mapping[str, RunMeta]) -> str:
     """The method paragraph; pytest-benchmark sources are timed per cell in pytest's order, not interleaved."""
-    sources = {meta.get("source") for meta in runs.values()}
+    sources = {meta.source for meta in runs.values()}
     if sources == {"pytest-benchmark"}:
         return METHOD.replace("cells are interleaved across devices and rounds", "cells ran in pytest's order "
                               "(pytest-benchmark rounds; not interleaved across devices)")
@@ -141,11 +137,7 @@ def method_text(runs: Mapping[str, dict]) -> str:
 
 
 def ci_text(analysis: Analysis) -> str:
-    """Which CI each table shows: hierarchical over rounds when the run has ≥ 2, else over one round's blocks."""
-    ok = only_ok(measured(analysis.samples), "step_s")
-    rounds = n_rounds(ok)
-    # Rounds ran in fresh processes when every record names its worker and no pid serves two rounds.
-    fresh = ok["worker_pid"].notna().all() and ok.groupby("worker_pid")["round"].nunique().max() == 1
+    """Which CI each table shows: over round medians when the run has ≥ 2 rounds, else within-process."""
+    rounds, fresh = analysis.rounds, analysis.fresh_rounds
     return (f"CIs in this report ({rounds} round{'s' if rounds != 1 else ''}): per-cell table: "
-            f"{median_ci_label(rounds, fresh)}. Speedup table: {ratio_ci_label(rounds)}, rounds paired across "
-            "devices.")
+            f"{median_ci_label(rounds, fresh)}. Speedup table: {ratio_ci_label(rounds)}.")

@@ -13,22 +13,18 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from simplenn.core.cases import Case
+from simplenn.core.dimensions import MATCH, columns
 from simplenn.core.errors import UsageError
 from simplenn.analyse.report.crossover import Crossover, Speedup, crossover
 from simplenn.analyse.report.tables import measured, n_weights_of, only_ok
-from simplenn.store.results import Results, machine_versions
+from simplenn.store.results import Results
+from simplenn.store.runmeta import HARDWARE_FIELDS, RunMeta, can_combine
 
-# The fingerprint fields that tell one kind of machine from another (the label is derived from some of them).
-HARDWARE_FIELDS = ("chip", "gpu_cores", "cpu_model", "cores_performance", "cores_efficiency", "cores_logical",
-                   "ram_bytes", "arch", "os")
-# Overrides of a preset that change how every cell is timed: such a run is not the preset's grid any more.
-TIMING_OVERRIDES = ("cooldown", "min_block_time", "min_time")
-# A cell is the same cell on two machines when all of these agree.
-SHARED_KEYS = ["device", "impl", "mode", "batch_size", "widths", "loss", "dtype", "jit"]
-CURVE_FIELDS = ["impl", "mode", "widths", "loss", "dtype", "jit"]
-# The curve whose step times and crossover the table shows: the tutorial's network, one compiled call per step.
-REFERENCE_CURVE = {"impl": "scratch", "mode": "per-call", "widths": "784x100x30x10", "loss": "sigmoid",
-                   "dtype": "float32", "jit": False}
+CURVE_FIELDS = columns(without=("device", "batch_size"), runs=False, order="declaration")
+# The curve whose step times and crossover the table shows: a Case's defaults (the tutorial's network, one compiled
+# call per step).
+REFERENCE_CURVE = {k: Case("CPU:0", 1).columns()[k] for k in CURVE_FIELDS}
 STEP_AT = (32, 2048)
 CURVE_COLUMNS = ["machine", "run", "batch_size", "speedup", "speedup_ci_low", "speedup_ci_high"]
 COLUMNS = ["machine", "run", "device", "device_kind", "chip", "gpu_cores", "ram_gb", "tensorflow",
@@ -51,11 +47,6 @@ class CrossMachine:
     n_left_out: int
 
 
-def hardware_key(machine: Mapping) -> tuple:
-    """The hardware fields of a run.json machine dict, in HARDWARE_FIELDS order (None where absent)."""
-    return tuple(machine.get(k) for k in HARDWARE_FIELDS)
-
-
 def hardware_name(machine: Mapping) -> str:
     """'Apple M2 Pro, 19-core GPU, 32 GB' or 'AMD EPYC, 2 logical CPUs, 24 GB, Linux x86_64', from hardware fields."""
     ram = f"{machine['ram_bytes'] / 2**30:.0f} GB" if machine.get("ram_bytes") else None
@@ -71,10 +62,10 @@ def hardware_name(machine: Mapping) -> str:
     return ", ".join(str(p) for p in parts if p)
 
 
-def machine_names(runs: Mapping[str, dict]) -> dict[str, str]:
+def machine_names(runs: Mapping[str, RunMeta]) -> dict[str, str]:
     """Run → machine name: the hardware name; where two runs share it, the fields that differ, else the run folder."""
-    keys = {run: hardware_key((meta or {}).get("machine") or {}) for run, meta in runs.items()}
-    names = {run: hardware_name((meta or {}).get("machine") or {}) for run, meta in runs.items()}
+    keys = {run: meta.hardware for run, meta in runs.items()}
+    names = {run: hardware_name(meta.machine) for run, meta in runs.items()}
     out = {}
     for run, name in names.items():
         twins = [r for r in runs if names[r] == name]
@@ -88,41 +79,23 @@ def machine_names(runs: Mapping[str, dict]) -> dict[str, str]:
     return out
 
 
-def grid_identity(meta: Mapping) -> str:
-    """What a run's cells are comparable by: 'standard v1', 'standard v1, min_time overridden', or 'no preset'."""
-    preset = meta.get("preset") or {}
-    if not preset:
-        return "no preset (its own grid)"
-    timing = sorted(set(preset.get("overrides") or ()) & set(TIMING_OVERRIDES))
-    ident = f"{preset.get('name')} v{preset.get('version')}"
-    return f"{ident} with {', '.join(timing)} overridden" if timing else ident
-
-
-def check_rankable(runs: Mapping[str, dict]) -> None:
-    """Refuse (UsageError, exit 2) to put runs side by side whose grid identities differ, saying which and why."""
-    idents: dict[str, list[str]] = {}
-    for run, meta in runs.items():
-        idents.setdefault(grid_identity(meta or {}), []).append(run)
-    if len(idents) < 2:
-        return
-    listing = "; ".join(f"{ident}: {', '.join(rs)}" for ident, rs in idents.items())
-    raise UsageError(
-        "report: refusing to rank machines measured with different grids (" + listing + "). A preset's version "
-        "changes when its cells or their timing change, and a run without a preset (or with min_time, "
-        "min_block_time or cooldown overridden) times its cells its own way, so their figures do not compare. "
-        "Report runs of one preset version together (simplenn-bench run --preset standard on every machine).")
+def check_rankable(runs: Mapping[str, RunMeta]) -> None:
+    """Refuse (UsageError, exit 2) to put runs side by side that may not be ranked together (runmeta.can_combine)."""
+    problem = can_combine(runs, rank=True)
+    if problem:
+        raise UsageError(f"report: {problem}")
 
 
 def shared_cells(samples: pd.DataFrame) -> tuple[pd.MultiIndex, int]:
-    """(the SHARED_KEYS of the cells every run measured ok, how many cells were ok in some runs only)."""
-    ok = only_ok(measured(samples), "step_s").drop_duplicates(["run", *SHARED_KEYS])
-    counts = ok.groupby(SHARED_KEYS, dropna=False).size()
+    """(the MATCH of the cells every run measured ok, how many cells were ok in some runs only)."""
+    ok = only_ok(measured(samples), "step_s").drop_duplicates(["run", *MATCH])
+    counts = ok.groupby(MATCH, dropna=False).size()
     n_runs = samples["run"].nunique()
     return counts[counts == n_runs].index, int((counts < n_runs).sum())
 
 
 def _keep(frame: pd.DataFrame, shared: pd.MultiIndex) -> pd.DataFrame:
-    return frame[pd.MultiIndex.from_frame(frame[SHARED_KEYS]).isin(shared)]
+    return frame[pd.MultiIndex.from_frame(frame[MATCH]).isin(shared)]
 
 
 def _reference_curve(cells: pd.DataFrame) -> dict:
@@ -162,12 +135,12 @@ def cross_machine(results: Results, cells: pd.DataFrame, speed: Speedup, cross: 
         speed = Speedup(base, other, speed.table.loc[both.index].reset_index(drop=True), speed.note)
         cross = crossover(results, cells=cells, speedup=speed) if base else None
     curve = _reference_curve(cells)
-    names = machine_names({run: runs.get(run) or {} for run in dict.fromkeys(results.table["run"])})
+    names = machine_names({run: results.meta(run) for run in dict.fromkeys(results.table["run"])})
     ref_cells = on_curve(only_ok(cells, "median_step_s"), curve)
     ref_cross = on_curve(cross.table, curve) if cross is not None else None
     rows = []
     for (run, device), dev_cells in cells.groupby(["run", "device"], sort=False):
-        row = _machine_row(runs.get(run) or {}, names[run], run, device, dev_cells, ref_cells)
+        row = _machine_row(results.meta(run), names[run], run, device, dev_cells, ref_cells)
         if base is not None and device == other:
             row.update(_best_speedup(speed.table[speed.table["run"] == run]))
             cr = ref_cross[ref_cross["run"] == run] if ref_cross is not None else ()
@@ -181,10 +154,9 @@ def cross_machine(results: Results, cells: pd.DataFrame, speed: Speedup, cross: 
     return CrossMachine(table, curves, curve, base, other, len(shared), n_left_out)
 
 
-def _machine_row(meta: Mapping, name: str, run: str, device: str, dev_cells: pd.DataFrame,
+def _machine_row(meta: RunMeta, name: str, run: str, device: str, dev_cells: pd.DataFrame,
                  ref_cells: pd.DataFrame) -> dict:
-    machine = meta.get("machine") or {}
-    versions = machine_versions(machine)
+    machine, versions = meta.machine, meta.versions
     ok = only_ok(dev_cells, "median_step_s")
     peak = ok["pct_of_peak"].notna()
     row = {
@@ -192,7 +164,7 @@ def _machine_row(meta: Mapping, name: str, run: str, device: str, dev_cells: pd.
         "chip": machine.get("chip") or machine.get("cpu_model") or "unknown", "gpu_cores": machine.get("gpu_cores"),
         "ram_gb": machine["ram_bytes"] / 2**30 if machine.get("ram_bytes") else math.nan,
         "tensorflow": versions.get("tensorflow", "–"), "tensorflow_metal": versions.get("tensorflow-metal", "–"),
-        "grid": grid_identity(meta), "best_gflop_per_s": ok["gflop_per_s"].max() if len(ok) else math.nan,
+        "grid": meta.grid_identity, "best_gflop_per_s": ok["gflop_per_s"].max() if len(ok) else math.nan,
         "pct_of_peak": ok.loc[peak, "pct_of_peak"].max() if peak.any() else math.nan,
         "peak_kind": ("estimate" if ok.loc[peak, "peak_is_estimate"].any() else "published or derived")
         if peak.any() else "", "best_speedup_at": "", "crossover": "",

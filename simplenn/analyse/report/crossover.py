@@ -9,16 +9,18 @@ import numpy as np
 import pandas as pd
 
 from simplenn.core.errors import UsageError
-from simplenn.analyse.report.tables import CURVE_KEYS, PAIR_KEYS, cell_table, measured, n_weights_of, only_ok
+from simplenn.core.dimensions import ACROSS_DEVICES, ONE_CURVE
+from simplenn.analyse.report.tables import cell_table, measured, n_weights_of, only_ok
 from simplenn.store.results import Results, as_results
-from simplenn.analyse.intervals import ratio_ci
+from simplenn.analyse.intervals import cell_estimate, ratio_ci
 
 
 @dataclass(frozen=True)
 class Speedup:
     """`table`: per (machine, run, impl, mode, loss, dtype, jit, widths, batch_size), speedup = base / other
-    median step time (> 1: the other device is faster) with a seeded bootstrap CI (hierarchical over rounds when the
-    run has ≥ 2). `note` says why it is empty."""
+    step time (> 1: the other device is faster) with its 95 % CI: with ≥ 2 rounds, step times are geometric means of
+    round medians and the CI a paired t on the per-round log speedups (the devices shared each round); with one
+    round, medians and a seeded bootstrap over blocks (within-process). `note` says why it is empty."""
 
     base_device: str | None
     other_device: str | None
@@ -26,7 +28,7 @@ class Speedup:
     note: str = ""
 
 
-SPEEDUP_COLUMNS = PAIR_KEYS + [
+SPEEDUP_COLUMNS = ACROSS_DEVICES + [
     "base_median_s", "other_median_s", "speedup", "speedup_ci_low", "speedup_ci_high", "faster",
 ]
 
@@ -69,8 +71,8 @@ def _resolve_pair(samples: pd.DataFrame, base: str | None, other: str | None) ->
 def speedup_table(
     data: Results | pd.DataFrame, base_device: str | None = None, other_device: str | None = None, seed: int = 0
 ) -> Speedup:
-    """Base median / other median per configuration, with a seeded bootstrap CI (see Speedup): over blocks for one
-    round, hierarchical (rounds paired across the two devices, then blocks) for ≥ 2 rounds."""
+    """Base / other step time per configuration, with its CI (see Speedup): paired t over rounds for ≥ 2 rounds,
+    a seeded bootstrap over blocks for one."""
     samples = as_results(data).table
     base, other, note = _resolve_pair(samples, base_device, other_device)
     if base is None:
@@ -84,15 +86,15 @@ def speedup_table(
         # Both devices ran in the same rounds of one run: round r of each shares the machine's state (paired).
         ratio, low, high = ratio_ci(b, o, on_base["round"], on_other["round"], paired=True, seed=seed)
         return pd.Series({
-            "base_median_s": float(np.median(b)) if b.size else math.nan,
-            "other_median_s": float(np.median(o)) if o.size else math.nan,
+            "base_median_s": cell_estimate(b, on_base["round"])[0],
+            "other_median_s": cell_estimate(o, on_other["round"])[0],
             "speedup": ratio, "speedup_ci_low": low, "speedup_ci_high": high,
         })
 
     if ok.empty:
         table = pd.DataFrame(columns=SPEEDUP_COLUMNS)
     else:
-        table = ok.groupby(PAIR_KEYS, sort=True).apply(one, include_groups=False).reset_index()
+        table = ok.groupby(ACROSS_DEVICES, sort=True).apply(one, include_groups=False).reset_index()
         table = table.dropna(subset=["speedup"]).reset_index(drop=True)
         table["faster"] = table.apply(lambda r: _winner(r, base, other), axis=1) if len(table) else []
     if table.empty:
@@ -124,7 +126,7 @@ class Crossover:
     note: str = ""
 
 
-CROSSOVER_COLUMNS = CURVE_KEYS + [
+CROSSOVER_COLUMNS = ONE_CURVE + [
     "crossover_batch", "max_batch", "answer", "fit_crossover_batch", "fit_answer",
     "base_overhead_s", "base_cost_s_per_sample", "other_overhead_s", "other_cost_s_per_sample",
 ]
@@ -166,7 +168,7 @@ def crossover(
     if speed.table.empty:
         return Crossover(speed.base_device, speed.other_device, pd.DataFrame(columns=CROSSOVER_COLUMNS), speed.note)
     base, other = speed.base_device, speed.other_device
-    measured_part = speed.table.groupby(CURVE_KEYS, sort=True).apply(
+    measured_part = speed.table.groupby(ONE_CURVE, sort=True).apply(
         lambda g: _measured_crossover(g, other), include_groups=False
     )
     fits = _fits(cell_table(data) if cells is None else cells, base, other)
@@ -204,7 +206,7 @@ def _fits(cells: pd.DataFrame, base: str, other: str) -> pd.DataFrame:
     ok = only_ok(cells, "median_step_s")
     cols = ["base_overhead_s", "base_cost_s_per_sample", "other_overhead_s", "other_cost_s_per_sample"]
     if ok.empty:
-        return pd.DataFrame(columns=CURVE_KEYS + cols).set_index(CURVE_KEYS)
+        return pd.DataFrame(columns=ONE_CURVE + cols).set_index(ONE_CURVE)
 
     def one(group: pd.DataFrame) -> pd.Series:
         out = {}
@@ -213,7 +215,7 @@ def _fits(cells: pd.DataFrame, base: str, other: str) -> pd.DataFrame:
             out[f"{side}_overhead_s"], out[f"{side}_cost_s_per_sample"] = fit_line(g["batch_size"], g["median_step_s"])
         return pd.Series(out)
 
-    return ok.groupby(CURVE_KEYS, sort=True).apply(one, include_groups=False)
+    return ok.groupby(ONE_CURVE, sort=True).apply(one, include_groups=False)
 
 
 def _fit_answer(row, other: str) -> str:

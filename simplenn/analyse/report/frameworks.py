@@ -1,8 +1,9 @@
 """The frameworks table: per device and batch size, every implementation and mode against TF scratch per-call.
 
-Speedup = median(TF scratch per-call) / median(implementation) per step (> 1: the implementation is faster), with
-a seeded bootstrap CI; with ≥ 2 rounds on both sides the bootstrap resamples rounds first, then blocks within
-them, drawing the same rounds on both sides (they ran interleaved in the same rounds of one run). The fastest
+Speedup = TF scratch per-call / implementation step time (> 1: the implementation is faster). With ≥ 2 rounds the
+step times are geometric means of round medians and the CI is a paired t on the per-round log ratios (the two ran
+interleaved in the same rounds of one run: precision.ratio_ci); with one round, medians and a bootstrap over the
+blocks (within-process). The fastest
 implementation of a cell is named only when the CI of runner-up / fastest lies above 1; otherwise the cell has
 no clear winner. Pure functions of the tidy samples table and the runs' metadata: nothing here measures or draws.
 """
@@ -12,22 +13,22 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
-from simplenn.core.cases import IMPLS, MODES
-from simplenn.analyse.intervals import hierarchical_median_ci, hierarchical_ratio_ci
-from simplenn.core.stats import bootstrap_ratio_ci
+from simplenn.core.cases import MODES
+from simplenn.measure.runners import IMPLS
+from simplenn.core.dimensions import ACROSS_IMPLS
+from simplenn.analyse.intervals import cell_estimate, ratio_ci
+from simplenn.store.runmeta import RunMeta
 
 BASELINE = ("scratch", "per-call")
 BASELINE_LABEL = "TF scratch per-call"
-# One cell of the comparison: everything but the implementation and its mode.
-GROUP_KEYS = ["machine", "run", "device", "loss", "dtype", "jit", "widths", "batch_size"]
-TABLE_COLUMNS = GROUP_KEYS + [
+# One cell of the comparison: everything but the implementation and its mode (ACROSS_IMPLS).
+TABLE_COLUMNS = ACROSS_IMPLS + [
     "impl", "mode", "status", "reason", "n_rounds", "n_blocks", "median_step_s", "ci_low_s", "ci_high_s",
     "speedup", "speedup_ci_low", "speedup_ci_high", "vs_baseline",
 ]
-WINNER_COLUMNS = GROUP_KEYS + [
+WINNER_COLUMNS = ACROSS_IMPLS + [
     "fastest", "fastest_median_s", "runner_up", "runner_up_median_s", "margin", "margin_ci_low", "margin_ci_high",
     "winner",
 ]
@@ -55,10 +56,8 @@ def label(impl: str, mode: str) -> str:
 
 
 def _ratio(base: pd.DataFrame, new: pd.DataFrame, seed: int) -> tuple[float, float, float]:
-    """median(base) / median(new) of step_s with its CI: rounds resampled first when both sides have ≥ 2."""
-    if base["round"].nunique() >= 2 and new["round"].nunique() >= 2:
-        return hierarchical_ratio_ci(base["step_s"], new["step_s"], base["round"], new["round"], paired=True, seed=seed)
-    return bootstrap_ratio_ci(base["step_s"].to_numpy(), new["step_s"].to_numpy(), seed=seed)
+    """base / new step time with its CI: paired t over the shared rounds when there are ≥ 2 (precision.ratio_ci)."""
+    return ratio_ci(base["step_s"], new["step_s"], base["round"], new["round"], paired=True, seed=seed)
 
 
 def _verdict(low: float, high: float) -> str:
@@ -88,8 +87,7 @@ def _cell_rows(cell: pd.DataFrame, seed: int) -> list[dict]:
                "n_blocks": len(timed), "median_step_s": math.nan, "ci_low_s": math.nan, "ci_high_s": math.nan,
                "speedup": math.nan, "speedup_ci_low": math.nan, "speedup_ci_high": math.nan}
         if not timed.empty:
-            row["median_step_s"] = float(np.median(timed["step_s"]))
-            row["ci_low_s"], row["ci_high_s"] = hierarchical_median_ci(timed["step_s"], timed["round"], seed=seed)
+            row["median_step_s"], row["ci_low_s"], row["ci_high_s"] = cell_estimate(timed["step_s"], timed["round"])
             if (impl, mode) == BASELINE:
                 row["speedup"] = 1.0  # by definition; resampling it against itself would only show its noise twice
             elif not base.empty:
@@ -104,7 +102,7 @@ def _cell_rows(cell: pd.DataFrame, seed: int) -> list[dict]:
 def _winner(cell: pd.DataFrame, rows: list[dict], seed: int) -> dict:
     """The fastest implementation of one cell, named only when runner-up / fastest has its CI above 1."""
     timed = sorted((r for r in rows if not math.isnan(r["median_step_s"])), key=lambda r: r["median_step_s"])
-    out = {c: math.nan for c in WINNER_COLUMNS[len(GROUP_KEYS):]}
+    out = {c: math.nan for c in WINNER_COLUMNS[len(ACROSS_IMPLS):]}
     if not timed:
         return {**out, "fastest": "", "runner_up": "", "winner": "nothing measured ok"}
     first = timed[0]
@@ -132,12 +130,12 @@ def frameworks_table(samples: pd.DataFrame, seed: int = 0) -> Frameworks:
     """
     data = samples[~samples["sentinel"].fillna(False).astype(bool)]
     # Two modes of one implementation are the host-overhead table's business; this one compares implementations.
-    if data.empty or data.groupby(GROUP_KEYS, dropna=False)["impl"].nunique().max() < 2:
+    if data.empty or data.groupby(ACROSS_IMPLS, dropna=False)["impl"].nunique().max() < 2:
         return Frameworks(pd.DataFrame(columns=TABLE_COLUMNS), pd.DataFrame(columns=WINNER_COLUMNS),
                           "Only one implementation was measured: there is no other framework to compare it with.")
     rows, winners = [], []
-    for keys, cell in data.groupby(GROUP_KEYS, sort=True, dropna=False):
-        group = dict(zip(GROUP_KEYS, keys))
+    for keys, cell in data.groupby(ACROSS_IMPLS, sort=True, dropna=False):
+        group = dict(zip(ACROSS_IMPLS, keys))
         cell_rows = _cell_rows(cell, seed)
         rows += [{**group, **r} for r in cell_rows]
         winners.append({**group, **_winner(cell, cell_rows, seed)})
@@ -152,13 +150,13 @@ PARITY_COLUMNS = ["run", "device", "widths", "batch_size", "n_steps", "dtype", "
                   "loss_rel_diff", "weights_max_abs_diff", "weights_max_rel_diff", "rtol", "atol", "reason"]
 
 
-def impl_parity_table(runs: Mapping[str, dict]) -> pd.DataFrame:
+def impl_parity_table(runs: Mapping[str, RunMeta]) -> pd.DataFrame:
     """One row per run, dtype, implementation and mode: its recorded parity with scratch per-call (run.json
     `impl_parity`, written at the end of a run with more than one implementation). Empty when none was recorded."""
     rows = []
     for run, meta in runs.items():
-        parity = (meta or {}).get("impl_parity")
-        if not isinstance(parity, Mapping):
+        parity = meta.impl_parity
+        if parity is None:
             continue
         where = {"run": run, "device": parity.get("device"), "batch_size": parity.get("batch_size"),
                  "widths": "x".join(map(str, parity.get("layer_sizes") or [])) or None}

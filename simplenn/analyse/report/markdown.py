@@ -16,80 +16,13 @@ from simplenn.analyse.report.context_md import (METHOD, ci_text, grid_section, g
                                                 method_text)
 from simplenn.analyse.report.cross_machine import STEP_AT
 from simplenn.analyse.report.frameworks_md import frameworks_section, impl_parity_text, parity_section
-from simplenn.analyse.report.tables import CURVE_KEYS, PAIR_KEYS, is_nominal
+from simplenn.analyse.report.tables_md import cells_for_display, crossover_for_display, section_table, speedup_for_display
 from simplenn.analyse.report.where_md import where_sections
 from simplenn.store.completeness import partial_runs
-from simplenn.core.units import TimeUnit, time_unit
+from simplenn.store.runmeta import Drift, RunMeta
 
 __all__ = ["METHOD", "absent_gpu_text", "cells_for_display", "cross_machine_table", "grid_sentence", "method_text",
            "render_markdown"]
-
-_DISPLAY_KEYS = ["machine", "run", "impl", "mode", "loss", "dtype", "jit"]
-
-
-def cell_status(row) -> str:
-    """A cell's status in a few words: ok or its failure, and the flags a reader should see beside its numbers
-    (unstable, imprecise, above the ceiling, hot); the full text of each is under Warnings."""
-    words = [row.status if row.status == "ok" else f"**{row.status}**"]
-    if row.status != "ok" and row.n_blocks > 0:
-        words.append("ok in some rounds only")
-    if row.unstable:
-        words.append(f"unstable (IQR {100 * row.iqr_rel:.1f} %)")
-    if row.imprecise:
-        words.append(f"imprecise (±{100 * row.precision:.1f} %)" if row.precision == row.precision else "imprecise")
-    if row.beyond_ceiling or row.pct_of_ceiling > 100:
-        words.append("above the ceiling")
-    hot = [str(v) for v in (row.thermal_before, row.thermal_after) if not is_nominal(v)]
-    if hot:
-        words.append(f"thermal {hot[-1]}")
-    return ", ".join(words)
-
-
-def cells_for_display(cells: pd.DataFrame, unit: TimeUnit) -> pd.DataFrame:
-    """The per-cell table a reader needs, in display units: cell, device, batch, median step with its 95 % CI,
-    samples/s, GFLOP/s, % of ceiling (and % of GPU peak when a cell has one), status. summary.csv has the rest."""
-    median = [f"{fmt(m)} ({fmt(lo)}–{fmt(hi)})" if not pd.isna(lo) else fmt(m)
-              for m, lo, hi in zip(unit.of(cells["median_step_s"]), unit.of(cells["ci_low_s"]),
-                                   unit.of(cells["ci_high_s"]))]
-    shown = pd.DataFrame({
-        "machine": cells["machine"], "run": cells["run"], "cell": [f"`{c}`" for c in cells["cell_id"]],
-        "device": cells["device"], "batch": cells["batch_size"], f"median step ({unit.name}, 95 % CI)": median,
-        "samples/s": cells["samples_per_s"], "GFLOP/s": cells["gflop_per_s"], "% of ceiling": cells["pct_of_ceiling"],
-        "% of GPU peak": cells["pct_of_peak"],
-        "status": [cell_status(r) for r in cells.itertuples(index=False)],
-    })
-    return shown if cells["pct_of_peak"].notna().any() else shown.drop(columns="% of GPU peak")
-
-
-def speedup_for_display(table: pd.DataFrame, base: str, other: str, unit: TimeUnit) -> pd.DataFrame:
-    """The speedup table in display units: both medians in `unit`, ratios in ×."""
-    return pd.DataFrame({
-        **{k: table[k] for k in PAIR_KEYS},
-        f"{base}_median_{unit.name}": unit.of(table["base_median_s"]),
-        f"{other}_median_{unit.name}": unit.of(table["other_median_s"]),
-        "speedup_x": table["speedup"], "ci95_low_x": table["speedup_ci_low"], "ci95_high_x": table["speedup_ci_high"],
-        "faster": table["faster"],
-    })
-
-
-def crossover_for_display(table: pd.DataFrame, unit: TimeUnit) -> pd.DataFrame:
-    """The crossover table in display units: overheads in `unit`, per-sample costs in a unit of their own."""
-    per_sample = time_unit(table["base_cost_s_per_sample"], table["other_cost_s_per_sample"])
-    return pd.DataFrame({
-        **{k: table[k] for k in CURVE_KEYS},
-        "answer": table["answer"], "crossover_batch": table["crossover_batch"],
-        "fit_crossover_batch": table["fit_crossover_batch"].round(0),
-        f"base_overhead_{unit.name}": unit.of(table["base_overhead_s"]),
-        f"base_cost_{per_sample.name}_per_sample": per_sample.of(table["base_cost_s_per_sample"]),
-        f"other_overhead_{unit.name}": unit.of(table["other_overhead_s"]),
-        f"other_cost_{per_sample.name}_per_sample": per_sample.of(table["other_cost_s_per_sample"]),
-    })
-
-
-def _section_table(display: pd.DataFrame) -> str:
-    table, constant = split_constant(display, _DISPLAY_KEYS)
-    return "\n\n".join(x for x in (constant, markdown_table(table)) if x)
-
 
 def cross_machine_table(analysis: Analysis) -> str:
     """The cross-machine table as Markdown: one row per machine × device, step times in the report's unit."""
@@ -136,21 +69,17 @@ def warnings_section(analysis: Analysis) -> str:
     for r in cells[cells["status"] != "ok"].itertuples(index=False):
         lines.append(f"- `{r.cell_id}` ({r.machine}) is **{r.status}**: {r.reason or 'no reason recorded'}")
     for run, meta in analysis.runs.items():
-        lines += [f"- `{run}`: {_drift_text(meta.get('drift'))}"] if meta.get("drift") else []
-        lines += [f"- `{run}`: {w}" for w in meta.get("warnings") or []]
+        lines += [f"- `{run}`: {_drift_text(meta.drift)}"] if meta.drift else []
+        lines += [f"- `{run}`: {w}" for w in meta.warnings]
     return "\n".join(lines) if lines else "None."
 
 
-def _drift_text(drift: object) -> str:
-    if not isinstance(drift, Mapping):
-        return f"sentinel drift: {drift}"
-    ratio = drift.get("ratio")
-    cell = drift.get("sentinel") or drift.get("cell") or drift.get("cell_id") or "sentinel"
-    details = ", ".join(f"{k} = {fmt(v)}" for k, v in drift.items() if k not in ("sentinel", "cell", "cell_id", "warning"))
-    text = f"sentinel `{cell}` drift: {details}"
+def _drift_text(drift: Drift) -> str:
+    details = ", ".join(f"{k} = {fmt(v)}" for k, v in drift.figures().items())
+    text = f"sentinel `{drift.cell}` drift: {details}"
     # The verdict is the one the run recorded (sweep.drift, against its DRIFT_WARN): not judged twice.
-    if isinstance(ratio, (int, float)) and drift.get("warning"):
-        text += f" — **the machine drifted by {100 * (ratio - 1):+.0f} % during the run**"
+    if drift.warning:
+        text += f" — **the machine drifted by {100 * (drift.ratio - 1):+.0f} % during the run**"
     return text
 
 
@@ -180,9 +109,9 @@ def speedup_section(analysis: Analysis) -> list[str]:
             "is faster). The crossover is the smallest measured batch size from which on "
             f"{speed.other_device} is faster at every larger size with the speedup CI's lower bound > 1; the "
             "fit is time = overhead + cost × batch per device (least squares on relative error).",
-            _section_table(crossover_for_display(cross.table, unit)),
+            section_table(crossover_for_display(cross.table, unit)),
             "### Speedup per batch size",
-            _section_table(speedup_for_display(speed.table, speed.base_device, speed.other_device, unit))]
+            section_table(speedup_for_display(speed.table, speed.base_device, speed.other_device, unit))]
 
 
 def cells_section(analysis: Analysis) -> list[str]:
@@ -240,8 +169,8 @@ def ceiling_text(cells: pd.DataFrame) -> list[str]:
             f"and {timed} do not agree, and the run should be measured again."]
 
 
-def absent_gpu_text(runs: Mapping[str, dict]) -> str:
+def absent_gpu_text(runs: Mapping[str, RunMeta]) -> str:
     """Runs that measured no GPU, with the reason recorded when the run started (never a made-up GPU figure)."""
-    lines = [f"- `{run}`: no GPU was measured — {meta['gpu_missing_reason']}"
-             for run, meta in runs.items() if meta.get("gpu_missing_reason")]
+    lines = [f"- `{run}`: no GPU was measured — {meta.gpu_missing_reason}"
+             for run, meta in runs.items() if meta.gpu_missing_reason]
     return "\n".join(lines)

@@ -9,18 +9,16 @@ import pandas as pd
 from simplenn.system import peaks
 from simplenn.core.cases import n_weights
 from simplenn.core.errors import UsageError
-from simplenn.store.results import CELL_KEYS, Results, as_results
+from simplenn.core.dimensions import ACROSS_MODES, CELL_COLUMNS, CONFIGURATION
+from simplenn.store.results import Results, as_results
+from simplenn.store.runmeta import RunMeta
 from simplenn.analyse.intervals import with_round_cis
 from simplenn.core.stats import UNSTABLE_IQR_REL, summarize
 
 # A cell: every key that tells two measured configurations apart, plus its id.
-CELL_GROUP = CELL_KEYS + ["cell_id"]
-# Two devices are compared at equal everything-else; `run` keeps two runs of one machine apart.
-CURVE_KEYS = ["machine", "run", "impl", "mode", "loss", "dtype", "jit", "widths"]
-PAIR_KEYS = CURVE_KEYS + ["batch_size"]
+CELL_GROUP = CELL_COLUMNS + ["cell_id"]
 NOMINAL_THERMAL = {"nominal", "unknown", "", "none", "nan"}
-HOST_COLUMNS = ["machine", "run", "device", "impl", "loss", "dtype", "jit", "widths", "batch_size",
-                "per_call_step_s", "in_graph_step_s", "host_overhead_s", "host_share_pct"]
+HOST_COLUMNS = ACROSS_MODES + ["per_call_step_s", "in_graph_step_s", "host_overhead_s", "host_share_pct"]
 
 
 def measured(samples: pd.DataFrame) -> pd.DataFrame:
@@ -63,10 +61,9 @@ def is_nominal(value: object) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value)) or str(value).lower() in NOMINAL_THERMAL
 
 
-def chip_peak(meta: Mapping) -> peaks.ChipPeak | None:
+def chip_peak(meta: RunMeta) -> peaks.ChipPeak | None:
     """The FP32 GPU peak (published, derived or estimate) of a run's chip; None for a chip not in simplenn.system.peaks."""
-    machine = meta.get("machine") or {}
-    return peaks.lookup(machine.get("chip"), machine.get("gpu_cores"))
+    return peaks.lookup(meta.machine.get("chip"), meta.machine.get("gpu_cores"))
 
 
 def require_ok(data: Results | pd.DataFrame, source: str) -> None:
@@ -84,9 +81,10 @@ def require_ok(data: Results | pd.DataFrame, source: str) -> None:
 def cell_table(data: Results | pd.DataFrame) -> pd.DataFrame:
     """One row per cell (sentinel rows excluded): step-time statistics in seconds, throughput, efficiency, status.
 
-    Columns added to the cell keys: status, reason, n_blocks, median_step_s, q1/q3, iqr_s, iqr_rel, ci_low_s,
-    ci_high_s (hierarchical over rounds when the cell has ≥ 2: `ci_method`, `n_rounds`), ci_halfwidth_pct, precision
-    (reached when timing stopped) and imprecise, mad_s, min/mean/std, samples_per_s, gflop_per_s,
+    Columns added to the cell keys: status, reason, n_blocks, median_step_s (≥ 2 rounds: the geometric mean of the
+    round medians), q1/q3, iqr_s, iqr_rel, ci_low_s,
+    ci_high_s (over round medians when the cell has ≥ 2 rounds: `ci_method`, `n_rounds`), ci_halfwidth_pct,
+    precision_reached (when timing stopped) and imprecise, mad_s, min/mean/std, samples_per_s, gflop_per_s,
     ceiling_gflop_per_s, pct_of_ceiling, beyond_ceiling (above the ceiling even at the CI's slow end),
     peak_gflop_per_s and pct_of_peak (GPU cells on a known Apple chip), peak_is_estimate, peak_mem_bytes,
     trace_s, final_loss, thermal, unstable, warnings.
@@ -106,7 +104,7 @@ def cell_table(data: Results | pd.DataFrame) -> pd.DataFrame:
             final_loss=("final_loss", "last"),
             thermal_before=("thermal_before", _thermal_worst),
             thermal_after=("thermal_after", _thermal_worst),
-            precision=("precision", "max"),  # the worst round's
+            precision_reached=("precision_reached", "max"),  # the worst round's
             imprecise=("imprecise", "any"),
         )
         .reset_index()
@@ -128,13 +126,13 @@ def cell_table(data: Results | pd.DataFrame) -> pd.DataFrame:
     return _sorted_cells(out)
 
 
-def _add_chip_peak(cells: pd.DataFrame, runs: Mapping[str, dict]) -> pd.DataFrame:
+def _add_chip_peak(cells: pd.DataFrame, runs: Mapping[str, RunMeta]) -> pd.DataFrame:
     # Only GPU cells: a chip's peak figure is its GPU's, and a CPU cell on the same chip would look absurd.
-    per_run = {run: chip_peak(meta or {}) for run, meta in runs.items()}
+    per_run = {run: chip_peak(meta) for run, meta in runs.items()}
     peak = cells["run"].map(lambda r: per_run.get(r))
     is_gpu = cells["device_kind"] == "gpu"
     cells["peak_gflop_per_s"] = [p.fp32_gflops if p and g else math.nan for p, g in zip(peak, is_gpu)]
-    cells["peak_is_estimate"] = [bool(p.estimate) if p and g else False for p, g in zip(peak, is_gpu)]
+    cells["peak_is_estimate"] = [p.is_estimate if p and g else False for p, g in zip(peak, is_gpu)]
     cells["pct_of_peak"] = 100 * cells["gflop_per_s"] / cells["peak_gflop_per_s"]
     return cells
 
@@ -144,7 +142,7 @@ def _cell_warnings(row) -> str:
     if row.unstable:
         notes.append(f"unstable: IQR {100 * row.iqr_rel:.1f} % of median (> {100 * UNSTABLE_IQR_REL:.0f} %)")
     if row.imprecise:
-        reached = f"±{100 * row.precision:.1f} %" if row.precision == row.precision else "unknown"
+        reached = f"±{100 * row.precision_reached:.1f} %" if row.precision_reached == row.precision_reached else "unknown"
         notes.append(f"imprecise: stopped at --max-time with the median's CI at {reached} (short of --precision)")
     if row.beyond_ceiling:
         notes.append(f"above the ceiling: {row.pct_of_ceiling:.0f} % of the measured matmul ceiling even at the slow "
@@ -162,7 +160,7 @@ def _cell_warnings(row) -> str:
 
 def _sorted_cells(cells: pd.DataFrame) -> pd.DataFrame:
     order = cells.assign(_w=cells["widths"].map(n_weights_of))
-    order = order.sort_values(["machine", "run", "impl", "mode", "loss", "dtype", "jit", "_w", "device", "batch_size"])
+    order = order.sort_values([*CONFIGURATION, "_w", "device", "batch_size"])
     return order.drop(columns="_w").reset_index(drop=True)
 
 
@@ -174,7 +172,7 @@ def host_overhead_table(data: Results | pd.DataFrame, cells: pd.DataFrame | None
     """
     cells = cell_table(data) if cells is None else cells
     ok = only_ok(cells, "median_step_s")
-    wide = ok.pivot_table(index=HOST_COLUMNS[:9], columns="mode", values="median_step_s", aggfunc="first")
+    wide = ok.pivot_table(index=ACROSS_MODES, columns="mode", values="median_step_s", aggfunc="first")
     if not {"per-call", "in-graph"} <= set(wide.columns):
         return pd.DataFrame(columns=HOST_COLUMNS)
     wide = wide.dropna(subset=["per-call", "in-graph"]).reset_index()

@@ -4,30 +4,15 @@ from __future__ import annotations
 
 import pandas as pd
 
-from simplenn.analyse.display import markdown_table, split_constant
 from simplenn.analyse.report.analysis import Analysis
 from simplenn.analyse.report.inside_step import (CLASS_NOTE, FORMULA_NOTE, GROUP_LABELS, GROUPS, TRACE_AGREEMENT,
                                                  sentence, witness_notes)
-from simplenn.analyse.report.tables import HOST_COLUMNS
+from simplenn.analyse.report.tables_md import host_for_display, section_table
+from simplenn.core.dimensions import CONFIGURATION
 from simplenn.core.units import TimeUnit
 
-CONSTANT_KEYS = ["machine", "run", "impl", "mode", "loss", "dtype", "jit", "device", "widths"]
-
-
-def section_table(display: pd.DataFrame) -> str:
-    """A display table with its constant key columns said once above it."""
-    table, constant = split_constant(display, CONSTANT_KEYS)
-    return "\n\n".join(x for x in (constant, markdown_table(table)) if x)
-
-
-def host_for_display(table: pd.DataFrame, unit: TimeUnit) -> pd.DataFrame:
-    """The host-overhead table with its step times in `unit`."""
-    return pd.DataFrame({
-        **{k: table[k] for k in HOST_COLUMNS[:9]},
-        f"per_call_{unit.name}": unit.of(table["per_call_step_s"]),
-        f"in_graph_{unit.name}": unit.of(table["in_graph_step_s"]),
-        f"host_overhead_{unit.name}": unit.of(table["host_overhead_s"]), "host_share_pct": table["host_share_pct"],
-    })
+# Said once above a table when they hold one value in every row.
+CONSTANT_KEYS = [*CONFIGURATION, "device", "widths"]
 
 
 def inside_for_display(inside: pd.DataFrame, unit: TimeUnit) -> pd.DataFrame:
@@ -65,14 +50,14 @@ def where_sections(analysis: Analysis) -> list[str]:
         parts += ["## Where the time goes",
                   "Host overhead = per-call median − in-graph median per step: what dispatching one step from "
                   "Python costs on top of the device work.",
-                  section_table(host_for_display(analysis.host, unit))]
+                  section_table(host_for_display(analysis.host, unit), CONSTANT_KEYS)]
     inside = analysis.inside
     if inside.empty:
         return parts
     sentences = [f"- {sentence(row)}" for _, row in inside.iterrows()]
     notes = [f"- {n}" for n in witness_notes(inside)]
     parts += ["## Where the time goes inside the step", INSIDE_TEXT, "\n".join(sentences),
-              section_table(inside_for_display(inside, unit)),
+              section_table(inside_for_display(inside, unit), CONSTANT_KEYS),
               f"{FORMULA_NOTE} Matmul-only efficiency is what the matmul kernels reach while they run; whole-step "
               "efficiency is what the step reaches: the gap between them is the time outside the matmuls.",
               f"Classes: {CLASS_NOTE}. Groups in the table (`<group>_pct`, of the traced step): " + "; ".join(

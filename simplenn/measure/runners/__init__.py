@@ -19,16 +19,44 @@ is not installed, or cannot run the case, raises `Unsupported` (measure() record
 from __future__ import annotations
 
 import importlib
+import pkgutil
 
-from simplenn.core.cases import Case, unsupported_reason
-from simplenn.measure.runners.base import INSTALL_HINT, Runner, Unsupported, require
+from simplenn.core.cases import Case, backend_reason
+from simplenn.measure.runners.base import INSTALL_HINT, Impl, Runner, Unsupported, require
 
-# impl -> module defining `Runner` for it; peers are imported only when asked for (torch and jax are optional).
-MODULES = {"scratch": "simplenn.measure.runners.scratch", "keras": "simplenn.measure.runners.keras_peer",
-           "torch": "simplenn.measure.runners.torch_peer", "jax": "simplenn.measure.runners.jax_peer",
-           "mlx": "simplenn.measure.runners.mlx_peer"}
 
-__all__ = ["INSTALL_HINT", "MODULES", "Runner", "Unsupported", "require", "runner"]
+def _declared() -> dict[str, object]:
+    """impl name -> its runner module: every module of this package that declares an `IMPL`, in rank order.
+
+    A runner module imports nothing heavy at module level (frameworks load when a runner is built), so reading
+    every declaration costs nothing.
+    """
+    modules = [importlib.import_module(f"{__name__}.{m.name}") for m in pkgutil.iter_modules(__path__)]
+    declared = sorted((m for m in modules if isinstance(getattr(m, "IMPL", None), Impl)), key=lambda m: m.IMPL.rank)
+    return {m.IMPL.name: m for m in declared}
+
+
+MODULES = _declared()
+IMPLS: tuple[str, ...] = tuple(MODULES)  # the --impl values, scratch (the baseline) first
+DECLARED: dict[str, Impl] = {name: m.IMPL for name, m in MODULES.items()}
+# Distributions whose versions a run records, so a frameworks comparison says which versions it compared.
+PACKAGES: tuple[str, ...] = tuple(dict.fromkeys(p for impl in DECLARED.values() for p in impl.packages))
+
+__all__ = ["DECLARED", "IMPLS", "INSTALL_HINT", "Impl", "MODULES", "PACKAGES", "Runner", "Unsupported", "require",
+           "runner", "unsupported_reason"]
+
+
+def unsupported_reason(case: Case, backend: str) -> str | None:
+    """Why this case cannot run with its implementation on a device with this backend ('metal', 'cuda', 'none').
+
+    The implementation's own limits (its `IMPL.limits`) first, then the device's (simplenn.core.cases.backend_reason).
+    Known before anything runs, so the cell is reported `unsupported` instead of failing or, worse, silently
+    running on the CPU.
+    """
+    impl = DECLARED.get(case.impl)
+    if impl is None:
+        return f"no implementation called {case.impl!r} (known: {', '.join(IMPLS)})"
+    return impl.unsupported(case) or backend_reason(case, backend)
 
 
 def runner(case: Case, seed: int = 0) -> Runner:
@@ -36,6 +64,4 @@ def runner(case: Case, seed: int = 0) -> Runner:
     reason = unsupported_reason(case, backend="none")  # the implementation's own limits; measure() adds the device's
     if reason:
         raise Unsupported(reason)
-    if case.impl not in MODULES:
-        raise Unsupported(f"no implementation called {case.impl!r} (known: {', '.join(MODULES)})")
-    return importlib.import_module(MODULES[case.impl]).RUNNER(case, seed)
+    return MODULES[case.impl].RUNNER(case, seed)

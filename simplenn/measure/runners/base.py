@@ -1,15 +1,35 @@
-"""What every runner shares: the protocol's type, `Unsupported`, optional imports, and the common starting state."""
+"""What every runner shares: the protocol's type, `Impl` (what a runner module declares about itself),
+`Unsupported`, optional imports, and the common starting state."""
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 
 from simplenn.core.cases import Case
-from simplenn.nn.data import synthetic_batch
 
 INSTALL_HINT = "pip install 'simplenn-bench[peers]'"
+
+
+@dataclass(frozen=True)
+class Impl:
+    """What one implementation declares about itself, as `IMPL` in its own runner module (beside `RUNNER`)."""
+
+    name: str  # its --impl value and its `impl` column
+    rank: int  # its place in flags and tables: scratch, the baseline, is 0; a new peer takes the next number
+    packages: tuple[str, ...] = ()  # distributions whose versions a run records (the machine fingerprint)
+    # (Case field, value) -> why it cannot run such a case: known before anything runs, so the cell is `unsupported`.
+    limits: Mapping[tuple[str, object], str] = field(default_factory=dict)
+    tf_allocator: bool = False  # its memory goes through TensorFlow's allocator, whose peak a cell records
+    # dtype -> (rtol, atol) of implementation parity where it must differ from simplenn.measure.parity's default.
+    tolerance: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+
+    def unsupported(self, case: Case) -> str | None:
+        """Why this implementation cannot run `case` (the first limit it hits), or None."""
+        return next((why for (name, value), why in self.limits.items() if getattr(case, name) == value), None)
 
 
 class Unsupported(Exception):
@@ -37,7 +57,8 @@ def require(module: str):
 
 def initial_state(case: Case, seed: int) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, float]:
     """The scratch Network's initial [W1, b1, …] as numpy, the timing batch (x, y), and the learning rate."""
-    from simplenn.nn.model import Network  # noqa: PLC0415 — TensorFlow loads only when a runner is built
+    from simplenn.nn.data import synthetic_batch  # noqa: PLC0415 — pandas and TensorFlow load only when a runner is built
+    from simplenn.nn.model import Network  # noqa: PLC0415
 
     network = Network(case.layer_sizes, seed=seed, loss=case.loss, dtype=case.dtype)
     params = [p.numpy() for p in network.params]

@@ -4,7 +4,9 @@ from __future__ import annotations
 import numpy as np
 
 from simplenn.core.cases import Case
-from simplenn.measure.runners.base import Unsupported, device_kind_index, initial_state, require
+from simplenn.measure.runners.base import Impl, Unsupported, device_kind_index, initial_state, require
+
+IMPL = Impl("jax", 3, packages=("jax", "jaxlib"))
 
 
 def jax_device(name: str, jax=None):

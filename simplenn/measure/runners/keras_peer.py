@@ -4,7 +4,11 @@ from __future__ import annotations
 import numpy as np
 
 from simplenn.core.cases import Case
-from simplenn.measure.runners.base import Unsupported, initial_state, require
+from simplenn.measure.runners.base import Impl, Unsupported, initial_state, require
+
+IMPL = Impl("keras", 1, packages=("keras",), tf_allocator=True, limits={
+    ("mode", "in-graph"): "keras is timed through train_on_batch (one call per step); in-graph mode is not available "
+                          "for it"})
 
 
 class KerasRunner:

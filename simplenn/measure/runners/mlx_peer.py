@@ -14,7 +14,15 @@ from __future__ import annotations
 import numpy as np
 
 from simplenn.core.cases import Case
-from simplenn.measure.runners.base import Unsupported, device_kind_index, initial_state, require
+from simplenn.measure.runners.base import Impl, Unsupported, device_kind_index, initial_state, require
+
+# mlx-metal is MLX's Metal backend (macOS), mlx-cpu its Linux CPU one. MLX's CPU exp computes float64 through its
+# float32 approximation (ml-explore/mlx#3047, open): its float64 step agrees with scratch to ~4e-9 relative
+# (measured), still 100× tighter than the float32 tolerance.
+IMPL = Impl("mlx", 4, packages=("mlx", "mlx-metal", "mlx-cpu"), tolerance={"float64": (1e-6, 1e-9)}, limits={
+    ("mode", "in-graph"): "mlx is timed one mx.compile'd call per step; in-graph mode (n steps in one graph) is not "
+                          "built for it",
+    ("jit", True): "--jit applies to TensorFlow's XLA only; the mlx step is always mx.compile'd"})
 
 # run(n) schedules the parameters (mx.async_eval, which does not wait) every EVAL_EVERY steps, so a long block
 # cannot grow one unbounded lazy graph (every unevaluated step stays recorded, and MLX's lazy-evaluation guide notes
@@ -43,7 +51,7 @@ def mlx_device(name: str, mx=None):
 class MlxRunner:
     """The MLP as one `mx.compile`d SGD step whose captured state is the parameter list.
 
-    Per-call mode only, without --jit: simplenn.core.cases.unsupported_reason says so before a runner is built.
+    Per-call mode only, without --jit: its IMPL.limits say so before a runner is built.
     """
 
     def __init__(self, case: Case, seed: int = 0):

@@ -4,13 +4,16 @@ from __future__ import annotations
 import numpy as np
 
 from simplenn.core.cases import Case
-from simplenn.nn.data import synthetic_batch
+from simplenn.measure.runners.base import Impl
+
+IMPL = Impl("scratch", 0, packages=("tensorflow",), tf_allocator=True)
 
 
 class ScratchRunner:
     """The from-scratch Network's compiled step on one device, in 'per-call' or 'in-graph' mode."""
 
     def __init__(self, case: Case, seed: int = 0):
+        from simplenn.nn.data import synthetic_batch
         from simplenn.nn.model import Network, make_train_loop, make_train_step, tf
 
         self.tf = tf

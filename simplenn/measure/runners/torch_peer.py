@@ -6,7 +6,11 @@ import sys
 import numpy as np
 
 from simplenn.core.cases import Case
-from simplenn.measure.runners.base import Unsupported, device_kind_index, initial_state, require
+from simplenn.measure.runners.base import Impl, Unsupported, device_kind_index, initial_state, require
+
+IMPL = Impl("torch", 2, packages=("torch",), limits={
+    ("mode", "in-graph"): "torch runs eagerly, one Python call per step; in-graph mode is not available for it",
+    ("jit", True): "torch.compile is not benchmarked; --jit applies to TensorFlow's XLA only"})
 
 
 def torch_device(name: str, torch=None) -> str:

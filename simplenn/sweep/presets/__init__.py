@@ -1,7 +1,8 @@
 """Named, versioned grids shipped with the package (`<name>.toml` beside this file) and `load_preset(name)`.
 
 A preset file has a `[preset]` table (name, version, description) and a `[grid]` table whose keys are the
-`sweep.toml` keys that `simplenn-bench run --config` accepts (sweep.CONFIG_KEYS), in the same TOML form.
+`sweep.toml` keys (sweep.config.CONFIG_KEYS), in the same TOML form. `sweep.config.load_config` layers them:
+defaults < preset < sweep.toml < flags. quick and sustained are presets too (`run --quick`, `--sustained`).
 """
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import sys
 from dataclasses import dataclass, field
 from importlib import resources
 
-from simplenn.core.errors import UsageError
+from simplenn.core.errors import FieldError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -37,29 +38,28 @@ def available() -> tuple[str, ...]:
     return tuple(sorted(f.name[: -len(".toml")] for f in files if f.name.endswith(".toml")))
 
 
-def load_preset(name: str) -> Preset:
-    """The preset called `name`; UsageError naming the allowed names when there is none."""
+def load_preset(name: str, keys: tuple[str, ...] | None = None) -> Preset:
+    """The preset called `name` (its [grid] keys among `keys` when given); FieldError("preset") naming the allowed
+    names when there is none. sweep.config passes its key table: presets import nothing from it."""
     names = available()
     if name not in names:
-        raise UsageError(f"--preset: {name!r} is not a preset; allowed values: {', '.join(names)}")
+        raise FieldError("preset", f"{name!r} is not a preset; allowed values: {', '.join(names)}")
     source = resources.files(__name__) / f"{name}.toml"
     data = tomllib.loads(source.read_text(encoding="utf-8"))
-    return _validate(name, data)
+    return _validate(name, data, keys)
 
 
-def _validate(name: str, data: dict) -> Preset:
-    from simplenn.sweep import CONFIG_KEYS  # noqa: PLC0415 — one table of keys, owned by the sweep
-
+def _validate(name: str, data: dict, keys: tuple[str, ...] | None = None) -> Preset:
     head, grid = data.get("preset"), data.get("grid")
     where = f"preset {name!r}"
     if not isinstance(head, dict) or not isinstance(grid, dict) or set(data) - {"preset", "grid"}:
-        raise UsageError(f"{where}: needs exactly a [preset] and a [grid] table")
+        raise FieldError("preset", f"{where}: needs exactly a [preset] and a [grid] table")
     if head.get("name") != name:
-        raise UsageError(f"{where}: [preset] name is {head.get('name')!r}; it must match the file name")
+        raise FieldError("preset", f"{where}: [preset] name is {head.get('name')!r}; it must match the file name")
     version = head.get("version")
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise UsageError(f"{where}: [preset] version must be a positive integer, got {version!r}")
-    unknown = sorted(set(grid) - set(CONFIG_KEYS))
+        raise FieldError("preset", f"{where}: [preset] version must be a positive integer, got {version!r}")
+    unknown = sorted(set(grid) - set(keys)) if keys is not None else []
     if unknown:
-        raise UsageError(f"{where}: unknown [grid] keys {unknown}; allowed: {', '.join(CONFIG_KEYS)}")
+        raise FieldError("preset", f"{where}: unknown [grid] keys {unknown}; allowed: {', '.join(keys)}")
     return Preset(name, version, dict(grid), str(head.get("description", "")))
