@@ -131,7 +131,7 @@ def test_an_op_left_out_of_the_plugin_makes_its_cells_unsupported(standin_device
     code = ("import json, sys; from simplenn.core.cases import Case; from simplenn.measure.cell import Settings, measure; "
             "from simplenn.system.devices import list_devices; d = next(d for d in list_devices() if d.name == sys.argv[1]); "
             "s = Settings(min_block_s=0.005, min_blocks=3, min_time_s=0.02, max_time_s=0.1); "
-            "print(json.dumps([measure(Case(d.name, 8, (16, 8, 4), mode=m), s, d).to_record() for m in ('per-call', 'in-graph')]))")
+            "print(json.dumps([measure(Case(d.name, 8, (16, 8, 4), mode=m), s, d).to_json() for m in ('per-call', 'in-graph')]))")
     done = subprocess.run([sys.executable, "-c", code, standin_device], capture_output=True, text=True, cwd=REPO,
                           env={**os.environ, standin.EXCLUDE_ENV: "Relu"}, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
