@@ -11,6 +11,7 @@ from simplenn.analyse.report import write_report
 from simplenn.analyse.report.analysis import analyse
 from simplenn.analyse.report.answer import answers
 from simplenn.analyse.report.tables import n_weights_of
+from simplenn.store.runmeta import RunMeta
 from simplenn.store.results import Results, load
 
 REFERENCE = Path(__file__).resolve().parents[1] / "results" / "machines" / "linux-x86_64-2cpu-2026-11-27"
@@ -29,9 +30,10 @@ def _answer_section(report_md: str) -> str:
 def _one_device(reference: Results) -> Results:
     """The reference run as if its grid had asked for CPU:0 alone (so it is complete, not a partial run)."""
     run, meta = next(iter(reference.runs.items()))
+    as_read = meta.to_json()
     return Results(reference.table[reference.table["device"] == "CPU:0"].reset_index(drop=True),
-                   {run: {**meta, "grid": {**meta["grid"], "devices": ["CPU:0"]},
-                          "plan": [p for p in meta["plan"] if p["case"]["device"] == "CPU:0"]}})
+                   {run: RunMeta.from_json({**as_read, "grid": {**as_read["grid"], "devices": ["CPU:0"]},
+                                            "plan": [p for p in as_read["plan"] if p["case"]["device"] == "CPU:0"]})})
 
 
 def _headline(table, run):

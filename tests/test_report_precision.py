@@ -9,7 +9,7 @@ import pytest
 
 from simplenn import cli
 from simplenn.analyse.compare import compare, format_comparison
-from simplenn.analyse.report import analyse, markdown, tables, tables_md
+from simplenn.analyse.report import analyse, markdown, tables
 from simplenn.store.results import load
 from synthetic import ONE_CURVE, write_run
 

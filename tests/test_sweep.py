@@ -139,7 +139,7 @@ def test_resume_measures_only_what_is_missing(tmp_path):
     assert len([m for m in worker2.requests if m[0] == "cell"]) == len(seqs) - 3
     # Start-of-run ceilings were already measured; only the end-of-run probes are new (one request per shape).
     from simplenn.measure.ceiling import ceiling_shapes
-    shapes = ceiling_shapes(sweep.PlanItem.from_dict(p).case for p in state.meta["plan"])
+    shapes = ceiling_shapes(sweep.PlanItem.from_json(p).case for p in state.meta["plan"])
     probes = sorted((m[1], m[2][0].key()) for m in worker2.requests if m[0] == "ceiling")
     assert probes == sorted((d, s.key()) for d in ("CPU:0", "CPU:1") for s in shapes)
 
