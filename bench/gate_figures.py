@@ -18,7 +18,8 @@ import numpy as np
 
 from simplenn.analyse.compare import compare
 from simplenn.core.files import write_text
-from simplenn.store.results import RUN_FILE, SAMPLES_FILE, load
+from simplenn.store.results import load
+from simplenn.store.runfolder import RUN_FILE, SAMPLES_FILE
 
 SLOWDOWNS = (1.05, 1.10, 1.20, 1.40, 2.0)
 

@@ -237,6 +237,6 @@ def test_11_a_long_plan_is_announced_before_it_starts(tmp_path, monkeypatch, cap
     # before the fix: nothing said how long 2000+ cells would take
     line = next(line for line in err.splitlines() if line.startswith("plan: "))
     assert "cells, estimated ~" in line and "Ctrl-C saves what is measured" in line and "--resume" in line
-    low, high = sweep.estimate_s([sweep.PlanItem.from_dict(p) for p in json.loads(
+    low, high = sweep.estimate_s([sweep.PlanItem.from_json(p) for p in json.loads(
         (tmp_path / "r" / "run.json").read_text())["plan"]], {"CPU:0": "none", "CPU:1": "none"}, sweep.SweepConfig())
     assert 0 < low < high and high >= sweep.LONG_PLAN_S

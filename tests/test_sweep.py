@@ -139,7 +139,7 @@ def test_resume_measures_only_what_is_missing(tmp_path):
     assert len([m for m in worker2.requests if m[0] == "cell"]) == len(seqs) - 3
     # Start-of-run ceilings were already measured; only the end-of-run probes are new (one request per shape).
     from simplenn.measure.ceiling import ceiling_shapes
-    shapes = ceiling_shapes(sweep.PlanItem.from_dict(p).case for p in state.meta["plan"])
+    shapes = ceiling_shapes(sweep.PlanItem.from_json(p).case for p in state.meta["plan"])
     probes = sorted((m[1], m[2][0].key()) for m in worker2.requests if m[0] == "ceiling")
     assert probes == sorted((d, s.key()) for d in ("CPU:0", "CPU:1") for s in shapes)
 
@@ -306,8 +306,8 @@ def test_toml_config_matches_flags(tmp_path):
 # A value unlike the default for each key, as flag text (TOML gets the same text, or the number).
 KEY_EXAMPLES = {"devices": "CPU:1", "batch_sizes": "3", "widths": "7x5", "wide_widths": "9x9", "wide_batch": "64",
                 "loss": "softmax", "dtypes": "float64", "jit": "on", "modes": "in-graph", "impls": "mlx",
-                "precision": "0.05", "max_time": "9.5", "min_time": "2.5", "min_block_time": "9.5", "cooldown": "9.5",
-                "rounds": "3", "seed": "3", "sentinel_every": "3", "timeout": "9.5", "logical_cpus": "3",
+                "precision": "0.1", "max_time": "9.5", "min_time": "0.4", "min_block_time": "9.5", "cooldown": "9.5",
+                "rounds": "2", "seed": "3", "sentinel_every": "3", "timeout": "9.5", "logical_cpus": "3",
                 "profile": "cpu-b8-w8", "profile_steps": "3"}
 
 

@@ -121,7 +121,7 @@ def duration_text(seconds: float) -> str:
 def long_plan_notice(meta: dict, config: SweepConfig, run_dir) -> str | None:
     """The sentence announcing a plan that may take LONG_PLAN_S or more (None for a shorter one): how long, and
     that stopping it loses nothing."""
-    plan = [PlanItem.from_dict(p) for p in meta["plan"]]
+    plan = [PlanItem.from_json(p) for p in meta["plan"]]
     low, high = estimate_s(plan, {d["name"]: d["backend"] for d in meta["devices"]}, config)
     if high < LONG_PLAN_S:
         return None
