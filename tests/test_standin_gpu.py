@@ -137,9 +137,12 @@ def test_a_sync_that_does_not_wait_or_reads_only_the_loss_fails(gpu, queue_count
             check_value(ReadsLoss(ScratchRunner(Case(gpu.name, 8, TINY))))
 
 
+@pytest.mark.parametrize("loss", ["sigmoid", "softmax"])
 @pytest.mark.parametrize("mode", ["per-call", "in-graph"])
-def test_device_parity_with_the_cpu(gpu, mode):
+def test_device_parity_with_the_cpu(gpu, mode, loss):
+    # Every kernel of both losses and both modes against the CPU's, after 4 steps, within the float32 tolerance.
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # device_parity warns on a mismatch: fail on it here
-        result = device_parity(["CPU:0", gpu.name], layer_sizes=(64, 32, 10), batch_size=16, n_steps=4, mode=mode)
+        result = device_parity(["CPU:0", gpu.name], layer_sizes=(64, 32, 10), batch_size=16, n_steps=4, mode=mode,
+                               loss=loss)
     assert result.ok, result.to_dict()

@@ -11,24 +11,25 @@ def _fail(what: str, text: str, allowed: str) -> argparse.ArgumentTypeError:
     return argparse.ArgumentTypeError(f"{what}: {text!r} is not allowed; {allowed}")
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise _fail("value", text, "give a positive integer") from None
-    if value <= 0:
-        raise _fail("value", text, "give a positive integer")
-    return value
+def _number(convert, ok, allowed: str):
+    """A converter: `convert(text)` must succeed and satisfy `ok`, else a one-line error saying what is allowed."""
+
+    def check(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise _fail("value", text, allowed) from None
+        if not ok(value):
+            raise _fail("value", text, allowed)
+        return value
+
+    return check
 
 
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise _fail("value", text, "give a positive number") from None
-    if not (value > 0 and math.isfinite(value)):
-        raise _fail("value", text, "give a positive number")
-    return value
+positive_int = _number(int, lambda v: v > 0, "give a positive integer")
+positive_float = _number(float, lambda v: v > 0 and math.isfinite(v), "give a positive number")
+# A percentage from 0 to 100 (NaN and infinities refused).
+percentage = _number(float, lambda v: 0 <= v <= 100, "give a percentage from 0 to 100")
 
 
 def _list_of(check, what: str):
@@ -61,14 +62,3 @@ def layer_list(text: str) -> list[int]:
     if len(values) < 2:
         raise _fail("layers", text, "give at least an input and an output size, e.g. 784,100,30,10")
     return values
-
-
-def percentage(text: str) -> float:
-    """A percentage from 0 to 100 (NaN and infinities refused)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise _fail("value", text, "give a percentage from 0 to 100") from None
-    if not 0 <= value <= 100:
-        raise _fail("value", text, "give a percentage from 0 to 100")
-    return value
