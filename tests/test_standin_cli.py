@@ -22,10 +22,10 @@ from simplenn.system import plugins, standin
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
-FAST = ["--min-time", "0.02", "--min-block-time", "0.005", "--max-time", "0.1", "--sentinel-every", "100"]
+FAST_FLAGS = ["--min-time", "0.02", "--min-block-time", "0.005", "--max-time", "0.1", "--sentinel-every", "100"]
 # x alone is batch × 784 × 4 bytes: 25 KB at batch 8 fits in 8 MiB, 12.8 MB at batch 4096 does not.
 MEMORY_BYTES = 8 << 20
-BATCHES = (8, 4096, 8192)
+STANDIN_BATCHES = (8, 4096, 8192)
 
 
 def cli(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -57,7 +57,7 @@ def test_without_a_compiler_the_build_says_why(tmp_path, monkeypatch):
 def _seed_running_smaller_batches_first(devices: list[str]) -> int:
     """A shuffle seed whose plan measures the stand-in's float32 cells in increasing batch size, so an out-of-memory
     batch precedes the larger ones (which must then be skipped, not attempted)."""
-    config = SweepConfig.from_dict({"batch_sizes": BATCHES, "hidden": ((8,),), "wide_hidden": ()})
+    config = SweepConfig.from_dict({"batch_sizes": STANDIN_BATCHES, "hidden": ((8,),), "wide_hidden": ()})
     cases = expand(config, devices)
     for seed in range(100):
         batches = [p.case.batch_size for p in order(cases, 1, seed, 0)
@@ -74,7 +74,7 @@ def sweep_run(standin_device, tmp_path_factory):
     devices = ["CPU:0", standin_device]
     seed = _seed_running_smaller_batches_first(devices)
     done = cli("run", "--devices", ",".join(devices), "--dtypes", "float32,float64", "--widths", "8",
-               "--batch-sizes", ",".join(map(str, BATCHES)), "--seed", str(seed), *FAST, "--out", str(out),
+               "--batch-sizes", ",".join(map(str, STANDIN_BATCHES)), "--seed", str(seed), *FAST_FLAGS, "--out", str(out),
                env={standin.MEMORY_ENV: str(MEMORY_BYTES)})
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     report = cli("report", str(out), "--out", str(out / "report"))

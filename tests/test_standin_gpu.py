@@ -22,10 +22,9 @@ from simplenn.system import plugins, standin
 from simplenn.system.devices import Device, list_devices, select
 from simplenn.system.placement import is_placement_error, missing_ops, placement_reason
 from doubles import RetracingRunner
+from tiny import FAST, TINY
 from sync_checks import K, NoWait, ReadsLoss, check_value
 
-FAST = Settings(min_block_s=0.005, min_blocks=3, min_time_s=0.02, max_time_s=0.1)
-TINY = (16, 8, 4)
 
 
 @pytest.fixture(scope="module")
