@@ -136,10 +136,10 @@ def test_kernel_op_names_onednn_rewrites_by_the_op_they_replace(op, kernel):
 
 
 GPU = "/job:localhost/replica:0/task:0/device:SIMGPU:0"
-CPU0 = "/job:localhost/replica:0/task:0/device:CPU:0"
-PLACED = [PlacedNode("MatMul", CPU0, "float64"), PlacedNode("_MklNativeFusedMatMul", CPU0, "float64"),
-          PlacedNode("Prod", CPU0, "int32"), PlacedNode("_Recv", CPU0, "float64"), PlacedNode("Identity", CPU0, "float64"),
-          PlacedNode("ReadVariableOp", GPU, "float64"), PlacedNode("Relu", CPU0, "float64")]
+CPU0_NAME = "/job:localhost/replica:0/task:0/device:CPU:0"
+PLACED = [PlacedNode("MatMul", CPU0_NAME, "float64"), PlacedNode("_MklNativeFusedMatMul", CPU0_NAME, "float64"),
+          PlacedNode("Prod", CPU0_NAME, "int32"), PlacedNode("_Recv", CPU0_NAME, "float64"), PlacedNode("Identity", CPU0_NAME, "float64"),
+          PlacedNode("ReadVariableOp", GPU, "float64"), PlacedNode("Relu", CPU0_NAME, "float64")]
 
 
 def test_off_device_ops_are_the_dtypes_arithmetic_on_another_device_type():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from simplenn.analyse.report import write_report
@@ -39,7 +40,16 @@ def test_the_per_cell_table_shows_what_a_reader_needs_and_points_to_summary_csv(
                       "status |")
     assert "`summary.csv`" in section
     row = next(line for line in section.splitlines() if line.startswith("| `cpu-b32-w100x30` |"))
-    assert row == "| `cpu-b32-w100x30` | CPU:0 | 32 | 0.6112 (0.5165–0.7424) | 52,352 | 17.45 | 8.505 | ok, unstable (IQR 33.9 %) |"
+    # The row shows the committed summary.csv's numbers for that cell (seconds there, ms here).
+    cell = pd.read_csv(REFERENCE / "summary.csv").set_index(["cell_id", "device"]).loc[("cpu-b32-w100x30", "CPU:0")]
+    parts = [p.strip() for p in row.strip("|").split("|")]
+    median, low, high = map(float, re.match(r"([\d.]+) \(([\d.]+)–([\d.]+)\)", parts[3]).groups())
+    for shown, seconds in ((median, cell["median_step_s"]), (low, cell["ci_low_s"]), (high, cell["ci_high_s"])):
+        assert shown == pytest.approx(seconds * 1e3, rel=1e-3)
+    assert float(parts[4].replace(",", "")) == pytest.approx(cell["samples_per_s"], rel=1e-4)
+    assert float(parts[5]) == pytest.approx(cell["gflop_per_s"], rel=1e-3)
+    assert float(parts[6]) == pytest.approx(cell["pct_of_ceiling"], rel=1e-3)
+    assert parts[:3] == ["`cpu-b32-w100x30`", "CPU:0", "32"] and parts[7].startswith(cell["status"])
 
 
 def test_the_grid_reads_as_a_sentence(report_md):

@@ -22,10 +22,10 @@ from simplenn.system import plugins, standin
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
-FAST = ["--min-time", "0.02", "--min-block-time", "0.005", "--max-time", "0.1", "--sentinel-every", "100"]
+FAST_FLAGS = ["--min-time", "0.02", "--min-block-time", "0.005", "--max-time", "0.1", "--sentinel-every", "100"]
 # x alone is batch × 784 × 4 bytes: 25 KB at batch 8 fits in 8 MiB, 12.8 MB at batch 4096 does not.
 MEMORY_BYTES = 8 << 20
-BATCHES = (8, 4096, 8192)
+STANDIN_BATCHES = (8, 4096, 8192)
 
 
 def cli(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -57,7 +57,7 @@ def test_without_a_compiler_the_build_says_why(tmp_path, monkeypatch):
 def _seed_running_smaller_batches_first(devices: list[str]) -> int:
     """A shuffle seed whose plan measures the stand-in's float32 cells in increasing batch size, so an out-of-memory
     batch precedes the larger ones (which must then be skipped, not attempted)."""
-    config = SweepConfig.from_dict({"batch_sizes": BATCHES, "hidden": ((8,),), "wide_hidden": ()})
+    config = SweepConfig.from_dict({"batch_sizes": STANDIN_BATCHES, "hidden": ((8,),), "wide_hidden": ()})
     cases = expand(config, devices)
     for seed in range(100):
         batches = [p.case.batch_size for p in order(cases, 1, seed, 0)
@@ -74,7 +74,7 @@ def sweep_run(standin_device, tmp_path_factory):
     devices = ["CPU:0", standin_device]
     seed = _seed_running_smaller_batches_first(devices)
     done = cli("run", "--devices", ",".join(devices), "--dtypes", "float32,float64", "--widths", "8",
-               "--batch-sizes", ",".join(map(str, BATCHES)), "--seed", str(seed), *FAST, "--out", str(out),
+               "--batch-sizes", ",".join(map(str, STANDIN_BATCHES)), "--seed", str(seed), *FAST_FLAGS, "--out", str(out),
                env={standin.MEMORY_ENV: str(MEMORY_BYTES)})
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     report = cli("report", str(out), "--out", str(out / "report"))
@@ -131,7 +131,7 @@ def test_an_op_left_out_of_the_plugin_makes_its_cells_unsupported(standin_device
     code = ("import json, sys; from simplenn.core.cases import Case; from simplenn.measure.cell import Settings, measure; "
             "from simplenn.system.devices import list_devices; d = next(d for d in list_devices() if d.name == sys.argv[1]); "
             "s = Settings(min_block_s=0.005, min_blocks=3, min_time_s=0.02, max_time_s=0.1); "
-            "print(json.dumps([measure(Case(d.name, 8, (16, 8, 4), mode=m), s, d).to_record() for m in ('per-call', 'in-graph')]))")
+            "print(json.dumps([measure(Case(d.name, 8, (16, 8, 4), mode=m), s, d).to_json() for m in ('per-call', 'in-graph')]))")
     done = subprocess.run([sys.executable, "-c", code, standin_device], capture_output=True, text=True, cwd=REPO,
                           env={**os.environ, standin.EXCLUDE_ENV: "Relu"}, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]

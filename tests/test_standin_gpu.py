@@ -12,7 +12,8 @@ import warnings
 import pytest
 
 from simplenn.cli.info import collect
-from simplenn.core.cases import Case
+from simplenn.core.cases import Case, MatMul
+from simplenn.measure.ceiling import probe_ceiling
 from simplenn.measure.cell import Settings, measure
 from simplenn.measure.parity import device_parity
 from simplenn.measure.runners.scratch import ScratchRunner
@@ -21,10 +22,9 @@ from simplenn.system import plugins, standin
 from simplenn.system.devices import Device, list_devices, select
 from simplenn.system.placement import is_placement_error, missing_ops, placement_reason
 from doubles import RetracingRunner
+from tiny import FAST, TINY
 from sync_checks import K, NoWait, ReadsLoss, check_value
 
-FAST = Settings(min_block_s=0.005, min_blocks=3, min_time_s=0.02, max_time_s=0.1)
-TINY = (16, 8, 4)
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +63,17 @@ def test_float64_is_unsupported_because_its_ops_left_the_device(gpu, mode):
     assert result.status == "unsupported", (result.status, result.reason)
     assert "`MatMul`" in result.reason and "float64" in result.reason and gpu.name in result.reason
     assert result.reason.startswith(f"{mode} runs ") and result.block_s == ()
+
+
+def test_the_ceiling_probe_runs_on_it_with_strict_placement(gpu):
+    # After a cell, soft placement is off for the process: the end-of-run probe's tf.zeros (Fill) must have a kernel.
+    soft = tf.config.get_soft_device_placement()
+    tf.config.set_soft_device_placement(False)
+    try:
+        ceiling = probe_ceiling(gpu.name, (MatMul(64, 128, 32, transpose_a=True),), settings=FAST)
+    finally:
+        tf.config.set_soft_device_placement(soft)
+    assert ceiling.gflops > 0 and ceiling.device == gpu.name
 
 
 def test_xla_is_unsupported_on_it(gpu):

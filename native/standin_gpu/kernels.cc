@@ -292,6 +292,22 @@ void add_n(void*, TF_OpKernelContext* ctx) {
   });
 }
 
+// Fill(dims in host memory, a scalar value on the device): what tf.zeros/tf.ones run (the ceiling probe's first value).
+void fill(void*, TF_OpKernelContext* ctx) {
+  Call c(ctx);
+  Dims shape;
+  if (!c.host_ints(0, &shape)) return;
+  TF_Tensor* value = c.in(1);
+  if (!value) return;
+  if (TF_TensorElementCount(value) != 1) return c.fail(TF_INVALID_ARGUMENT, "Fill: value must be a scalar");
+  TF_Tensor* y = c.out(0, TF_FLOAT, shape);
+  if (!y) return;
+  const float* v = data<float>(value);
+  float* o = data<float>(y);
+  const int64_t n = count(shape);
+  c.launch([v, o, n] { std::fill(o, o + n, *v); });
+}
+
 // Cast to float32 from float32, int32, int64 or bool (device memory both sides).
 void cast(void*, TF_OpKernelContext* ctx) {
   Call c(ctx);
@@ -590,6 +606,7 @@ extern "C" void TF_InitKernel() {
       {"Relu", unary<relu>, {F}},
       {"ZerosLike", unary<zero>, {F}},
       {"AddN", add_n, {F}},
+      {"Fill", fill, {F, {"index_type", TF_INT32}}, {"dims"}},
       {"Select", select_v1, {F}},
       {"SelectV2", select_v2, {F}},
       {"Cast", cast, {{"SrcT", TF_INT32}, {"DstT", TF_FLOAT}}},
